@@ -1,0 +1,451 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_VERSION_STATUS_UNSPECIFIED: _ClassVar[ModelVersionStatus]
+    PENDING_REGISTRATION: _ClassVar[ModelVersionStatus]
+    READY: _ClassVar[ModelVersionStatus]
+    FAILED_REGISTRATION: _ClassVar[ModelVersionStatus]
+MODEL_VERSION_STATUS_UNSPECIFIED: ModelVersionStatus
+PENDING_REGISTRATION: ModelVersionStatus
+READY: ModelVersionStatus
+FAILED_REGISTRATION: ModelVersionStatus
+
+class Tag(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class DatasetReference(_message.Message):
+    __slots__ = ("name", "digest", "source_uri")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_URI_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    source_uri: str
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., source_uri: _Optional[str] = ...) -> None: ...
+
+class Lineage(_message.Message):
+    __slots__ = ("run_id", "run_link", "experiment_id", "code_version", "datasets", "parent_model_uri")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_LINK_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_MODEL_URI_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    run_link: str
+    experiment_id: str
+    code_version: str
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetReference]
+    parent_model_uri: str
+    def __init__(self, run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., experiment_id: _Optional[str] = ..., code_version: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetReference, _Mapping]]] = ..., parent_model_uri: _Optional[str] = ...) -> None: ...
+
+class RegisteredModel(_message.Message):
+    __slots__ = ("name", "description", "creation_timestamp", "last_updated_timestamp", "tags", "aliases", "latest_versions", "last_version", "created_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    LATEST_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    LAST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    aliases: _containers.RepeatedCompositeFieldContainer[ModelAlias]
+    latest_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    last_version: int
+    created_by: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[ModelAlias, _Mapping]]] = ..., latest_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., last_version: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class ModelAlias(_message.Message):
+    __slots__ = ("alias", "version")
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    alias: str
+    version: int
+    def __init__(self, alias: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ModelVersion(_message.Message):
+    __slots__ = ("name", "version", "creation_timestamp", "last_updated_timestamp", "description", "source", "current_stage", "status", "status_message", "tags", "aliases", "lineage", "created_by", "run_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_STAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str
+    source: str
+    current_stage: str
+    status: ModelVersionStatus
+    status_message: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    lineage: Lineage
+    created_by: str
+    run_id: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., current_stage: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[str]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., created_by: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class ModelEvent(_message.Message):
+    __slots__ = ("event_id", "timestamp", "actor", "kind", "model_name", "version", "before_json", "after_json")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_JSON_FIELD_NUMBER: _ClassVar[int]
+    AFTER_JSON_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    timestamp: int
+    actor: str
+    kind: str
+    model_name: str
+    version: int
+    before_json: str
+    after_json: str
+    def __init__(self, event_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., actor: _Optional[str] = ..., kind: _Optional[str] = ..., model_name: _Optional[str] = ..., version: _Optional[int] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
+
+class CreateRegisteredModelRequest(_message.Message):
+    __slots__ = ("name", "description", "tags")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ...) -> None: ...
+
+class CreateRegisteredModelResponse(_message.Message):
+    __slots__ = ("registered_model",)
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class GetRegisteredModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetRegisteredModelResponse(_message.Message):
+    __slots__ = ("registered_model",)
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class UpdateRegisteredModelRequest(_message.Message):
+    __slots__ = ("name", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class UpdateRegisteredModelResponse(_message.Message):
+    __slots__ = ("registered_model",)
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class RenameRegisteredModelRequest(_message.Message):
+    __slots__ = ("name", "new_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    new_name: str
+    def __init__(self, name: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...
+
+class RenameRegisteredModelResponse(_message.Message):
+    __slots__ = ("registered_model",)
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class DeleteRegisteredModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteRegisteredModelResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetRegisteredModelTagRequest(_message.Message):
+    __slots__ = ("name", "key", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class SetRegisteredModelTagResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteRegisteredModelTagRequest(_message.Message):
+    __slots__ = ("name", "key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key: str
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+
+class DeleteRegisteredModelTagResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLatestVersionsRequest(_message.Message):
+    __slots__ = ("name", "stages")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    stages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., stages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetLatestVersionsResponse(_message.Message):
+    __slots__ = ("model_versions",)
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+
+class CreateModelVersionRequest(_message.Message):
+    __slots__ = ("name", "source", "run_id", "run_link", "description", "tags", "lineage", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_LINK_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    source: str
+    run_id: str
+    run_link: str
+    description: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    lineage: Lineage
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateModelVersionResponse(_message.Message):
+    __slots__ = ("model_version", "idempotent_replay")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENT_REPLAY_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    idempotent_replay: bool
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., idempotent_replay: _Optional[bool] = ...) -> None: ...
+
+class GetModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetModelVersionResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class UpdateModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    description: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., description: _Optional[str] = ...) -> None: ...
+
+class UpdateModelVersionResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class DeleteModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class DeleteModelVersionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class TransitionModelVersionStageRequest(_message.Message):
+    __slots__ = ("name", "version", "stage", "archive_existing_versions")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVE_EXISTING_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    stage: str
+    archive_existing_versions: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., stage: _Optional[str] = ..., archive_existing_versions: _Optional[bool] = ...) -> None: ...
+
+class TransitionModelVersionStageResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class SetModelVersionTagRequest(_message.Message):
+    __slots__ = ("name", "version", "key", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    key: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class SetModelVersionTagResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteModelVersionTagRequest(_message.Message):
+    __slots__ = ("name", "version", "key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    key: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...
+
+class DeleteModelVersionTagResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetRegisteredModelAliasRequest(_message.Message):
+    __slots__ = ("name", "alias", "version", "expected_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    version: int
+    expected_version: int
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class SetRegisteredModelAliasResponse(_message.Message):
+    __slots__ = ("model_version", "previous_version")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    previous_version: int
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., previous_version: _Optional[int] = ...) -> None: ...
+
+class DeleteRegisteredModelAliasRequest(_message.Message):
+    __slots__ = ("name", "alias")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+
+class DeleteRegisteredModelAliasResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetModelVersionByAliasRequest(_message.Message):
+    __slots__ = ("name", "alias")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+
+class GetModelVersionByAliasResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class ResolveModelUriRequest(_message.Message):
+    __slots__ = ("uri",)
+    URI_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    def __init__(self, uri: _Optional[str] = ...) -> None: ...
+
+class ResolveModelUriResponse(_message.Message):
+    __slots__ = ("model_version", "path", "resolved_uri")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_URI_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    path: str
+    resolved_uri: str
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., path: _Optional[str] = ..., resolved_uri: _Optional[str] = ...) -> None: ...
+
+class FindModelVersionsByRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class FindModelVersionsByRunResponse(_message.Message):
+    __slots__ = ("model_versions",)
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+
+class ListModelEventsRequest(_message.Message):
+    __slots__ = ("name", "after_event_id", "page_size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    after_event_id: int
+    page_size: int
+    def __init__(self, name: _Optional[str] = ..., after_event_id: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListModelEventsResponse(_message.Message):
+    __slots__ = ("events", "next_after_event_id")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ModelEvent]
+    next_after_event_id: int
+    def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., next_after_event_id: _Optional[int] = ...) -> None: ...
