@@ -1,0 +1,473 @@
+"""The typed registry client.
+
+Method names and argument order follow ``mlflow.MlflowClient`` so that code
+and habits carry over; results are the frozen dataclasses of ``_types`` and
+failures the typed errors of ``_errors``.
+
+Every RPC goes through ``RegistryClient._call``, the single place that sets
+deadlines, sends the caller's identity, retries and translates errors, so
+those policies cannot drift apart between methods.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+from google.protobuf.message import Message
+
+from registry_client._errors import Internal, error_from_rpc
+from registry_client._types import (
+    EventPage,
+    Lineage,
+    ModelEvent,
+    ModelVersion,
+    RegisteredModel,
+    ResolvedModel,
+)
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+
+__all__ = ["ALIAS_MUST_NOT_EXIST", "DEFAULT_TARGET", "RPC_METHODS", "RegistryClient"]
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+#: Pass as ``expected_version`` to ``set_registered_model_alias`` to create an
+#: alias only if it does not exist yet (the wire encoding of "no alias" is 0).
+ALIAS_MUST_NOT_EXIST = 0
+
+#: RPC name -> client method name. Lets a test check that every RPC of the
+#: service has a client method, so a new RPC cannot ship unreachable.
+RPC_METHODS: dict[str, str] = {
+    "CreateRegisteredModel": "create_registered_model",
+    "GetRegisteredModel": "get_registered_model",
+    "UpdateRegisteredModel": "update_registered_model",
+    "RenameRegisteredModel": "rename_registered_model",
+    "DeleteRegisteredModel": "delete_registered_model",
+    "SetRegisteredModelTag": "set_registered_model_tag",
+    "DeleteRegisteredModelTag": "delete_registered_model_tag",
+    "GetLatestVersions": "get_latest_versions",
+    "CreateModelVersion": "create_model_version",
+    "GetModelVersion": "get_model_version",
+    "UpdateModelVersion": "update_model_version",
+    "DeleteModelVersion": "delete_model_version",
+    "TransitionModelVersionStage": "transition_model_version_stage",
+    "SetModelVersionTag": "set_model_version_tag",
+    "DeleteModelVersionTag": "delete_model_version_tag",
+    "SetRegisteredModelAlias": "set_registered_model_alias",
+    "DeleteRegisteredModelAlias": "delete_registered_model_alias",
+    "GetModelVersionByAlias": "get_model_version_by_alias",
+    "ResolveModelUri": "resolve",
+    "FindModelVersionsByRun": "find_model_versions_by_run",
+    "ListModelEvents": "list_model_events",
+}
+
+_ACTOR_METADATA_KEY = "registry-actor"
+
+# Backoff between attempts on UNAVAILABLE: 50 ms doubling up to 2 s, with
+# jitter so that many clients cut off by the same outage do not come back in
+# lock-step.
+_BACKOFF_INITIAL = 0.05
+_BACKOFF_MAX = 2.0
+
+# Conservative keep-alive: one ping per 5 minutes is the most a gRPC server
+# accepts by default without answering GOAWAY "too_many_pings", and pinging
+# only during calls avoids the same penalty on idle channels.
+_DEFAULT_CHANNEL_OPTIONS: dict[str, Any] = {
+    "grpc.keepalive_time_ms": 300_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 0,
+    "grpc.primary_user_agent": "modelregistry-python",
+}
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no USER/LOGNAME and no passwd entry (e.g. bare containers)
+        return "unknown"
+
+
+def _open_channel(target: str, options: Sequence[tuple[str, Any]]) -> grpc.Channel:
+    """Open the channel to the registry.
+
+    Plain text for now. TLS and token credentials belong here: build
+    ``grpc.ssl_channel_credentials(...)`` (composed with call credentials once
+    tokens exist) and return ``grpc.secure_channel(target, creds, options)``.
+    """
+    return grpc.insecure_channel(target, options=list(options))
+
+
+def _version_number(version: int | str) -> int:
+    """Accept MLflow-style string versions ("3") as well as ints."""
+    if isinstance(version, bool):
+        raise TypeError("version must be an int or a numeric string, not bool")
+    if isinstance(version, int):
+        return version
+    if isinstance(version, str) and version.strip().isdigit():
+        return int(version)
+    raise ValueError(f"version must be a positive integer, got {version!r}")
+
+
+def _tag_messages(tags: Mapping[str, str] | None) -> list[pb.Tag]:
+    return [pb.Tag(key=k, value=v) for k, v in (tags or {}).items()]
+
+
+class RegistryClient:
+    """A connection to the model registry.
+
+    Args:
+        target: ``host:port`` of the server; defaults to ``$REGISTRY_TARGET``,
+            then ``127.0.0.1:50051``.
+        timeout: Seconds a method may take in total, retries included.
+        max_attempts: Attempts per call (>= 1) when a retry-safe call meets
+            UNAVAILABLE.
+        actor: Identity recorded in the model's history; defaults to
+            ``$REGISTRY_ACTOR``, then the OS user name.
+        channel: An existing channel to use instead of opening one (tests,
+            custom credentials). The client does not close a channel it was
+            given.
+        options: Extra gRPC channel options; they override the defaults.
+
+    Use it as a context manager, or call ``close()``, to release the channel.
+
+    Retry policy: only UNAVAILABLE is retried, because it is the one status
+    meaning "try again later" that the server documents for every RPC. Even
+    so, UNAVAILABLE can arrive after the server committed (the response was
+    lost on the way back), so a call is only resent when doing it twice leaves
+    the registry as doing it once would, and reports the same result:
+
+    * reads; set-tag, update and stage transitions (same final state);
+    * ``create_model_version``, which always carries an idempotency key so
+      the server returns the first attempt's version instead of a new one;
+    * ``set_registered_model_alias`` without ``expected_version``.
+
+    Never resent: ``create_registered_model`` and ``rename_registered_model``
+    (a replay would fail with ALREADY_EXISTS / NOT_FOUND although the first
+    attempt worked), the deletes (NOT_FOUND on replay), and an alias
+    compare-and-swap (the replay would see the alias already moved and fail
+    with FAILED_PRECONDITION). Those surface ``Unavailable`` to the caller,
+    who knows whether re-checking state is worthwhile.
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        actor: str | None = None,
+        channel: grpc.Channel | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
+        self.target = target or os.environ.get("REGISTRY_TARGET") or DEFAULT_TARGET
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.actor = actor or os.environ.get("REGISTRY_ACTOR") or _default_actor()
+        # gRPC rejects non-ASCII text metadata only when a call is made; fail
+        # here instead, where the cause is obvious.
+        if not self.actor.isascii() or not self.actor.isprintable():
+            raise ValueError(f"actor must be printable ASCII, got {self.actor!r}")
+        self._metadata = ((_ACTOR_METADATA_KEY, self.actor),)
+        if channel is None:
+            merged = {**_DEFAULT_CHANNEL_OPTIONS, **dict(options)}
+            channel = _open_channel(self.target, list(merged.items()))
+            self._owns_channel = True
+        else:
+            self._owns_channel = False
+        self._channel = channel
+        self._stub = registry_pb2_grpc.ModelRegistryStub(channel)
+        # Indirections so tests can make retries instant and deterministic.
+        self._sleep = time.sleep
+        self._random = random.random
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel if this client opened it."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RegistryClient(target={self.target!r}, actor={self.actor!r})"
+
+    # -- the call funnel -----------------------------------------------------
+
+    def _call(self, method_name: str, request: Message, *, retry_safe: bool) -> Any:
+        """Invoke one RPC with deadline, identity, retries and error mapping.
+
+        ``timeout`` bounds the whole call including retries, so a caller's
+        latency budget holds even while the server is down.
+        """
+        rpc = getattr(self._stub, method_name)
+        deadline = time.monotonic() + self.timeout
+        attempts = self.max_attempts if retry_safe else 1
+        delay = _BACKOFF_INITIAL
+        attempt = 1
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return rpc(request, timeout=max(remaining, 0.001), metadata=self._metadata)
+            except grpc.RpcError as exc:
+                error = error_from_rpc(exc)
+                if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= attempts:
+                    raise error from exc
+                # "Equal jitter": wait between half and all of the backoff.
+                pause = delay * (0.5 + 0.5 * self._random())
+                if time.monotonic() + pause >= deadline:
+                    raise error from exc
+                self._sleep(pause)
+                delay = min(delay * 2, _BACKOFF_MAX)
+                attempt += 1
+
+    # -- registered models ---------------------------------------------------
+
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> RegisteredModel:
+        request = pb.CreateRegisteredModelRequest(
+            name=name, description=description or "", tags=_tag_messages(tags)
+        )
+        response = self._call("CreateRegisteredModel", request, retry_safe=False)
+        return RegisteredModel._from_proto(response.registered_model)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """Return a model with its tags, aliases and latest version per stage."""
+        request = pb.GetRegisteredModelRequest(name=name)
+        response = self._call("GetRegisteredModel", request, retry_safe=True)
+        return RegisteredModel._from_proto(response.registered_model)
+
+    def update_registered_model(self, name: str, description: str) -> RegisteredModel:
+        """Replace the description; an empty string clears it."""
+        request = pb.UpdateRegisteredModelRequest(name=name, description=description)
+        response = self._call("UpdateRegisteredModel", request, retry_safe=True)
+        return RegisteredModel._from_proto(response.registered_model)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        request = pb.RenameRegisteredModelRequest(name=name, new_name=new_name)
+        response = self._call("RenameRegisteredModel", request, retry_safe=False)
+        return RegisteredModel._from_proto(response.registered_model)
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a model and all its versions; its history stays readable."""
+        request = pb.DeleteRegisteredModelRequest(name=name)
+        self._call("DeleteRegisteredModel", request, retry_safe=False)
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        request = pb.SetRegisteredModelTagRequest(name=name, key=key, value=value)
+        self._call("SetRegisteredModelTag", request, retry_safe=True)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        request = pb.DeleteRegisteredModelTagRequest(name=name, key=key)
+        self._call("DeleteRegisteredModelTag", request, retry_safe=False)
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
+        """Highest version in each requested stage (all four when None)."""
+        if isinstance(stages, str):
+            # A bare string would be split into letters by the repeated field.
+            stages = [stages]
+        request = pb.GetLatestVersionsRequest(name=name, stages=list(stages or ()))
+        response = self._call("GetLatestVersions", request, retry_safe=True)
+        return [ModelVersion._from_proto(v) for v in response.model_versions]
+
+    # -- model versions --------------------------------------------------------
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str = "",
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        *,
+        lineage: Lineage | None = None,
+        idempotency_key: str | None = None,
+    ) -> ModelVersion:
+        """Create the next version of ``name``.
+
+        ``run_id``/``run_link`` are MLflow's shortcuts for the same lineage
+        fields; if both forms are given they must agree. Without an explicit
+        ``idempotency_key`` a fresh one is generated, which makes this
+        client's own retries safe; pass your own key to make *your* retries
+        (e.g. a re-run CI job) safe too.
+        """
+        request = pb.CreateModelVersionRequest(
+            name=name,
+            source=source,
+            run_id=run_id or "",
+            run_link=run_link or "",
+            description=description or "",
+            tags=_tag_messages(tags),
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+        )
+        if lineage is not None:
+            request.lineage.CopyFrom(lineage._to_proto())
+        response = self._call("CreateModelVersion", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        request = pb.GetModelVersionRequest(name=name, version=_version_number(version))
+        response = self._call("GetModelVersion", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    def update_model_version(self, name: str, version: int | str, description: str) -> ModelVersion:
+        """Replace the description; an empty string clears it."""
+        request = pb.UpdateModelVersionRequest(
+            name=name, version=_version_number(version), description=description
+        )
+        response = self._call("UpdateModelVersion", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Delete a version and its aliases; the number is never reused."""
+        request = pb.DeleteModelVersionRequest(name=name, version=_version_number(version))
+        self._call("DeleteModelVersion", request, retry_safe=False)
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: int | str,
+        stage: str,
+        archive_existing_versions: bool = False,
+    ) -> ModelVersion:
+        """Move a version to a stage (any case).
+
+        With ``archive_existing_versions`` (Staging/Production only) the other
+        versions in that stage are archived in the same transaction.
+        """
+        request = pb.TransitionModelVersionStageRequest(
+            name=name,
+            version=_version_number(version),
+            stage=stage,
+            archive_existing_versions=archive_existing_versions,
+        )
+        response = self._call("TransitionModelVersionStage", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        request = pb.SetModelVersionTagRequest(
+            name=name, version=_version_number(version), key=key, value=value
+        )
+        self._call("SetModelVersionTag", request, retry_safe=True)
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        request = pb.DeleteModelVersionTagRequest(
+            name=name, version=_version_number(version), key=key
+        )
+        self._call("DeleteModelVersionTag", request, retry_safe=False)
+
+    # -- aliases ---------------------------------------------------------------
+
+    def set_registered_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_version: int | None = None,
+    ) -> ModelVersion:
+        """Point ``alias`` at ``version``, creating or moving it atomically.
+
+        ``expected_version`` makes this a compare-and-swap: the call fails
+        with ``FailedPrecondition`` unless the alias currently points at that
+        version, or, with ``ALIAS_MUST_NOT_EXIST``, unless it does not exist.
+        Use it when two deployers might move the same alias concurrently.
+        Returns the version now pointed at.
+        """
+        request = pb.SetRegisteredModelAliasRequest(
+            name=name, alias=alias, version=_version_number(version)
+        )
+        if expected_version is not None:
+            # Explicit presence: 0 is a real condition here, not "unset".
+            request.expected_version = expected_version
+        response = self._call(
+            "SetRegisteredModelAlias", request, retry_safe=expected_version is None
+        )
+        return ModelVersion._from_proto(response.model_version)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        request = pb.DeleteRegisteredModelAliasRequest(name=name, alias=alias)
+        self._call("DeleteRegisteredModelAlias", request, retry_safe=False)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        request = pb.GetModelVersionByAliasRequest(name=name, alias=alias)
+        response = self._call("GetModelVersionByAlias", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    # -- lookup and history ------------------------------------------------------
+
+    def resolve(self, uri: str) -> ResolvedModel:
+        """Resolve a ``models:/`` URI (number, stage, ``latest`` or ``@alias``).
+
+        Only READY versions resolve. Keep ``resolved_uri`` wherever the model
+        is used: unlike aliases and stages, it never moves.
+        """
+        request = pb.ResolveModelUriRequest(uri=uri)
+        response = self._call("ResolveModelUri", request, retry_safe=True)
+        return ResolvedModel._from_proto(response)
+
+    def find_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        """Versions produced by a training run, across models, newest first."""
+        request = pb.FindModelVersionsByRunRequest(run_id=run_id)
+        response = self._call("FindModelVersionsByRun", request, retry_safe=True)
+        return [ModelVersion._from_proto(v) for v in response.model_versions]
+
+    def list_model_events(
+        self, name: str, *, after_event_id: int = 0, page_size: int = 0
+    ) -> EventPage:
+        """One page of a model's history, oldest first.
+
+        Works for deleted models too, by the name they had when deleted.
+        ``page_size`` 0 lets the server choose (100).
+        """
+        request = pb.ListModelEventsRequest(
+            name=name, after_event_id=after_event_id, page_size=page_size
+        )
+        response = self._call("ListModelEvents", request, retry_safe=True)
+        return EventPage._from_proto(response)
+
+    def iter_model_events(
+        self, name: str, *, after_event_id: int = 0, page_size: int = 0
+    ) -> Iterator[ModelEvent]:
+        """All events after ``after_event_id``, fetching pages lazily."""
+        cursor = after_event_id
+        while True:
+            page = self.list_model_events(name, after_event_id=cursor, page_size=page_size)
+            yield from page.events
+            if page.next_after_event_id == 0:
+                return
+            if page.next_after_event_id <= cursor:
+                # A cursor that does not advance would loop forever.
+                raise Internal(
+                    f"server returned a non-advancing cursor {page.next_after_event_id}"
+                    f" after {cursor}"
+                )
+            cursor = page.next_after_event_id

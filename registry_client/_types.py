@@ -1,0 +1,320 @@
+"""Immutable Python views of the registry's protobuf entities.
+
+Callers get plain frozen dataclasses instead of generated messages so that
+their code does not depend on protobuf quirks (``HasField``, enum integers,
+repeated ``Tag`` messages instead of dicts) and so that values are safe to
+share, hash and compare. Each object keeps the message it was built from in
+``raw`` as an escape hatch for fields added to the API after this client was
+written; ``raw`` takes no part in equality or ``repr``.
+
+Timestamps stay integer milliseconds, exactly as the server sends them (and
+as MLflow does), so nothing is rounded; ``created_at``-style properties give
+timezone-aware datetimes for display and arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+
+__all__ = [
+    "Dataset",
+    "EventPage",
+    "Lineage",
+    "ModelEvent",
+    "ModelVersion",
+    "RegisteredModel",
+    "ResolvedModel",
+]
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _frozen_map(items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Mapping[str, Any]:
+    # A read-only view keeps the "frozen" promise: mutating a dict inside a
+    # frozen dataclass would silently change a value shared with others.
+    return MappingProxyType(dict(items))
+
+
+def _tags(tags: Iterable[pb.Tag]) -> Mapping[str, str]:
+    return _frozen_map((t.key, t.value) for t in tags)
+
+
+def _status_name(value: int) -> str:
+    try:
+        return pb.ModelVersionStatus.Name(value)
+    except ValueError:
+        # A status added to the API after this client was generated: keep the
+        # number rather than failing the whole call.
+        return str(value)
+
+
+def _json_object(text: str) -> Mapping[str, Any]:
+    """Parse an event's before/after JSON without ever failing the listing.
+
+    The contract promises a JSON object ("{}" when absent). Anything else is
+    kept under ``"_unparsed"`` so a single odd event cannot make a model's
+    whole history unreadable, and the original text is still visible.
+    """
+    if not text:
+        return _frozen_map({})
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return _frozen_map({"_unparsed": text})
+    if not isinstance(value, dict):
+        return _frozen_map({"_unparsed": text})
+    return _frozen_map(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """A data set a version was trained or evaluated on."""
+
+    name: str
+    digest: str = ""
+    source_uri: str = ""
+    raw: pb.DatasetReference | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.DatasetReference) -> Dataset:
+        return cls(name=msg.name, digest=msg.digest, source_uri=msg.source_uri, raw=msg)
+
+    def _to_proto(self) -> pb.DatasetReference:
+        return pb.DatasetReference(name=self.name, digest=self.digest, source_uri=self.source_uri)
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a model version came from; also passed in when creating one.
+
+    ``parent_model_uri`` may be given in any resolvable ``models:/`` form; the
+    server pins it and returns ``models:/<name>/<version>``.
+    """
+
+    run_id: str = ""
+    run_link: str = ""
+    experiment_id: str = ""
+    code_version: str = ""
+    datasets: tuple[Dataset, ...] = ()
+    parent_model_uri: str = ""
+    raw: pb.Lineage | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Accept a list from callers building lineage by hand, but store a
+        # tuple so the object stays immutable and hashable.
+        if not isinstance(self.datasets, tuple):
+            object.__setattr__(self, "datasets", tuple(self.datasets))
+
+    @classmethod
+    def _from_proto(cls, msg: pb.Lineage) -> Lineage:
+        return cls(
+            run_id=msg.run_id,
+            run_link=msg.run_link,
+            experiment_id=msg.experiment_id,
+            code_version=msg.code_version,
+            datasets=tuple(Dataset._from_proto(d) for d in msg.datasets),
+            parent_model_uri=msg.parent_model_uri,
+            raw=msg,
+        )
+
+    def _to_proto(self) -> pb.Lineage:
+        return pb.Lineage(
+            run_id=self.run_id,
+            run_link=self.run_link,
+            experiment_id=self.experiment_id,
+            code_version=self.code_version,
+            datasets=[d._to_proto() for d in self.datasets],
+            parent_model_uri=self.parent_model_uri,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One numbered version of a registered model.
+
+    ``status`` is the enum's name (``"READY"``, ``"PENDING_REGISTRATION"``,
+    ``"FAILED_REGISTRATION"``) so it reads well in logs and JSON.
+    """
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str
+    source: str
+    current_stage: str
+    status: str
+    status_message: str
+    tags: Mapping[str, str] = field(hash=False)
+    aliases: tuple[str, ...]
+    lineage: Lineage
+    created_by: str
+    run_id: str
+    raw: pb.ModelVersion | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def created_at(self) -> datetime:
+        return _ms_to_datetime(self.creation_timestamp)
+
+    @property
+    def updated_at(self) -> datetime:
+        return _ms_to_datetime(self.last_updated_timestamp)
+
+    @property
+    def uri(self) -> str:
+        """The immutable ``models:/`` URI of exactly this version."""
+        return f"models:/{self.name}/{self.version}"
+
+    @classmethod
+    def _from_proto(cls, msg: pb.ModelVersion) -> ModelVersion:
+        return cls(
+            name=msg.name,
+            version=msg.version,
+            creation_timestamp=msg.creation_timestamp,
+            last_updated_timestamp=msg.last_updated_timestamp,
+            description=msg.description,
+            source=msg.source,
+            current_stage=msg.current_stage,
+            status=_status_name(msg.status),
+            status_message=msg.status_message,
+            tags=_tags(msg.tags),
+            aliases=tuple(msg.aliases),
+            lineage=Lineage._from_proto(msg.lineage),
+            created_by=msg.created_by,
+            run_id=msg.run_id,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model: a container of numbered versions.
+
+    ``latest_versions`` holds the highest version per stage and is only filled
+    by ``get_registered_model``; other calls return it empty.
+    """
+
+    name: str
+    description: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    tags: Mapping[str, str] = field(hash=False)
+    aliases: Mapping[str, int] = field(hash=False)
+    latest_versions: tuple[ModelVersion, ...]
+    last_version: int
+    created_by: str
+    raw: pb.RegisteredModel | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def created_at(self) -> datetime:
+        return _ms_to_datetime(self.creation_timestamp)
+
+    @property
+    def updated_at(self) -> datetime:
+        return _ms_to_datetime(self.last_updated_timestamp)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.RegisteredModel) -> RegisteredModel:
+        return cls(
+            name=msg.name,
+            description=msg.description,
+            creation_timestamp=msg.creation_timestamp,
+            last_updated_timestamp=msg.last_updated_timestamp,
+            tags=_tags(msg.tags),
+            aliases=_frozen_map((a.alias, a.version) for a in msg.aliases),
+            latest_versions=tuple(ModelVersion._from_proto(v) for v in msg.latest_versions),
+            last_version=msg.last_version,
+            created_by=msg.created_by,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """The result of resolving a ``models:/`` URI.
+
+    ``resolved_uri`` is the pinned form (``models:/<name>/<version>[/<path>]``)
+    worth recording wherever the model is used, since aliases and stages move.
+    """
+
+    model_version: ModelVersion
+    path: str
+    resolved_uri: str
+    raw: pb.ResolveModelUriResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.ResolveModelUriResponse) -> ResolvedModel:
+        return cls(
+            model_version=ModelVersion._from_proto(msg.model_version),
+            path=msg.path,
+            resolved_uri=msg.resolved_uri,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEvent:
+    """One recorded change to a model.
+
+    ``version`` is None for changes to the model itself (the wire uses 0,
+    which is never a valid version number). ``before``/``after`` are the
+    decoded JSON objects, e.g. ``{"stage": "Staging"}``.
+    """
+
+    event_id: int
+    timestamp: int
+    actor: str
+    kind: str
+    model_name: str
+    version: int | None
+    before: Mapping[str, Any] = field(hash=False)
+    after: Mapping[str, Any] = field(hash=False)
+    raw: pb.ModelEvent | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def occurred_at(self) -> datetime:
+        return _ms_to_datetime(self.timestamp)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.ModelEvent) -> ModelEvent:
+        return cls(
+            event_id=msg.event_id,
+            timestamp=msg.timestamp,
+            actor=msg.actor,
+            kind=msg.kind,
+            model_name=msg.model_name,
+            version=msg.version or None,
+            before=_json_object(msg.before_json),
+            after=_json_object(msg.after_json),
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of a model's history.
+
+    ``next_after_event_id`` is the cursor for the next page, 0 when this was
+    the last one.
+    """
+
+    events: tuple[ModelEvent, ...]
+    next_after_event_id: int
+    raw: pb.ListModelEventsResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.ListModelEventsResponse) -> EventPage:
+        return cls(
+            events=tuple(ModelEvent._from_proto(e) for e in msg.events),
+            next_after_event_id=msg.next_after_event_id,
+            raw=msg,
+        )

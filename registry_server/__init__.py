@@ -1,0 +1,1 @@
+"""The model registry server: gRPC API, domain rules and storage."""

@@ -1,0 +1,1 @@
+"""gRPC edge: protobuf <-> domain conversion, servicer, interceptors."""

@@ -1,0 +1,119 @@
+"""Conversions between protobuf messages and domain objects (the only place
+both kinds meet)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_server.domain import validation
+from registry_server.domain.entities import (
+    Dataset,
+    Lineage,
+    ModelEvent,
+    ModelVersion,
+    NewModelVersion,
+    RegisteredModel,
+)
+
+_STATUS = {
+    "PENDING_REGISTRATION": pb.PENDING_REGISTRATION,
+    "READY": pb.READY,
+    "FAILED_REGISTRATION": pb.FAILED_REGISTRATION,
+}
+
+
+def tags_from_proto(items: Iterable[pb.Tag], field: str = "tags") -> dict[str, str]:
+    return validation.tags(((t.key, t.value) for t in items), field)
+
+
+def _tags_to_proto(tags: dict[str, str]) -> list[pb.Tag]:
+    return [pb.Tag(key=k, value=v) for k, v in tags.items()]
+
+
+def lineage_from_proto(msg: pb.Lineage) -> Lineage:
+    return Lineage(
+        run_id=msg.run_id,
+        run_link=msg.run_link,
+        experiment_id=msg.experiment_id,
+        code_version=msg.code_version,
+        datasets=tuple(
+            Dataset(name=d.name, digest=d.digest, source_uri=d.source_uri) for d in msg.datasets
+        ),
+        parent_model_uri=msg.parent_model_uri,
+    )
+
+
+def lineage_to_proto(lineage: Lineage) -> pb.Lineage:
+    return pb.Lineage(
+        run_id=lineage.run_id,
+        run_link=lineage.run_link,
+        experiment_id=lineage.experiment_id,
+        code_version=lineage.code_version,
+        datasets=[
+            pb.DatasetReference(name=d.name, digest=d.digest, source_uri=d.source_uri)
+            for d in lineage.datasets
+        ],
+        parent_model_uri=lineage.parent_model_uri,
+    )
+
+
+def new_version_from_proto(req: pb.CreateModelVersionRequest) -> NewModelVersion:
+    lineage = validation.merge_run_fields(
+        lineage_from_proto(req.lineage), req.run_id, req.run_link
+    )
+    return NewModelVersion(
+        name=req.name,
+        source=req.source,
+        description=req.description,
+        tags=tags_from_proto(req.tags),
+        lineage=lineage,
+        idempotency_key=req.idempotency_key,
+    )
+
+
+def version_to_proto(v: ModelVersion) -> pb.ModelVersion:
+    return pb.ModelVersion(
+        name=v.name,
+        version=v.version,
+        creation_timestamp=v.creation_timestamp,
+        last_updated_timestamp=v.last_updated_timestamp,
+        description=v.description,
+        source=v.source,
+        current_stage=v.stage.value,
+        status=_STATUS[v.status.value],
+        status_message=v.status_message,
+        tags=_tags_to_proto(v.tags),
+        aliases=list(v.aliases),
+        lineage=lineage_to_proto(v.lineage),
+        created_by=v.created_by,
+        run_id=v.lineage.run_id,
+    )
+
+
+def model_to_proto(m: RegisteredModel) -> pb.RegisteredModel:
+    return pb.RegisteredModel(
+        name=m.name,
+        description=m.description,
+        creation_timestamp=m.creation_timestamp,
+        last_updated_timestamp=m.last_updated_timestamp,
+        tags=_tags_to_proto(m.tags),
+        aliases=[pb.ModelAlias(alias=a, version=v) for a, v in m.aliases.items()],
+        latest_versions=[version_to_proto(v) for v in m.latest_versions],
+        last_version=m.last_version,
+        created_by=m.created_by,
+    )
+
+
+def event_to_proto(e: ModelEvent) -> pb.ModelEvent:
+    return pb.ModelEvent(
+        event_id=e.event_id,
+        timestamp=e.timestamp,
+        actor=e.actor,
+        kind=e.kind,
+        model_name=e.model_name,
+        version=e.version or 0,
+        before_json=json.dumps(e.before, sort_keys=True),
+        after_json=json.dumps(e.after, sort_keys=True),
+    )

@@ -1,0 +1,168 @@
+"""The ModelRegistry servicer: check the request's shape, make one domain call,
+convert the result. Errors are raised as domain exceptions and mapped to gRPC
+status codes by the error interceptor."""
+
+from __future__ import annotations
+
+import grpc
+
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_server.api import convert
+from registry_server.domain import uri as uris
+from registry_server.domain import validation
+from registry_server.domain.registry import Registry
+
+ACTOR_METADATA_KEY = "registry-actor"
+ANONYMOUS = "anonymous"
+
+
+def actor_of(context: grpc.ServicerContext) -> str:
+    """Who is calling, as recorded in events. Token identities replace this later."""
+    for key, value in context.invocation_metadata() or ():
+        if key == ACTOR_METADATA_KEY and isinstance(value, str) and value.strip():
+            return validation.short(value.strip(), "registry-actor metadata")
+    return ANONYMOUS
+
+
+class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    # models
+
+    def CreateRegisteredModel(self, request, context):  # noqa: N802
+        model = self.registry.create_registered_model(
+            request.name, request.description, convert.tags_from_proto(request.tags),
+            actor_of(context),
+        )
+        return pb.CreateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
+
+    def GetRegisteredModel(self, request, context):  # noqa: N802
+        model = self.registry.get_registered_model(request.name)
+        return pb.GetRegisteredModelResponse(registered_model=convert.model_to_proto(model))
+
+    def UpdateRegisteredModel(self, request, context):  # noqa: N802
+        model = self.registry.update_registered_model(
+            request.name, request.description, actor_of(context)
+        )
+        return pb.UpdateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
+
+    def RenameRegisteredModel(self, request, context):  # noqa: N802
+        model = self.registry.rename_registered_model(
+            request.name, request.new_name, actor_of(context)
+        )
+        return pb.RenameRegisteredModelResponse(registered_model=convert.model_to_proto(model))
+
+    def DeleteRegisteredModel(self, request, context):  # noqa: N802
+        self.registry.delete_registered_model(request.name, actor_of(context))
+        return pb.DeleteRegisteredModelResponse()
+
+    def SetRegisteredModelTag(self, request, context):  # noqa: N802
+        self.registry.set_registered_model_tag(
+            request.name, request.key, request.value, actor_of(context)
+        )
+        return pb.SetRegisteredModelTagResponse()
+
+    def DeleteRegisteredModelTag(self, request, context):  # noqa: N802
+        self.registry.delete_registered_model_tag(request.name, request.key, actor_of(context))
+        return pb.DeleteRegisteredModelTagResponse()
+
+    def GetLatestVersions(self, request, context):  # noqa: N802
+        found = self.registry.get_latest_versions(request.name, list(request.stages))
+        return pb.GetLatestVersionsResponse(
+            model_versions=[convert.version_to_proto(v) for v in found]
+        )
+
+    # versions
+
+    def CreateModelVersion(self, request, context):  # noqa: N802
+        created = self.registry.create_model_version(
+            convert.new_version_from_proto(request), actor_of(context)
+        )
+        return pb.CreateModelVersionResponse(
+            model_version=convert.version_to_proto(created.version),
+            idempotent_replay=created.idempotent_replay,
+        )
+
+    def GetModelVersion(self, request, context):  # noqa: N802
+        found = self.registry.get_model_version(request.name, request.version)
+        return pb.GetModelVersionResponse(model_version=convert.version_to_proto(found))
+
+    def UpdateModelVersion(self, request, context):  # noqa: N802
+        found = self.registry.update_model_version(
+            request.name, request.version, request.description, actor_of(context)
+        )
+        return pb.UpdateModelVersionResponse(model_version=convert.version_to_proto(found))
+
+    def DeleteModelVersion(self, request, context):  # noqa: N802
+        self.registry.delete_model_version(request.name, request.version, actor_of(context))
+        return pb.DeleteModelVersionResponse()
+
+    def TransitionModelVersionStage(self, request, context):  # noqa: N802
+        moved = self.registry.transition_model_version_stage(
+            request.name, request.version, request.stage, request.archive_existing_versions,
+            actor_of(context),
+        )
+        return pb.TransitionModelVersionStageResponse(model_version=convert.version_to_proto(moved))
+
+    def SetModelVersionTag(self, request, context):  # noqa: N802
+        self.registry.set_model_version_tag(
+            request.name, request.version, request.key, request.value, actor_of(context)
+        )
+        return pb.SetModelVersionTagResponse()
+
+    def DeleteModelVersionTag(self, request, context):  # noqa: N802
+        self.registry.delete_model_version_tag(
+            request.name, request.version, request.key, actor_of(context)
+        )
+        return pb.DeleteModelVersionTagResponse()
+
+    def FindModelVersionsByRun(self, request, context):  # noqa: N802
+        found = self.registry.find_model_versions_by_run(request.run_id)
+        return pb.FindModelVersionsByRunResponse(
+            model_versions=[convert.version_to_proto(v) for v in found]
+        )
+
+    # aliases
+
+    def SetRegisteredModelAlias(self, request, context):  # noqa: N802
+        expected = (
+            request.expected_version if request.HasField("expected_version") else None
+        )
+        move = self.registry.set_registered_model_alias(
+            request.name, request.alias, request.version, expected, actor_of(context)
+        )
+        return pb.SetRegisteredModelAliasResponse(
+            model_version=convert.version_to_proto(move.version),
+            previous_version=move.previous_version or 0,
+        )
+
+    def DeleteRegisteredModelAlias(self, request, context):  # noqa: N802
+        self.registry.delete_registered_model_alias(
+            request.name, request.alias, actor_of(context)
+        )
+        return pb.DeleteRegisteredModelAliasResponse()
+
+    def GetModelVersionByAlias(self, request, context):  # noqa: N802
+        found = self.registry.get_model_version_by_alias(request.name, request.alias)
+        return pb.GetModelVersionByAliasResponse(model_version=convert.version_to_proto(found))
+
+    # URIs and history
+
+    def ResolveModelUri(self, request, context):  # noqa: N802
+        version, path = self.registry.resolve_model_uri(request.uri)
+        return pb.ResolveModelUriResponse(
+            model_version=convert.version_to_proto(version),
+            path=path,
+            resolved_uri=uris.exact(version.name, version.version, path),
+        )
+
+    def ListModelEvents(self, request, context):  # noqa: N802
+        page = self.registry.list_model_events(
+            request.name, request.after_event_id, request.page_size
+        )
+        return pb.ListModelEventsResponse(
+            events=[convert.event_to_proto(e) for e in page.events],
+            next_after_event_id=page.next_after_event_id,
+        )

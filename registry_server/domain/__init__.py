@@ -1,0 +1,1 @@
+"""The rules of the registry, independent of gRPC and of SQL."""

@@ -1,0 +1,525 @@
+"""The registry's use cases: each public method is one transaction.
+
+This layer decides (validation, state rules, which events to record); the
+store executes SQL; the API layer translates. Every mutation locks the model's
+row first, so all changes to one model and its versions are serialised in the
+database: concurrent stage transitions, alias moves and version creations on a
+model are race-free on PostgreSQL under READ COMMITTED and on SQLite, while
+different models proceed in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection
+
+from registry_server.domain import uri as uris
+from registry_server.domain import validation
+from registry_server.domain.entities import (
+    STAGE_ORDER,
+    AliasMove,
+    CreatedVersion,
+    EventPage,
+    ModelVersion,
+    NewModelVersion,
+    RegisteredModel,
+    Stage,
+    VersionStatus,
+)
+from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry_server.store import aliases, events, models, versions
+from registry_server.store.database import Database
+
+PROMOTION_STAGES = (Stage.STAGING, Stage.PRODUCTION)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _version_label(name: str, version: int) -> str:
+    return f"version {version} of registered model {name!r}"
+
+
+class Registry:
+    """Entry point of the domain; the servicer holds one."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ models
+
+    def create_registered_model(
+        self, name: str, description: str, tags: dict[str, str], actor: str
+    ) -> RegisteredModel:
+        validation.model_name(name)
+        validation.description(description)
+        validation.tag_mapping(tags)
+        now = now_ms()
+        with self.db.write() as conn:
+            model_id = models.insert(
+                conn, name=name, description=description, created_by=actor, now=now
+            )
+            for key, value in tags.items():
+                models.set_tag(conn, model_id, key, value)
+            events.record(
+                conn, model_id=model_id, model_name=name, kind="model_created", actor=actor,
+                now=now, after={"name": name, "description": description, "tags": tags},
+            )
+            return self._load_model(conn, name)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        validation.model_name(name)
+        with self.db.read() as conn:
+            return self._load_model(conn, name)
+
+    def _load_model(self, conn: Connection, name: str) -> RegisteredModel:
+        row = models.require(conn, name)
+        return RegisteredModel(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            creation_timestamp=row.creation_time,
+            last_updated_timestamp=row.last_updated_time,
+            last_version=row.last_version,
+            created_by=row.created_by,
+            tags=models.tags(conn, row.id),
+            aliases=aliases.of_model(conn, row.id),
+            latest_versions=tuple(versions.latest_per_stage(conn, row.id)),
+        )
+
+    def update_registered_model(self, name: str, description: str, actor: str) -> RegisteredModel:
+        validation.model_name(name)
+        validation.description(description)
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, name)
+            models.set_description(conn, row.id, description, now)
+            events.record(
+                conn, model_id=row.id, model_name=name, kind="model_updated", actor=actor,
+                now=now, before={"description": row.description},
+                after={"description": description},
+            )
+            return self._load_model(conn, name)
+
+    def rename_registered_model(self, name: str, new_name: str, actor: str) -> RegisteredModel:
+        validation.model_name(name)
+        validation.model_name(new_name, "new_name")
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, name)
+            if new_name != name:
+                models.rename(conn, row.id, new_name, now)
+                events.record(
+                    conn, model_id=row.id, model_name=new_name, kind="model_renamed",
+                    actor=actor, now=now, before={"name": name}, after={"name": new_name},
+                )
+            return self._load_model(conn, new_name)
+
+    def delete_registered_model(self, name: str, actor: str) -> None:
+        validation.model_name(name)
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, name)
+            before = {
+                "name": name,
+                "last_version": row.last_version,
+                "aliases": aliases.of_model(conn, row.id),
+            }
+            models.remove(conn, row.id)
+            events.record(
+                conn, model_id=row.id, model_name=name, kind="model_deleted", actor=actor,
+                now=now, before=before,
+            )
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
+        validation.model_name(name)
+        validation.tag_key(key)
+        validation.tag_value(value)
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, name)
+            old = models.get_tag(conn, row.id, key)
+            models.set_tag(conn, row.id, key, value)
+            models.touch(conn, row.id, now)
+            events.record(
+                conn, model_id=row.id, model_name=name, kind="model_tag_set", actor=actor,
+                now=now, before={} if old is None else {"key": key, "value": old},
+                after={"key": key, "value": value},
+            )
+
+    def delete_registered_model_tag(self, name: str, key: str, actor: str) -> None:
+        validation.model_name(name)
+        validation.tag_key(key)
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, name)
+            old = models.get_tag(conn, row.id, key)
+            if old is None:
+                raise NotFound(f"key: registered model {name!r} has no tag {key!r}")
+            models.delete_tag(conn, row.id, key)
+            models.touch(conn, row.id, now)
+            events.record(
+                conn, model_id=row.id, model_name=name, kind="model_tag_deleted", actor=actor,
+                now=now, before={"key": key, "value": old},
+            )
+
+    def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
+        validation.model_name(name)
+        wanted = [validation.stage(s, f"stages[{i}]") for i, s in enumerate(stages)]
+        with self.db.read() as conn:
+            row = models.require(conn, name)
+            return versions.latest_per_stage(conn, row.id, wanted or STAGE_ORDER)
+
+    # ---------------------------------------------------------------- versions
+
+    def create_model_version(self, new: NewModelVersion, actor: str) -> CreatedVersion:
+        validation.model_name(new.name)
+        validation.source(new.source)
+        validation.description(new.description)
+        validation.lineage(new.lineage)
+        validation.idempotency_key(new.idempotency_key)
+        validation.tag_mapping(new.tags)
+        parent = uris.parse(new.lineage.parent_model_uri) if new.lineage.parent_model_uri else None
+        try:
+            return self._create_version(new, parent, actor)
+        except versions.DuplicateIdempotencyKey:
+            # Lost a race with a concurrent call carrying the same key: the
+            # winner's version is the answer.
+            with self.db.read() as conn:
+                row = models.require(conn, new.name)
+                version_id = versions.id_by_idempotency_key(conn, row.id, new.idempotency_key)
+                found = versions.get_by_id(conn, version_id) if version_id else None
+            if found is None:
+                raise
+            return CreatedVersion(found, idempotent_replay=True)
+
+    def _create_version(
+        self, new: NewModelVersion, parent: uris.ModelUri | None, actor: str
+    ) -> CreatedVersion:
+        now = now_ms()
+        with self.db.write() as conn:
+            row = models.lock(conn, new.name)
+            if new.idempotency_key:
+                existing = versions.id_by_idempotency_key(conn, row.id, new.idempotency_key)
+                if existing is not None:
+                    found = versions.get_by_id(conn, existing)
+                    assert found is not None
+                    return CreatedVersion(found, idempotent_replay=True)
+            lineage = new.lineage
+            parent_id = None
+            if parent is not None:
+                parent_version = self._resolve(conn, parent, "lineage.parent_model_uri")
+                parent_id = self._version_id(conn, parent_version)
+                lineage = replace(
+                    lineage,
+                    parent_model_uri=uris.exact(parent_version.name, parent_version.version),
+                )
+            number = models.allocate_version(conn, row.id, now)
+            version_id = versions.insert(
+                conn,
+                model_id=row.id,
+                version=number,
+                now=now,
+                source=new.source,
+                description=new.description,
+                status=VersionStatus.READY,
+                created_by=actor,
+                lineage=lineage,
+                parent_version_id=parent_id,
+                idempotency_key=new.idempotency_key or None,
+                tags=new.tags,
+            )
+            events.record(
+                conn, model_id=row.id, model_name=new.name, version=number,
+                kind="version_created", actor=actor, now=now,
+                after={
+                    "version": number,
+                    "source": new.source,
+                    "run_id": lineage.run_id,
+                    "status": VersionStatus.READY.value,
+                    "tags": new.tags,
+                    "parent_model_uri": lineage.parent_model_uri,
+                },
+            )
+            created = versions.get_by_id(conn, version_id)
+            assert created is not None
+            return CreatedVersion(created, idempotent_replay=False)
+
+    @staticmethod
+    def _version_id(conn: Connection, version: ModelVersion) -> int:
+        located = versions.locate(conn, version.model_id, version.version)
+        return int(located.id)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        validation.model_name(name)
+        validation.version_number(version)
+        with self.db.read() as conn:
+            found = versions.get(conn, name, version)
+            if found is None:
+                models.require(conn, name)
+                raise NotFound(f"{_version_label(name, version)} not found")
+            return found
+
+    def _lock_version(self, conn: Connection, name: str, version: int) -> tuple[Any, Any]:
+        model = models.lock(conn, name)
+        row = versions.locate(conn, model.id, version)
+        if row is None:
+            raise NotFound(f"{_version_label(name, version)} not found")
+        return model, row
+
+    def update_model_version(
+        self, name: str, version: int, description: str, actor: str
+    ) -> ModelVersion:
+        validation.model_name(name)
+        validation.version_number(version)
+        validation.description(description)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            versions.set_description(conn, row.id, description, now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=version,
+                kind="version_updated", actor=actor, now=now,
+                before={"description": row.description}, after={"description": description},
+            )
+            updated = versions.get_by_id(conn, row.id)
+            assert updated is not None
+            return updated
+
+    def delete_model_version(self, name: str, version: int, actor: str) -> None:
+        validation.model_name(name)
+        validation.version_number(version)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            for alias in aliases.remove_for_version(conn, row.id):
+                events.record(
+                    conn, model_id=model.id, model_name=name, version=version,
+                    kind="alias_deleted", actor=actor, now=now,
+                    before={"alias": alias, "version": version},
+                    after={"reason": "version deleted"},
+                )
+            versions.remove(conn, row.id)
+            models.touch(conn, model.id, now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=version,
+                kind="version_deleted", actor=actor, now=now,
+                before={"version": version, "stage": row.stage, "status": row.status},
+            )
+
+    def transition_model_version_stage(
+        self, name: str, version: int, stage: str, archive_existing_versions: bool, actor: str
+    ) -> ModelVersion:
+        validation.model_name(name)
+        validation.version_number(version)
+        target = validation.stage(stage)
+        if archive_existing_versions and target not in PROMOTION_STAGES:
+            raise InvalidArgument(
+                "archive_existing_versions is only allowed with stage Staging or Production, "
+                f"not {target.value}"
+            )
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:
+                raise FailedPrecondition(
+                    f"{_version_label(name, version)} is {row.status}; only READY versions "
+                    f"can move to {target.value}"
+                )
+            if row.stage != target.value:
+                versions.set_stage(conn, row.id, target, now)
+                events.record(
+                    conn, model_id=model.id, model_name=name, version=version,
+                    kind="version_stage_changed", actor=actor, now=now,
+                    before={"stage": row.stage}, after={"stage": target.value},
+                )
+            if archive_existing_versions:
+                for archived in versions.archive_stage_holders(conn, model.id, target, row.id, now):
+                    events.record(
+                        conn, model_id=model.id, model_name=name, version=archived,
+                        kind="version_stage_changed", actor=actor, now=now,
+                        before={"stage": target.value},
+                        after={"stage": Stage.ARCHIVED.value,
+                               "reason": f"version {version} moved to {target.value}"},
+                    )
+            models.touch(conn, model.id, now)
+            moved = versions.get_by_id(conn, row.id)
+            assert moved is not None
+            return moved
+
+    def set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, actor: str
+    ) -> None:
+        validation.model_name(name)
+        validation.version_number(version)
+        validation.tag_key(key)
+        validation.tag_value(value)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            old = versions.get_tag(conn, row.id, key)
+            versions.set_tag(conn, row.id, key, value)
+            versions.touch(conn, row.id, now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=version,
+                kind="version_tag_set", actor=actor, now=now,
+                before={} if old is None else {"key": key, "value": old},
+                after={"key": key, "value": value},
+            )
+
+    def delete_model_version_tag(self, name: str, version: int, key: str, actor: str) -> None:
+        validation.model_name(name)
+        validation.version_number(version)
+        validation.tag_key(key)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            old = versions.get_tag(conn, row.id, key)
+            if old is None:
+                raise NotFound(f"key: {_version_label(name, version)} has no tag {key!r}")
+            versions.delete_tag(conn, row.id, key)
+            versions.touch(conn, row.id, now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=version,
+                kind="version_tag_deleted", actor=actor, now=now,
+                before={"key": key, "value": old},
+            )
+
+    def find_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
+        if not run_id:
+            raise InvalidArgument("run_id is required")
+        validation.short(run_id, "run_id")
+        with self.db.read() as conn:
+            return versions.by_run(conn, run_id)
+
+    # ----------------------------------------------------------------- aliases
+
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: int, expected_version: int | None, actor: str
+    ) -> AliasMove:
+        validation.model_name(name)
+        validation.alias(alias)
+        validation.version_number(version)
+        if expected_version is not None and expected_version < 0:
+            raise InvalidArgument(
+                "expected_version must be 0 (alias must not exist) or a version number"
+            )
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self._lock_version(conn, name, version)
+            if row.status != VersionStatus.READY.value:
+                raise FailedPrecondition(
+                    f"{_version_label(name, version)} is {row.status}; "
+                    "only READY versions can carry aliases"
+                )
+            current = aliases.current_version(conn, model.id, alias)
+            if expected_version is not None and (current or 0) != expected_version:
+                now_at = f"points at version {current}" if current else "does not exist"
+                wanted = (
+                    "not to exist" if expected_version == 0
+                    else f"to point at version {expected_version}"
+                )
+                raise FailedPrecondition(
+                    f"expected_version: alias {alias!r} of {name!r} {now_at}, expected it "
+                    f"{wanted}; nothing changed"
+                )
+            if current != version:
+                aliases.point(conn, model.id, alias, row.id)
+                models.touch(conn, model.id, now)
+                events.record(
+                    conn, model_id=model.id, model_name=name, version=version,
+                    kind="alias_set", actor=actor, now=now,
+                    before={} if current is None else {"alias": alias, "version": current},
+                    after={"alias": alias, "version": version},
+                )
+            moved = versions.get_by_id(conn, row.id)
+            assert moved is not None
+            return AliasMove(moved, previous_version=current)
+
+    def delete_registered_model_alias(self, name: str, alias: str, actor: str) -> None:
+        validation.model_name(name)
+        validation.alias(alias)
+        now = now_ms()
+        with self.db.write() as conn:
+            model = models.lock(conn, name)
+            current = aliases.current_version(conn, model.id, alias)
+            if current is None:
+                raise NotFound(f"alias: registered model {name!r} has no alias {alias!r}")
+            aliases.remove(conn, model.id, alias)
+            models.touch(conn, model.id, now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=current,
+                kind="alias_deleted", actor=actor, now=now,
+                before={"alias": alias, "version": current},
+            )
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        validation.model_name(name)
+        validation.alias(alias)
+        with self.db.read() as conn:
+            found = versions.get_by_alias(conn, name, alias)
+            if found is None:
+                models.require(conn, name)
+                raise NotFound(f"alias: registered model {name!r} has no alias {alias!r}")
+            return found
+
+    # -------------------------------------------------------------------- URIs
+
+    def resolve_model_uri(self, uri: str) -> tuple[ModelVersion, str]:
+        parsed = uris.parse(uri)
+        with self.db.read() as conn:
+            return self._resolve(conn, parsed, "uri"), parsed.path
+
+    def _resolve(self, conn: Connection, parsed: uris.ModelUri, field: str) -> ModelVersion:
+        """One indexed query on the hit path; the miss path explains itself."""
+        name = parsed.name
+        ready = VersionStatus.READY
+        found: ModelVersion | None
+        if parsed.selector is uris.Selector.VERSION:
+            assert parsed.version is not None
+            found = versions.get(conn, name, parsed.version)
+            if found is not None and found.status is not ready:
+                raise NotFound(
+                    f"{field}: {_version_label(name, parsed.version)} is "
+                    f"{found.status.value}; only READY versions resolve"
+                )
+            missing = f"{_version_label(name, parsed.version)} not found"
+        elif parsed.selector is uris.Selector.LATEST:
+            found = versions.latest(conn, name, status=ready)
+            missing = f"registered model {name!r} has no READY version"
+        elif parsed.selector is uris.Selector.STAGE:
+            assert parsed.stage is not None
+            found = versions.latest(conn, name, stage=parsed.stage, status=ready)
+            missing = f"registered model {name!r} has no READY version in stage {parsed.stage}"
+        else:
+            assert parsed.alias is not None
+            found = versions.get_by_alias(conn, name, parsed.alias)
+            missing = f"registered model {name!r} has no alias {parsed.alias!r}"
+        if found is None:
+            if models.get(conn, name) is None:
+                raise NotFound(f"{field}: registered model {name!r} not found")
+            raise NotFound(f"{field}: {missing}")
+        return found
+
+    # ------------------------------------------------------------------ events
+
+    def list_model_events(self, name: str, after_event_id: int, page_size: int) -> EventPage:
+        validation.model_name(name)
+        limit = validation.page_size(page_size)
+        if after_event_id < 0:
+            raise InvalidArgument("after_event_id must not be negative")
+        with self.db.read() as conn:
+            row = models.get(conn, name)
+            model_id = row.id if row is not None else events.deleted_model_id(conn, name)
+            if model_id is None:
+                raise NotFound(f"registered model {name!r} not found and has no history")
+            page = events.page_for_model(conn, model_id, after_event_id, limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        return EventPage(tuple(page), page[-1].event_id if more else 0)
+

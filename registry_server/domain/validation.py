@@ -1,0 +1,193 @@
+"""Shape rules for names, tags, descriptions, aliases and lineage fields.
+
+Every check raises InvalidArgument naming the request field, so a caller can
+fix the exact thing that is wrong. They run before any transaction opens:
+a rejected call writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from registry_server.domain.entities import Dataset, Lineage, Stage
+from registry_server.domain.errors import InvalidArgument
+
+MAX_NAME = 256
+MAX_TAG_KEY = 250
+MAX_TEXT_BYTES = 64 * 1024
+MAX_SHORT = 256
+MAX_URI = 4096
+MAX_DATASETS = 100
+MAX_TAGS = 1000
+MAX_IDEMPOTENCY_KEY = 256
+
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_VERSION_LIKE_RE = re.compile(r"^[vV]?[0-9]+$")
+_FORBIDDEN_NAME_CHARS = ("/", ":", "@")
+_STAGES_BY_LOWER = {s.value.lower(): s for s in Stage}
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def model_name(name: str, field: str = "name") -> str:
+    if not name:
+        raise InvalidArgument(f"{field} is required")
+    if len(name) > MAX_NAME:
+        raise InvalidArgument(f"{field} is longer than {MAX_NAME} characters")
+    if name != name.strip():
+        raise InvalidArgument(f"{field} must not start or end with whitespace")
+    for ch in _FORBIDDEN_NAME_CHARS:
+        if ch in name:
+            raise InvalidArgument(f"{field} must not contain {ch!r}")
+    if _has_control_chars(name):
+        raise InvalidArgument(f"{field} must not contain control characters")
+    return name
+
+
+def version_number(version: int, field: str = "version") -> int:
+    if version <= 0:
+        raise InvalidArgument(f"{field} must be a positive integer, got {version}")
+    return version
+
+
+def text(value: str, field: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    if len(value.encode("utf-8")) > max_bytes:
+        raise InvalidArgument(f"{field} is larger than {max_bytes} bytes")
+    return value
+
+
+def short(value: str, field: str, max_chars: int = MAX_SHORT) -> str:
+    if len(value) > max_chars:
+        raise InvalidArgument(f"{field} is longer than {max_chars} characters")
+    if "\x00" in value:
+        raise InvalidArgument(f"{field} must not contain NUL characters")
+    return value
+
+
+def tag_key(key: str, field: str = "key") -> str:
+    if not key:
+        raise InvalidArgument(f"{field} is required")
+    if len(key) > MAX_TAG_KEY:
+        raise InvalidArgument(f"{field} is longer than {MAX_TAG_KEY} characters")
+    if _has_control_chars(key):
+        raise InvalidArgument(f"{field} must not contain control characters")
+    return key
+
+
+def tag_value(value: str, field: str = "value") -> str:
+    if "\x00" in value:
+        raise InvalidArgument(f"{field} must not contain NUL characters")
+    return text(value, field)
+
+
+def tags(pairs: Iterable[tuple[str, str]], field: str = "tags") -> dict[str, str]:
+    result: dict[str, str] = {}
+    for index, (key, value) in enumerate(pairs):
+        tag_key(key, f"{field}[{index}].key")
+        tag_value(value, f"{field}[{index}].value")
+        if key in result:
+            raise InvalidArgument(f"{field}[{index}].key {key!r} is repeated")
+        result[key] = value
+        if len(result) > MAX_TAGS:
+            raise InvalidArgument(f"{field} has more than {MAX_TAGS} entries")
+    return result
+
+
+def description(value: str, field: str = "description") -> str:
+    if "\x00" in value:
+        raise InvalidArgument(f"{field} must not contain NUL characters")
+    return text(value, field)
+
+
+def stage(value: str, field: str = "stage") -> Stage:
+    found = _STAGES_BY_LOWER.get(value.strip().lower()) if value else None
+    if found is None:
+        allowed = ", ".join(s.value for s in Stage)
+        raise InvalidArgument(f"{field} {value!r} is not one of {allowed}")
+    return found
+
+
+def stage_or_none(value: str) -> Stage | None:
+    """Case-insensitive stage lookup that does not raise (for URI parsing)."""
+    return _STAGES_BY_LOWER.get(value.lower())
+
+
+def alias(name: str, field: str = "alias") -> str:
+    if not name:
+        raise InvalidArgument(f"{field} is required")
+    if not _ALIAS_RE.match(name):
+        raise InvalidArgument(
+            f"{field} {name[:300]!r} must match ^[A-Za-z0-9_-]{{1,255}}$"
+        )
+    if name.lower() == "latest" or _VERSION_LIKE_RE.match(name):
+        raise InvalidArgument(
+            f"{field} {name!r} is reserved: 'latest' and version-like names "
+            "(7, v7) would be ambiguous in models:/ URIs"
+        )
+    return name
+
+
+def idempotency_key(key: str, field: str = "idempotency_key") -> str:
+    return short(key, field, MAX_IDEMPOTENCY_KEY)
+
+
+def datasets(items: Iterable[Dataset], field: str = "lineage.datasets") -> tuple[Dataset, ...]:
+    result = tuple(items)
+    if len(result) > MAX_DATASETS:
+        raise InvalidArgument(f"{field} has more than {MAX_DATASETS} entries")
+    for index, item in enumerate(result):
+        if not item.name and not item.digest:
+            raise InvalidArgument(f"{field}[{index}] needs a name or a digest")
+        short(item.name, f"{field}[{index}].name")
+        short(item.digest, f"{field}[{index}].digest")
+        short(item.source_uri, f"{field}[{index}].source_uri", MAX_URI)
+    return result
+
+
+def lineage(value: Lineage, field: str = "lineage") -> Lineage:
+    short(value.run_id, f"{field}.run_id")
+    short(value.run_link, f"{field}.run_link", MAX_URI)
+    short(value.experiment_id, f"{field}.experiment_id")
+    short(value.code_version, f"{field}.code_version")
+    short(value.parent_model_uri, f"{field}.parent_model_uri", MAX_URI)
+    datasets(value.datasets, f"{field}.datasets")
+    return value
+
+
+def merge_run_fields(
+    lineage_value: Lineage, run_id: str, run_link: str
+) -> Lineage:
+    """Fold MLflow's top-level run_id/run_link into the lineage, refusing conflicts."""
+    if run_id and lineage_value.run_id and run_id != lineage_value.run_id:
+        raise InvalidArgument("run_id and lineage.run_id differ; set one or make them equal")
+    if run_link and lineage_value.run_link and run_link != lineage_value.run_link:
+        raise InvalidArgument(
+            "run_link and lineage.run_link differ; set one or make them equal"
+        )
+    return Lineage(
+        run_id=lineage_value.run_id or run_id,
+        run_link=lineage_value.run_link or run_link,
+        experiment_id=lineage_value.experiment_id,
+        code_version=lineage_value.code_version,
+        datasets=lineage_value.datasets,
+        parent_model_uri=lineage_value.parent_model_uri,
+    )
+
+
+def source(value: str, field: str = "source") -> str:
+    return short(value, field, MAX_URI)
+
+
+def page_size(value: int, default: int = 100, maximum: int = 1000) -> int:
+    if value == 0:
+        return default
+    if value < 0 or value > maximum:
+        raise InvalidArgument(f"page_size must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def tag_mapping(value: Mapping[str, str], field: str = "tags") -> dict[str, str]:
+    return tags(value.items(), field)

@@ -1,0 +1,104 @@
+"""Assembles and runs the gRPC server.
+
+The servicer gets its Registry through the constructor; health and reflection
+are registered here; SIGTERM/SIGINT stop accepting new calls and give in-flight
+ones a grace period to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+from registry_server import migrate
+from registry_server.api.interceptors import ErrorAndLoggingInterceptor
+from registry_server.api.servicer import ModelRegistryServicer
+from registry_server.config import ServerConfig
+from registry_server.domain.registry import Registry
+from registry_server.store.database import Database, is_sqlite, make_engine
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["ModelRegistry"].full_name
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    database: Database
+    health: health.HealthServicer
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.database.dispose()
+
+
+def prepare_database(url: str, pool_size: int) -> Database:
+    """Open the database; migrate SQLite, refuse a PostgreSQL schema that is behind."""
+    engine = make_engine(url, pool_size=pool_size)
+    if is_sqlite(url):
+        migrate.upgrade(engine)
+    else:
+        try:
+            migrate.ensure_current(engine)
+        except Exception:
+            engine.dispose()
+            raise
+    return Database(engine)
+
+
+def start(config: ServerConfig) -> RunningServer:
+    database = prepare_database(config.database_url, pool_size=config.workers)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+        interceptors=[ErrorAndLoggingInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    registry_pb2_grpc.add_ModelRegistryServicer_to_server(
+        ModelRegistryServicer(Registry(database)), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(config.listen)
+    except RuntimeError as exc:
+        database.dispose()
+        raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
+    server.start()
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving %s on %s (port %d)", SERVICE_NAME, config.listen, port)
+    return RunningServer(server, port, database, health_servicer)
+
+
+def serve_forever(config: ServerConfig) -> None:
+    running = start(config)
+    stopping = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; finishing in-flight calls", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    stopping.wait()
+    running.stop(grace=config.grace_seconds)
+    log.info("stopped")

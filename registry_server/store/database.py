@@ -1,0 +1,118 @@
+"""Engine creation and the one transaction scope every store operation uses.
+
+PostgreSQL gets a connection pool sized for the server's worker threads with
+pre-ping, so a restarted database is noticed and the pool refills by itself.
+SQLite (the embedded default) runs in WAL mode with write transactions opened
+as BEGIN IMMEDIATE: writers queue on the file lock up front instead of failing
+halfway with "database is locked" when two deferred readers both try to write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from registry_server.domain.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+_WRITE = "registry_write"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" hook below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+    )
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        # Lost connections, refused connections, SQLite lock timeouts: all
+        # transient from the caller's point of view.
+        return True
+    return False
+
+
+class Database:
+    """Owns the engine; hands out read and write transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        except DBAPIError as exc:
+            if _is_unavailable(exc):
+                log.warning("database unavailable: %s", exc.orig)
+                raise Unavailable("the metadata database is unavailable; retry") from exc
+            raise
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A transaction for one mutation: commit on success, roll back on any error."""
+        return self._transaction(write=True)
+
+    def read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+

@@ -1,0 +1,117 @@
+"""Repository functions for registered models and their tags."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from registry_server.domain.errors import AlreadyExists, NotFound
+from registry_server.store.schema import registered_model_tags as tags_t
+from registry_server.store.schema import registered_models as models_t
+from registry_server.store.sql import upsert
+
+
+def insert(
+    conn: Connection, *, name: str, description: str, created_by: str, now: int
+) -> int:
+    # An IntegrityError aborts the transaction; the caller's scope rolls back.
+    try:
+        result = conn.execute(
+            models_t.insert()
+            .values(
+                name=name,
+                description=description,
+                creation_time=now,
+                last_updated_time=now,
+                last_version=0,
+                created_by=created_by,
+            )
+            .returning(models_t.c.id)
+        )
+    except IntegrityError:
+        raise AlreadyExists(f"name: registered model {name!r} already exists") from None
+    return int(result.scalar_one())
+
+
+def get(conn: Connection, name: str) -> Row | None:
+    return conn.execute(select(models_t).where(models_t.c.name == name)).first()
+
+
+def require(conn: Connection, name: str) -> Row:
+    row = get(conn, name)
+    if row is None:
+        raise NotFound(f"registered model {name!r} not found")
+    return row
+
+
+def lock(conn: Connection, name: str) -> Row:
+    """Take the model's row lock: every mutation of a model and its versions
+    serialises here, which is what makes stage archiving and alias moves
+    race-free under READ COMMITTED."""
+    row = conn.execute(
+        select(models_t).where(models_t.c.name == name).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"registered model {name!r} not found")
+    return row
+
+
+def allocate_version(conn: Connection, model_id: int, now: int) -> int:
+    """Bump the per-model counter and return the new number (under the lock)."""
+    result = conn.execute(
+        update(models_t)
+        .where(models_t.c.id == model_id)
+        .values(last_version=models_t.c.last_version + 1, last_updated_time=now)
+        .returning(models_t.c.last_version)
+    )
+    return int(result.scalar_one())
+
+
+def touch(conn: Connection, model_id: int, now: int) -> None:
+    conn.execute(update(models_t).where(models_t.c.id == model_id).values(last_updated_time=now))
+
+
+def set_description(conn: Connection, model_id: int, description: str, now: int) -> None:
+    conn.execute(
+        update(models_t)
+        .where(models_t.c.id == model_id)
+        .values(description=description, last_updated_time=now)
+    )
+
+
+def rename(conn: Connection, model_id: int, new_name: str, now: int) -> None:
+    try:
+        conn.execute(
+            update(models_t)
+            .where(models_t.c.id == model_id)
+            .values(name=new_name, last_updated_time=now)
+        )
+    except IntegrityError:
+        raise AlreadyExists(f"new_name: registered model {new_name!r} already exists") from None
+
+
+def remove(conn: Connection, model_id: int) -> None:
+    conn.execute(delete(models_t).where(models_t.c.id == model_id))
+
+
+def tags(conn: Connection, model_id: int) -> dict[str, str]:
+    rows = conn.execute(
+        select(tags_t.c.key, tags_t.c.value)
+        .where(tags_t.c.model_id == model_id)
+        .order_by(tags_t.c.key)
+    )
+    return {key: value for key, value in rows}
+
+
+def get_tag(conn: Connection, model_id: int, key: str) -> str | None:
+    return conn.execute(
+        select(tags_t.c.value).where(tags_t.c.model_id == model_id, tags_t.c.key == key)
+    ).scalar_one_or_none()
+
+
+def set_tag(conn: Connection, model_id: int, key: str, value: str) -> None:
+    upsert(conn, tags_t, {"model_id": model_id, "key": key, "value": value}, ["model_id", "key"])
+
+
+def delete_tag(conn: Connection, model_id: int, key: str) -> None:
+    conn.execute(delete(tags_t).where(tags_t.c.model_id == model_id, tags_t.c.key == key))

@@ -1,0 +1,336 @@
+"""Repository functions for model versions, their tags and datasets.
+
+Every read of a version goes through `_version_select`: one SELECT that joins
+the model (for its name) and folds aliases, tags and datasets in through
+correlated sub-selects, so a hot read is a single indexed round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from registry_server.domain.entities import (
+    STAGE_ORDER,
+    Dataset,
+    Lineage,
+    ModelVersion,
+    Stage,
+    VersionStatus,
+)
+from registry_server.store.schema import model_version_datasets as datasets_t
+from registry_server.store.schema import model_version_tags as vtags_t
+from registry_server.store.schema import model_versions as versions_t
+from registry_server.store.schema import registered_model_aliases as aliases_t
+from registry_server.store.schema import registered_models as models_t
+from registry_server.store.sql import json_array_agg, json_object_agg, json_row, load_json, upsert
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Another transaction committed a version with the same key first."""
+
+
+def _version_select() -> Select[Any]:
+    v = versions_t
+    # The parent is shown by its current name, so a rename of the parent model
+    # does not leave stale lineage; the stored URI is the fallback once the
+    # parent version is deleted.
+    parent_v = versions_t.alias("parent_v")
+    parent_m = models_t.alias("parent_m")
+    aliases = (
+        select(func.aggregate_strings(aliases_t.c.alias, ","))
+        .where(aliases_t.c.version_id == v.c.id)
+        .correlate_except(aliases_t)
+        .scalar_subquery()
+    )
+    tags = (
+        select(json_object_agg(vtags_t.c.key, vtags_t.c.value))
+        .where(vtags_t.c.version_id == v.c.id)
+        .correlate_except(vtags_t)
+        .scalar_subquery()
+    )
+    datasets = (
+        select(
+            json_array_agg(
+                json_row(
+                    datasets_t.c.position,
+                    datasets_t.c.name,
+                    datasets_t.c.digest,
+                    datasets_t.c.source_uri,
+                )
+            )
+        )
+        .where(datasets_t.c.version_id == v.c.id)
+        .correlate_except(datasets_t)
+        .scalar_subquery()
+    )
+    return select(
+        v.c.id,
+        v.c.model_id,
+        models_t.c.name,
+        v.c.version,
+        v.c.creation_time,
+        v.c.last_updated_time,
+        v.c.description,
+        v.c.source,
+        v.c.stage,
+        v.c.status,
+        v.c.status_message,
+        v.c.created_by,
+        v.c.run_id,
+        v.c.run_link,
+        v.c.experiment_id,
+        v.c.code_version,
+        v.c.parent_model_uri,
+        parent_m.c.name.label("parent_name"),
+        parent_v.c.version.label("parent_version"),
+        aliases.label("aliases"),
+        tags.label("tags"),
+        datasets.label("datasets"),
+    ).select_from(
+        v.join(models_t, models_t.c.id == v.c.model_id)
+        .outerjoin(parent_v, parent_v.c.id == v.c.parent_version_id)
+        .outerjoin(parent_m, parent_m.c.id == parent_v.c.model_id)
+    )
+
+
+def _to_entity(row: Any) -> ModelVersion:
+    dataset_rows = sorted(load_json(row.datasets, []), key=lambda d: d[0])
+    return ModelVersion(
+        model_id=row.model_id,
+        name=row.name,
+        version=row.version,
+        creation_timestamp=row.creation_time,
+        last_updated_timestamp=row.last_updated_time,
+        description=row.description,
+        source=row.source,
+        stage=Stage(row.stage),
+        status=VersionStatus(row.status),
+        status_message=row.status_message,
+        created_by=row.created_by,
+        lineage=Lineage(
+            run_id=row.run_id,
+            run_link=row.run_link,
+            experiment_id=row.experiment_id,
+            code_version=row.code_version,
+            datasets=tuple(Dataset(name=d[1], digest=d[2], source_uri=d[3]) for d in dataset_rows),
+            parent_model_uri=(
+                f"models:/{row.parent_name}/{row.parent_version}"
+                if row.parent_version is not None
+                else row.parent_model_uri
+            ),
+        ),
+        tags=dict(sorted(load_json(row.tags, {}).items())),
+        aliases=tuple(sorted(row.aliases.split(","))) if row.aliases else (),
+    )
+
+
+def _one(conn: Connection, stmt: Select[Any]) -> ModelVersion | None:
+    row = conn.execute(stmt).first()
+    return _to_entity(row) if row is not None else None
+
+
+def get(conn: Connection, name: str, version: int) -> ModelVersion | None:
+    return _one(
+        conn,
+        _version_select().where(models_t.c.name == name, versions_t.c.version == version),
+    )
+
+
+def get_by_id(conn: Connection, version_id: int) -> ModelVersion | None:
+    return _one(conn, _version_select().where(versions_t.c.id == version_id))
+
+
+def get_by_alias(conn: Connection, name: str, alias: str) -> ModelVersion | None:
+    stmt = (
+        _version_select()
+        .join(aliases_t, aliases_t.c.version_id == versions_t.c.id)
+        .where(models_t.c.name == name, aliases_t.c.alias == alias)
+    )
+    return _one(conn, stmt)
+
+
+def latest(
+    conn: Connection,
+    name: str,
+    stage: Stage | None = None,
+    status: VersionStatus | None = None,
+) -> ModelVersion | None:
+    """Highest version of the model, optionally within a stage and a status."""
+    stmt = _version_select().where(models_t.c.name == name)
+    if stage is not None:
+        stmt = stmt.where(versions_t.c.stage == stage.value)
+    if status is not None:
+        stmt = stmt.where(versions_t.c.status == status.value)
+    return _one(conn, stmt.order_by(versions_t.c.version.desc()).limit(1))
+
+
+def latest_per_stage(
+    conn: Connection, model_id: int, stages: Iterable[Stage] = STAGE_ORDER
+) -> list[ModelVersion]:
+    wanted = [s.value for s in stages]
+    top = (
+        select(versions_t.c.stage, func.max(versions_t.c.version).label("version"))
+        .where(versions_t.c.model_id == model_id, versions_t.c.stage.in_(wanted))
+        .group_by(versions_t.c.stage)
+        .subquery()
+    )
+    stmt = _version_select().join(
+        top, (top.c.stage == versions_t.c.stage) & (top.c.version == versions_t.c.version)
+    ).where(versions_t.c.model_id == model_id)
+    found = {v.stage: v for v in map(_to_entity, conn.execute(stmt))}
+    return [found[s] for s in STAGE_ORDER if s in found]
+
+
+def by_run(conn: Connection, run_id: str, limit: int = 1000) -> list[ModelVersion]:
+    stmt = (
+        _version_select()
+        .where(versions_t.c.run_id == run_id)
+        .order_by(versions_t.c.creation_time.desc(), versions_t.c.id.desc())
+        .limit(limit)
+    )
+    return [_to_entity(r) for r in conn.execute(stmt)]
+
+
+def locate(conn: Connection, model_id: int, version: int) -> Any:
+    """The bare row (id, stage, status) of a version, for mutations."""
+    return conn.execute(
+        select(versions_t.c.id, versions_t.c.stage, versions_t.c.status, versions_t.c.description)
+        .where(versions_t.c.model_id == model_id, versions_t.c.version == version)
+    ).first()
+
+
+def id_by_idempotency_key(conn: Connection, model_id: int, key: str) -> int | None:
+    return conn.execute(
+        select(versions_t.c.id).where(
+            versions_t.c.model_id == model_id, versions_t.c.idempotency_key == key
+        )
+    ).scalar_one_or_none()
+
+
+def insert(
+    conn: Connection,
+    *,
+    model_id: int,
+    version: int,
+    now: int,
+    source: str,
+    description: str,
+    status: VersionStatus,
+    created_by: str,
+    lineage: Lineage,
+    parent_version_id: int | None,
+    idempotency_key: str | None,
+    tags: dict[str, str],
+) -> int:
+    try:
+        version_id = conn.execute(
+            versions_t.insert()
+            .values(
+                model_id=model_id,
+                version=version,
+                creation_time=now,
+                last_updated_time=now,
+                description=description,
+                source=source,
+                stage=Stage.NONE.value,
+                status=status.value,
+                status_message="",
+                created_by=created_by,
+                run_id=lineage.run_id,
+                run_link=lineage.run_link,
+                experiment_id=lineage.experiment_id,
+                code_version=lineage.code_version,
+                parent_model_uri=lineage.parent_model_uri,
+                parent_version_id=parent_version_id,
+                idempotency_key=idempotency_key,
+            )
+            .returning(versions_t.c.id)
+        ).scalar_one()
+    except IntegrityError as exc:
+        if idempotency_key and "idempotency_key" in str(exc.orig):
+            raise DuplicateIdempotencyKey from exc
+        raise
+    if tags:
+        conn.execute(
+            vtags_t.insert(),
+            [{"version_id": version_id, "key": k, "value": v} for k, v in tags.items()],
+        )
+    if lineage.datasets:
+        conn.execute(
+            datasets_t.insert(),
+            [
+                {
+                    "version_id": version_id,
+                    "position": i,
+                    "name": d.name,
+                    "digest": d.digest,
+                    "source_uri": d.source_uri,
+                }
+                for i, d in enumerate(lineage.datasets)
+            ],
+        )
+    return int(version_id)
+
+
+def set_description(conn: Connection, version_id: int, description: str, now: int) -> None:
+    conn.execute(
+        update(versions_t)
+        .where(versions_t.c.id == version_id)
+        .values(description=description, last_updated_time=now)
+    )
+
+
+def set_stage(conn: Connection, version_id: int, stage: Stage, now: int) -> None:
+    conn.execute(
+        update(versions_t)
+        .where(versions_t.c.id == version_id)
+        .values(stage=stage.value, last_updated_time=now)
+    )
+
+
+def archive_stage_holders(
+    conn: Connection, model_id: int, stage: Stage, keep_id: int, now: int
+) -> list[int]:
+    """Move every other version in `stage` to Archived; return their numbers."""
+    result = conn.execute(
+        update(versions_t)
+        .where(
+            versions_t.c.model_id == model_id,
+            versions_t.c.stage == stage.value,
+            versions_t.c.id != keep_id,
+        )
+        .values(stage=Stage.ARCHIVED.value, last_updated_time=now)
+        .returning(versions_t.c.version)
+    )
+    return sorted(int(v) for v in result.scalars())
+
+
+def remove(conn: Connection, version_id: int) -> None:
+    conn.execute(delete(versions_t).where(versions_t.c.id == version_id))
+
+
+def touch(conn: Connection, version_id: int, now: int) -> None:
+    conn.execute(
+        update(versions_t).where(versions_t.c.id == version_id).values(last_updated_time=now)
+    )
+
+
+def get_tag(conn: Connection, version_id: int, key: str) -> str | None:
+    return conn.execute(
+        select(vtags_t.c.value).where(vtags_t.c.version_id == version_id, vtags_t.c.key == key)
+    ).scalar_one_or_none()
+
+
+def set_tag(conn: Connection, version_id: int, key: str, value: str) -> None:
+    upsert(
+        conn, vtags_t, {"version_id": version_id, "key": key, "value": value},
+        ["version_id", "key"],
+    )
+
+
+def delete_tag(conn: Connection, version_id: int, key: str) -> None:
+    conn.execute(delete(vtags_t).where(vtags_t.c.version_id == version_id, vtags_t.c.key == key))
