@@ -193,11 +193,22 @@ def resolved_text(resolved: ResolvedModel) -> str:
 
 
 def _change(event: ModelEvent) -> str:
+    """``key=value`` for values that did not change (or just appeared or
+    vanished, as on creation and deletion), ``key: old -> new`` otherwise."""
+
+    def show(value: Any) -> str:
+        return '""' if value == "" else _cell(value)
+
     parts = []
+    one_sided = not event.before or not event.after
     for key in sorted({*event.before, *event.after}):
         before = event.before.get(key, _EMPTY)
         after = event.after.get(key, _EMPTY)
-        parts.append(f"{key}: {_cell(before)} -> {_cell(after)}")
+        if one_sided or before == after:
+            value = after if key in event.after else before
+            parts.append(f"{key}={show(value)}")
+        else:
+            parts.append(f"{key}: {show(before)} -> {show(after)}")
     return "; ".join(parts)
 
 

@@ -11,16 +11,14 @@ registry refused or failed the call (the reason goes to stderr as
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
+from registry_client import _commands as cmd
 from registry_client import _output as out
-from registry_client._client import ALIAS_MUST_NOT_EXIST, RegistryClient
+from registry_client._client import RegistryClient
 from registry_client._errors import RegistryError
-from registry_client._types import Dataset, Lineage
 
 __all__ = ["RPC_COMMANDS", "build_parser", "main"]
 
@@ -55,292 +53,6 @@ RPC_COMMANDS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class _Result:
-    """What a command produced: ``data`` for --output json, ``text`` for people."""
-
-    data: Any
-    text: str
-
-
-Handler = Callable[[RegistryClient, argparse.Namespace], _Result]
-
-
-# -- argument types ---------------------------------------------------------------
-# Raising ArgumentTypeError makes argparse report the bad value and exit 2.
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-_DATASET_KEYS = {
-    "name": "name",
-    "digest": "digest",
-    "source": "source_uri",
-    "source_uri": "source_uri",
-}
-
-
-def _dataset(text: str) -> Dataset:
-    fields: dict[str, str] = {}
-    for part in text.split(","):
-        key, sep, value = part.partition("=")
-        attr = _DATASET_KEYS.get(key.strip())
-        if not sep or attr is None:
-            raise argparse.ArgumentTypeError(
-                f"expected name=N,digest=D,source=URI (any subset), got {text!r}"
-            )
-        if attr in fields:
-            raise argparse.ArgumentTypeError(f"{key.strip()!r} given twice in {text!r}")
-        fields[attr] = value
-    return Dataset(
-        name=fields.get("name", ""),
-        digest=fields.get("digest", ""),
-        source_uri=fields.get("source_uri", ""),
-    )
-
-
-class _TagAction(argparse.Action):
-    """Collect repeated ``--tag KEY=VALUE`` into a dict, rejecting duplicates.
-
-    A duplicate key is almost always a typo, and the server would reject it
-    anyway; catching it here gives a usage error (exit 2) instead of exit 1.
-    """
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        key, value = values
-        tags = dict(getattr(namespace, self.dest) or {})
-        if key in tags:
-            parser.error(f"argument {option_string}: tag key {key!r} given twice")
-        tags[key] = value
-        setattr(namespace, self.dest, tags)
-
-
-def _add_tag_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tag",
-        dest="tags",
-        metavar="KEY=VALUE",
-        type=_key_value,
-        action=_TagAction,
-        default=None,
-        help="a tag to set; repeat for several",
-    )
-
-
-# -- command handlers ---------------------------------------------------------------
-
-
-def _done(text: str, **data: Any) -> _Result:
-    # Calls that return nothing still print one JSON document, so scripts
-    # can always parse stdout.
-    return _Result(data, text)
-
-
-def _models_create(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    rm = c.create_registered_model(a.name, tags=a.tags, description=a.description)
-    return _Result(rm, out.model_text(rm))
-
-
-def _models_get(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    rm = c.get_registered_model(a.name)
-    return _Result(rm, out.model_text(rm))
-
-
-def _models_update(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    rm = c.update_registered_model(a.name, a.description)
-    return _Result(rm, out.model_text(rm))
-
-
-def _models_rename(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    rm = c.rename_registered_model(a.name, a.new_name)
-    return _Result(rm, out.model_text(rm))
-
-
-def _models_delete(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.delete_registered_model(a.name)
-    return _done(f"Deleted model {a.name!r}.", name=a.name, deleted=True)
-
-
-def _models_set_tag(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.set_registered_model_tag(a.name, a.key, a.value)
-    return _done(f"Set tag {a.key!r} on model {a.name!r}.", name=a.name, key=a.key, value=a.value)
-
-
-def _models_delete_tag(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.delete_registered_model_tag(a.name, a.key)
-    return _done(
-        f"Deleted tag {a.key!r} from model {a.name!r}.", name=a.name, key=a.key, deleted=True
-    )
-
-
-def _models_latest(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    versions = c.get_latest_versions(a.name, stages=a.stages)
-    return _Result(versions, out.versions_table(versions))
-
-
-def _versions_create(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    lineage = None
-    if a.experiment_id or a.code_version or a.datasets or a.parent:
-        # run_id/run_link are repeated inside the lineage; the contract
-        # accepts both forms as long as they agree, which they do here.
-        lineage = Lineage(
-            run_id=a.run_id or "",
-            run_link=a.run_link or "",
-            experiment_id=a.experiment_id or "",
-            code_version=a.code_version or "",
-            datasets=tuple(a.datasets or ()),
-            parent_model_uri=a.parent or "",
-        )
-    mv = c.create_model_version(
-        a.name,
-        a.source,
-        run_id=a.run_id,
-        tags=a.tags,
-        run_link=a.run_link,
-        description=a.description,
-        lineage=lineage,
-        idempotency_key=a.idempotency_key,
-    )
-    return _Result(mv, out.version_text(mv))
-
-
-def _versions_get(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    mv = c.get_model_version(a.name, a.version)
-    return _Result(mv, out.version_text(mv))
-
-
-def _versions_update(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    mv = c.update_model_version(a.name, a.version, a.description)
-    return _Result(mv, out.version_text(mv))
-
-
-def _versions_delete(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.delete_model_version(a.name, a.version)
-    return _done(
-        f"Deleted version {a.version} of model {a.name!r}.",
-        name=a.name,
-        version=a.version,
-        deleted=True,
-    )
-
-
-def _versions_set_tag(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.set_model_version_tag(a.name, a.version, a.key, a.value)
-    return _done(
-        f"Set tag {a.key!r} on version {a.version} of model {a.name!r}.",
-        name=a.name,
-        version=a.version,
-        key=a.key,
-        value=a.value,
-    )
-
-
-def _versions_delete_tag(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.delete_model_version_tag(a.name, a.version, a.key)
-    return _done(
-        f"Deleted tag {a.key!r} from version {a.version} of model {a.name!r}.",
-        name=a.name,
-        version=a.version,
-        key=a.key,
-        deleted=True,
-    )
-
-
-def _versions_transition(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    mv = c.transition_model_version_stage(
-        a.name, a.version, a.stage, archive_existing_versions=a.archive_existing
-    )
-    return _Result(mv, out.version_text(mv))
-
-
-def _versions_by_run(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    versions = c.find_model_versions_by_run(a.run_id)
-    return _Result(versions, out.versions_table(versions))
-
-
-def _aliases_set(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    expected = ALIAS_MUST_NOT_EXIST if a.must_not_exist else a.expected_version
-    mv = c.set_registered_model_alias(a.name, a.alias, a.version, expected_version=expected)
-    text = f"{a.name}@{a.alias} -> version {mv.version}\n\n" + out.version_text(mv)
-    return _Result(mv, text)
-
-
-def _aliases_get(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    mv = c.get_model_version_by_alias(a.name, a.alias)
-    return _Result(mv, out.version_text(mv))
-
-
-def _aliases_delete(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    c.delete_registered_model_alias(a.name, a.alias)
-    return _done(
-        f"Deleted alias {a.alias!r} of model {a.name!r}.", name=a.name, alias=a.alias, deleted=True
-    )
-
-
-def _resolve(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    resolved = c.resolve(a.uri)
-    return _Result(resolved, out.resolved_text(resolved))
-
-
-def _history(c: RegistryClient, a: argparse.Namespace) -> _Result:
-    page_size = min(a.limit, 1000) if a.limit else 0
-    events = c.iter_model_events(a.name, after_event_id=a.after, page_size=page_size)
-    if a.limit:
-        # One event past the limit tells us whether more remain, so the
-        # output can say where to continue.
-        shown = list(itertools.islice(events, a.limit + 1))
-        more = len(shown) > a.limit
-        shown = shown[: a.limit]
-    else:
-        shown, more = list(events), False
-    cursor = shown[-1].event_id if more else 0
-    text = out.events_table(shown)
-    if more:
-        text += f"\n(more events: registry history {a.name} --after {cursor})"
-    return _Result({"events": shown, "next_after_event_id": cursor}, text)
-
-
 # -- parser --------------------------------------------------------------------------
 
 
@@ -362,7 +74,7 @@ def _group(sub: Any, name: str, help: str, description: str, examples: Sequence[
 def _command(
     sub: Any,
     name: str,
-    handler: Handler,
+    handler: cmd.Handler,
     help: str,
     description: str,
     examples: Sequence[str],
@@ -392,86 +104,86 @@ def _add_models(sub: Any) -> None:
     p = _command(
         g,
         "create",
-        _models_create,
+        cmd.models_create,
         "create a model",
         "Create a registered model with no versions. Fails if the name is taken.",
         ['registry models create fraud-detector --description "Card fraud" --tag team=risk'],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
     p.add_argument("--description", default=None, help="free text, up to 64 KiB")
-    _add_tag_option(p)
+    cmd.add_tag_option(p)
 
     p = _command(
         g,
         "get",
-        _models_get,
+        cmd.models_get,
         "show a model",
         "Show a model with its tags, aliases and the latest version in each stage.",
         ["registry models get fraud-detector", "registry --output json models get fraud-detector"],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
 
     p = _command(
         g,
         "update",
-        _models_update,
+        cmd.models_update,
         "replace a model's description",
         "Replace a model's description; an empty string clears it.",
         ['registry models update fraud-detector --description "Card fraud, EU only"'],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
     p.add_argument("--description", required=True, help="the new description")
 
     p = _command(
         g,
         "rename",
-        _models_rename,
+        cmd.models_rename,
         "rename a model",
         "Rename a model. Versions, aliases, tags and history follow it; models:/ URIs\n"
         "using the old name stop resolving.",
         ["registry models rename fraud-detector fraud-detector-eu"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("new_name", metavar="NEW_NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("new_name", metavar="NEW_NAME", help="the new name")
 
     p = _command(
         g,
         "delete",
-        _models_delete,
+        cmd.models_delete,
         "delete a model and all its versions",
         "Delete a model with all its versions, aliases and tags. Its history stays\n"
         "readable with `registry history NAME`.",
         ["registry models delete fraud-detector"],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
 
     p = _command(
         g,
         "set-tag",
-        _models_set_tag,
+        cmd.models_set_tag,
         "set a tag on a model",
         "Add a tag to a model, or overwrite its value.",
         ["registry models set-tag fraud-detector owner alice"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("key", metavar="KEY")
-    p.add_argument("value", metavar="VALUE")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("key", metavar="KEY", help="tag key")
+    p.add_argument("value", metavar="VALUE", help="tag value")
 
     p = _command(
         g,
         "delete-tag",
-        _models_delete_tag,
+        cmd.models_delete_tag,
         "delete a tag from a model",
         "Delete a tag from a model. Fails if the tag does not exist.",
         ["registry models delete-tag fraud-detector owner"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("key", metavar="KEY")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("key", metavar="KEY", help="tag key")
 
     p = _command(
         g,
         "latest",
-        _models_latest,
+        cmd.models_latest,
         "latest version per stage",
         "Show the highest-numbered version in each stage (all stages unless --stage).",
         [
@@ -479,7 +191,7 @@ def _add_models(sub: Any) -> None:
             "registry models latest fraud-detector --stage Production",
         ],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
     p.add_argument(
         "--stage",
         dest="stages",
@@ -503,7 +215,7 @@ def _add_versions(sub: Any) -> None:
     p = _command(
         g,
         "create",
-        _versions_create,
+        cmd.versions_create,
         "register a new version",
         "Create the next version of a model from files at SOURCE, with optional lineage.\n"
         "Re-running with the same --idempotency-key returns the version created the\n"
@@ -515,19 +227,19 @@ def _add_versions(sub: Any) -> None:
             "    --parent models:/fraud-detector@champion --tag framework=xgboost",
         ],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
     p.add_argument("--source", required=True, metavar="URI", help="where the version's files are")
     p.add_argument("--run-id", help="training run that produced the version")
     p.add_argument("--run-link", metavar="URL", help="link to the run in a tracking UI")
     p.add_argument("--experiment-id", help="experiment the run belongs to")
     p.add_argument("--code-version", help="version of the training code, e.g. a git commit")
     p.add_argument("--description", help="free text, up to 64 KiB")
-    _add_tag_option(p)
+    cmd.add_tag_option(p)
     p.add_argument(
         "--dataset",
         dest="datasets",
         action="append",
-        type=_dataset,
+        type=cmd.dataset,
         metavar="name=N,digest=D,source=URI",
         help="a training data set (any subset of the keys); repeat for several",
     )
@@ -539,66 +251,66 @@ def _add_versions(sub: Any) -> None:
     p = _command(
         g,
         "get",
-        _versions_get,
+        cmd.versions_get,
         "show a version",
         "Show one version with its stage, status, aliases, tags and lineage.",
         ["registry versions get fraud-detector 3"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
 
     p = _command(
         g,
         "update",
-        _versions_update,
+        cmd.versions_update,
         "replace a version's description",
         "Replace a version's description; an empty string clears it.",
         ['registry versions update fraud-detector 3 --description "Retrained on Q1 data"'],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
     p.add_argument("--description", required=True, help="the new description")
 
     p = _command(
         g,
         "delete",
-        _versions_delete,
+        cmd.versions_delete,
         "delete a version",
         "Delete a version and the aliases pointing at it. Its number is never reused.",
         ["registry versions delete fraud-detector 3"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
 
     p = _command(
         g,
         "set-tag",
-        _versions_set_tag,
+        cmd.versions_set_tag,
         "set a tag on a version",
         "Add a tag to a version, or overwrite its value.",
         ["registry versions set-tag fraud-detector 3 validated true"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
-    p.add_argument("key", metavar="KEY")
-    p.add_argument("value", metavar="VALUE")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument("key", metavar="KEY", help="tag key")
+    p.add_argument("value", metavar="VALUE", help="tag value")
 
     p = _command(
         g,
         "delete-tag",
-        _versions_delete_tag,
+        cmd.versions_delete_tag,
         "delete a tag from a version",
         "Delete a tag from a version. Fails if the tag does not exist.",
         ["registry versions delete-tag fraud-detector 3 validated"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
-    p.add_argument("key", metavar="KEY")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument("key", metavar="KEY", help="tag key")
 
     p = _command(
         g,
         "transition",
-        _versions_transition,
+        cmd.versions_transition,
         "move a version to a stage",
         "Move a version to a stage: None, Staging, Production or Archived (any case).\n"
         "Only READY versions can enter Staging or Production.",
@@ -607,9 +319,9 @@ def _add_versions(sub: Any) -> None:
             "registry versions transition fraud-detector 3 production --archive-existing",
         ],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
-    p.add_argument("stage", metavar="STAGE")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument("stage", metavar="STAGE", help="None, Staging, Production or Archived")
     p.add_argument(
         "--archive-existing",
         action="store_true",
@@ -619,12 +331,12 @@ def _add_versions(sub: Any) -> None:
     p = _command(
         g,
         "by-run",
-        _versions_by_run,
+        cmd.versions_by_run,
         "versions produced by a run",
         "List the versions, across all models, produced by a training run; newest first.",
         ["registry versions by-run run-42"],
     )
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help="training run id")
 
 
 def _add_aliases(sub: Any) -> None:
@@ -641,7 +353,7 @@ def _add_aliases(sub: Any) -> None:
     p = _command(
         g,
         "set",
-        _aliases_set,
+        cmd.aliases_set,
         "point an alias at a version",
         "Create an alias or move it to VERSION, atomically. With --expected-version or\n"
         "--must-not-exist the change only happens if the alias is where you think it\n"
@@ -651,13 +363,13 @@ def _add_aliases(sub: Any) -> None:
             "registry aliases set fraud-detector canary 4 --must-not-exist",
         ],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("alias", metavar="ALIAS")
-    p.add_argument("version", metavar="VERSION", type=_positive_int)
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("alias", metavar="ALIAS", help="alias name, e.g. champion")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
     cas = p.add_mutually_exclusive_group()
     cas.add_argument(
         "--expected-version",
-        type=_non_negative_int,
+        type=cmd.non_negative_int,
         metavar="N",
         help="only if the alias currently points at version N (0: does not exist)",
     )
@@ -668,24 +380,24 @@ def _add_aliases(sub: Any) -> None:
     p = _command(
         g,
         "get",
-        _aliases_get,
+        cmd.aliases_get,
         "show the version an alias points at",
         "Show the version an alias points at.",
         ["registry aliases get fraud-detector champion"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("alias", metavar="ALIAS")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("alias", metavar="ALIAS", help="alias name, e.g. champion")
 
     p = _command(
         g,
         "delete",
-        _aliases_delete,
+        cmd.aliases_delete,
         "delete an alias",
         "Delete an alias; the version it pointed at is unaffected.",
         ["registry aliases delete fraud-detector canary"],
     )
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("alias", metavar="ALIAS")
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("alias", metavar="ALIAS", help="alias name, e.g. champion")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -716,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=cmd.positive_float,
         default=10.0,
         metavar="SECONDS",
         help="time limit per command, retries included (default: 10)",
@@ -732,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub,
         "resolve",
-        _resolve,
+        cmd.resolve,
         "resolve a models:/ URI to one version",
         "Resolve a models:/ URI to exactly one READY version and print its pinned form\n"
         "(models:/NAME/VERSION[/PATH]) and the version's details. Accepted forms:\n"
@@ -743,12 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
             "registry resolve models:/fraud-detector/Production/model.pkl",
         ],
     )
-    p.add_argument("uri", metavar="URI")
+    p.add_argument("uri", metavar="URI", help="a models:/ URI")
 
     p = _command(
         sub,
         "history",
-        _history,
+        cmd.history,
         "list the recorded changes to a model",
         "List the changes made to a model, oldest first: who changed what, when,\n"
         "and the values before and after. Works for deleted models too.",
@@ -757,17 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
             "registry history fraud-detector --after 120 --limit 20",
         ],
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="registered model name")
     p.add_argument(
         "--after",
-        type=_non_negative_int,
+        type=cmd.non_negative_int,
         default=0,
         metavar="EVENT_ID",
         help="only events after this event id",
     )
     p.add_argument(
         "--limit",
-        type=_positive_int,
+        type=cmd.positive_int,
         default=None,
         metavar="N",
         help="show at most N events (default: all)",
@@ -801,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         with client:
-            result: _Result = args.handler(client, args)
+            result: cmd.Result = args.handler(client, args)
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,0 +1,304 @@
+"""Argument types and command handlers of the ``registry`` CLI.
+
+A handler takes the connected client and the parsed arguments and returns a
+``Result`` holding both renderings of its outcome; ``cli`` decides which one
+to print. Handlers call the typed client only, never gRPC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from registry_client import _output as out
+from registry_client._client import ALIAS_MUST_NOT_EXIST, RegistryClient
+from registry_client._types import Dataset, Lineage
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command produced: ``data`` for --output json, ``text`` for people."""
+
+    data: Any
+    text: str
+
+
+Handler = Callable[[RegistryClient, argparse.Namespace], Result]
+
+
+# -- argument types ---------------------------------------------------------------
+# Raising ArgumentTypeError makes argparse report the bad value and exit 2.
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+DATASET_KEYS = {
+    "name": "name",
+    "digest": "digest",
+    "source": "source_uri",
+    "source_uri": "source_uri",
+}
+
+
+def dataset(text: str) -> Dataset:
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        attr = DATASET_KEYS.get(key.strip())
+        if not sep or attr is None:
+            raise argparse.ArgumentTypeError(
+                f"expected name=N,digest=D,source=URI (any subset), got {text!r}"
+            )
+        if attr in fields:
+            raise argparse.ArgumentTypeError(f"{key.strip()!r} given twice in {text!r}")
+        fields[attr] = value
+    return Dataset(
+        name=fields.get("name", ""),
+        digest=fields.get("digest", ""),
+        source_uri=fields.get("source_uri", ""),
+    )
+
+
+class TagAction(argparse.Action):
+    """Collect repeated ``--tag KEY=VALUE`` into a dict, rejecting duplicates.
+
+    A duplicate key is almost always a typo, and the server would reject it
+    anyway; catching it here gives a usage error (exit 2) instead of exit 1.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        key, value = values
+        tags = dict(getattr(namespace, self.dest) or {})
+        if key in tags:
+            parser.error(f"argument {option_string}: tag key {key!r} given twice")
+        tags[key] = value
+        setattr(namespace, self.dest, tags)
+
+
+def add_tag_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tag",
+        dest="tags",
+        metavar="KEY=VALUE",
+        type=key_value,
+        action=TagAction,
+        default=None,
+        help="a tag to set; repeat for several",
+    )
+
+
+# -- command handlers ---------------------------------------------------------------
+
+
+def _done(text: str, **data: Any) -> Result:
+    # Calls that return nothing still print one JSON document, so scripts
+    # can always parse stdout.
+    return Result(data, text)
+
+
+def models_create(c: RegistryClient, a: argparse.Namespace) -> Result:
+    rm = c.create_registered_model(a.name, tags=a.tags, description=a.description)
+    return Result(rm, out.model_text(rm))
+
+
+def models_get(c: RegistryClient, a: argparse.Namespace) -> Result:
+    rm = c.get_registered_model(a.name)
+    return Result(rm, out.model_text(rm))
+
+
+def models_update(c: RegistryClient, a: argparse.Namespace) -> Result:
+    rm = c.update_registered_model(a.name, a.description)
+    return Result(rm, out.model_text(rm))
+
+
+def models_rename(c: RegistryClient, a: argparse.Namespace) -> Result:
+    rm = c.rename_registered_model(a.name, a.new_name)
+    return Result(rm, out.model_text(rm))
+
+
+def models_delete(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_registered_model(a.name)
+    return _done(f"Deleted model {a.name!r}.", name=a.name, deleted=True)
+
+
+def models_set_tag(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.set_registered_model_tag(a.name, a.key, a.value)
+    return _done(f"Set tag {a.key!r} on model {a.name!r}.", name=a.name, key=a.key, value=a.value)
+
+
+def models_delete_tag(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_registered_model_tag(a.name, a.key)
+    return _done(
+        f"Deleted tag {a.key!r} from model {a.name!r}.", name=a.name, key=a.key, deleted=True
+    )
+
+
+def models_latest(c: RegistryClient, a: argparse.Namespace) -> Result:
+    versions = c.get_latest_versions(a.name, stages=a.stages)
+    return Result(versions, out.versions_table(versions))
+
+
+def versions_create(c: RegistryClient, a: argparse.Namespace) -> Result:
+    lineage = None
+    if a.experiment_id or a.code_version or a.datasets or a.parent:
+        # run_id/run_link are repeated inside the lineage; the contract
+        # accepts both forms as long as they agree, which they do here.
+        lineage = Lineage(
+            run_id=a.run_id or "",
+            run_link=a.run_link or "",
+            experiment_id=a.experiment_id or "",
+            code_version=a.code_version or "",
+            datasets=tuple(a.datasets or ()),
+            parent_model_uri=a.parent or "",
+        )
+    mv = c.create_model_version(
+        a.name,
+        a.source,
+        run_id=a.run_id,
+        tags=a.tags,
+        run_link=a.run_link,
+        description=a.description,
+        lineage=lineage,
+        idempotency_key=a.idempotency_key,
+    )
+    return Result(mv, out.version_text(mv))
+
+
+def versions_get(c: RegistryClient, a: argparse.Namespace) -> Result:
+    mv = c.get_model_version(a.name, a.version)
+    return Result(mv, out.version_text(mv))
+
+
+def versions_update(c: RegistryClient, a: argparse.Namespace) -> Result:
+    mv = c.update_model_version(a.name, a.version, a.description)
+    return Result(mv, out.version_text(mv))
+
+
+def versions_delete(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_model_version(a.name, a.version)
+    return _done(
+        f"Deleted version {a.version} of model {a.name!r}.",
+        name=a.name,
+        version=a.version,
+        deleted=True,
+    )
+
+
+def versions_set_tag(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.set_model_version_tag(a.name, a.version, a.key, a.value)
+    return _done(
+        f"Set tag {a.key!r} on version {a.version} of model {a.name!r}.",
+        name=a.name,
+        version=a.version,
+        key=a.key,
+        value=a.value,
+    )
+
+
+def versions_delete_tag(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_model_version_tag(a.name, a.version, a.key)
+    return _done(
+        f"Deleted tag {a.key!r} from version {a.version} of model {a.name!r}.",
+        name=a.name,
+        version=a.version,
+        key=a.key,
+        deleted=True,
+    )
+
+
+def versions_transition(c: RegistryClient, a: argparse.Namespace) -> Result:
+    mv = c.transition_model_version_stage(
+        a.name, a.version, a.stage, archive_existing_versions=a.archive_existing
+    )
+    return Result(mv, out.version_text(mv))
+
+
+def versions_by_run(c: RegistryClient, a: argparse.Namespace) -> Result:
+    versions = c.find_model_versions_by_run(a.run_id)
+    return Result(versions, out.versions_table(versions))
+
+
+def aliases_set(c: RegistryClient, a: argparse.Namespace) -> Result:
+    expected = ALIAS_MUST_NOT_EXIST if a.must_not_exist else a.expected_version
+    mv = c.set_registered_model_alias(a.name, a.alias, a.version, expected_version=expected)
+    text = f"{a.name}@{a.alias} -> version {mv.version}\n\n" + out.version_text(mv)
+    return Result(mv, text)
+
+
+def aliases_get(c: RegistryClient, a: argparse.Namespace) -> Result:
+    mv = c.get_model_version_by_alias(a.name, a.alias)
+    return Result(mv, out.version_text(mv))
+
+
+def aliases_delete(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_registered_model_alias(a.name, a.alias)
+    return _done(
+        f"Deleted alias {a.alias!r} of model {a.name!r}.", name=a.name, alias=a.alias, deleted=True
+    )
+
+
+def resolve(c: RegistryClient, a: argparse.Namespace) -> Result:
+    resolved = c.resolve(a.uri)
+    return Result(resolved, out.resolved_text(resolved))
+
+
+def history(c: RegistryClient, a: argparse.Namespace) -> Result:
+    page_size = min(a.limit, 1000) if a.limit else 0
+    events = c.iter_model_events(a.name, after_event_id=a.after, page_size=page_size)
+    if a.limit:
+        # One event past the limit tells us whether more remain, so the
+        # output can say where to continue.
+        shown = list(itertools.islice(events, a.limit + 1))
+        more = len(shown) > a.limit
+        shown = shown[: a.limit]
+    else:
+        shown, more = list(events), False
+    cursor = shown[-1].event_id if more else 0
+    text = out.events_table(shown)
+    if more:
+        text += f"\n(more events: registry history {a.name} --after {cursor})"
+    return Result({"events": shown, "next_after_event_id": cursor}, text)

@@ -1,0 +1,117 @@
+"""Shared fixtures: a real PostgreSQL, a SQLite file, and the real gRPC server
+on a free loopback port for each, called through the public client.
+
+Tests that take `client`, `target` or `registry` run once per backend
+(sqlite, postgresql). Each test gets a fresh model name, so tests share one
+server and database per backend without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.postgres import postgres_server, temporary_database
+
+from registry_client import RegistryClient
+from registry_server import migrate
+from registry_server.config import ServerConfig
+from registry_server.server import RunningServer, start
+from registry_server.store.database import make_engine
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(pg_server_url: str) -> Iterator[str]:
+    """The session's own PostgreSQL database, upgraded to the newest schema."""
+    with temporary_database(pg_server_url) as url:
+        engine = make_engine(url, pool_size=1)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def empty_pg_database(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for migration and startup tests."""
+    with temporary_database(pg_server_url, prefix="registry_empty") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder: Path = tmp_path_factory.mktemp("sqlite")
+    return f"sqlite:///{folder / 'registry.db'}"
+
+
+def _start(database_url: str) -> RunningServer:
+    return start(ServerConfig(database_url=database_url, listen="127.0.0.1:0", workers=16))
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(sqlite_database_url: str) -> Iterator[RunningServer]:
+    running = _start(sqlite_database_url)
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_handle(pg_database_url: str) -> Iterator[RunningServer]:
+    running = _start(pg_database_url)
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def registry(backend: str, request: pytest.FixtureRequest) -> RunningServer:
+    fixture = "sqlite_server" if backend == "sqlite" else "postgres_server_handle"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture(scope="session")
+def target(registry: RunningServer) -> str:
+    return f"127.0.0.1:{registry.port}"
+
+
+@pytest.fixture(scope="session")
+def client(target: str) -> Iterator[RegistryClient]:
+    with RegistryClient(target, actor="test-suite") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def pg_target(postgres_server_handle: RunningServer) -> str:
+    return f"127.0.0.1:{postgres_server_handle.port}"
+
+
+@pytest.fixture(scope="session")
+def pg_client(pg_target: str) -> Iterator[RegistryClient]:
+    with RegistryClient(pg_target, actor="test-suite") as c:
+        yield c
+
+
+@pytest.fixture
+def model_name(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses, readable in failure output."""
+    stem = request.node.name.split("[")[0].removeprefix("test_")[:40]
+    return f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_call_log() -> None:
+    logging.getLogger("registry_server.calls").setLevel(logging.WARNING)

@@ -1,0 +1,402 @@
+"""The `registry` command line tool, end to end against the real server.
+
+Everything goes through `registry_client.cli.main`, exactly as the console
+script runs it, so exit codes, stdout and stderr are what a shell sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.net import free_port
+
+from registry_client import RPC_METHODS, RegistryClient
+from registry_client.cli import RPC_COMMANDS, main
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+
+SERVICE_RPCS = sorted(m.name for m in pb.DESCRIPTOR.services_by_name["ModelRegistry"].methods)
+ACTOR = "cli-test"
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(target: str, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run the CLI against the test server; returns (exit code, stdout, stderr)."""
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        code = main(["--target", target, "--actor", ACTOR, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+@pytest.fixture
+def run_json(run: Run) -> Callable[..., Any]:
+    """Run a command with --output json, require success, return the parsed document."""
+
+    def _run_json(*argv: str) -> Any:
+        code, out, err = run("--output", "json", *argv)
+        assert code == 0, err
+        return json.loads(out)
+
+    return _run_json
+
+
+def _offline(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------------- coverage of the API
+
+
+def test_every_rpc_has_a_cli_command_and_a_client_method() -> None:
+    assert sorted(RPC_COMMANDS) == SERVICE_RPCS
+    assert sorted(RPC_METHODS) == SERVICE_RPCS
+    for method in RPC_METHODS.values():
+        assert callable(getattr(RegistryClient, method))
+
+
+@pytest.mark.parametrize("rpc", SERVICE_RPCS)
+def test_every_command_has_help_with_examples(rpc: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _offline(capsys, *RPC_COMMANDS[rpc].split(), "--help")
+    assert code == 0
+    assert "Examples:" in out
+    assert f"registry {RPC_COMMANDS[rpc]}" in out
+
+
+@pytest.mark.parametrize("group", [[], ["models"], ["versions"], ["aliases"]])
+def test_groups_have_help_with_examples(
+    group: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _offline(capsys, *group, "--help")
+    assert code == 0
+    assert "Examples:" in out
+
+
+# --------------------------------------------------------------------------- usage errors
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["models"],
+        ["nonsense"],
+        ["--output", "yaml", "models", "get", "m"],
+        ["--timeout", "0", "models", "get", "m"],
+        ["models", "create", "m", "--tag", "no-equals-sign"],
+        ["models", "create", "m", "--tag", "a=1", "--tag", "a=2"],
+        ["versions", "create", "m"],
+        ["versions", "create", "m", "--source", "s3://a", "--dataset", "colour=red"],
+        ["versions", "get", "m", "one"],
+        ["versions", "get", "m", "0"],
+        ["aliases", "set", "m", "a", "1", "--must-not-exist", "--expected-version", "1"],
+        ["history", "m", "--limit", "0"],
+    ],
+)
+def test_usage_errors_exit_2_without_calling_the_server(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No --target: a usage error must be reported before any connection.
+    code, out, err = _offline(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert "usage:" in err
+
+
+def test_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    code, out, err = _offline(
+        capsys, "--target", f"127.0.0.1:{port}", "--timeout", "2", "models", "get", "m"
+    )
+    assert code == 1
+    assert out == ""
+    assert err.startswith("error: UNAVAILABLE: ")
+
+
+# --------------------------------------------------------------------------- registered models
+
+
+def test_model_lifecycle(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    code, out, err = run(
+        "models", "create", model_name, "--description", "Card fraud", "--tag", "team=risk"
+    )
+    assert (code, err) == (0, "")
+    assert model_name in out
+    assert "team=risk" in out
+
+    model = run_json("models", "get", model_name)
+    assert model["name"] == model_name
+    assert model["description"] == "Card fraud"
+    assert model["tags"] == {"team": "risk"}
+    assert model["created_by"] == ACTOR
+    assert "raw" not in model
+
+    assert run_json("models", "update", model_name, "--description", "")["description"] == ""
+    assert run("models", "set-tag", model_name, "owner", "alice")[0] == 0
+    assert run("models", "delete-tag", model_name, "team")[0] == 0
+    assert run_json("models", "get", model_name)["tags"] == {"owner": "alice"}
+
+    code, _, err = run("models", "delete-tag", model_name, "team")
+    assert code == 1
+    assert err.startswith("error: NOT_FOUND: ")
+
+    renamed = model_name + "-renamed"
+    assert run_json("models", "rename", model_name, renamed)["name"] == renamed
+    assert run("models", "delete", renamed)[0] == 0
+
+    code, out, err = run("models", "get", renamed)
+    assert (code, out) == (1, "")
+    assert err.startswith("error: NOT_FOUND: ")
+    assert renamed in err
+
+
+def test_create_existing_model_fails(run: Run, model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    code, _, err = run("models", "create", model_name)
+    assert code == 1
+    assert err.startswith("error: ALREADY_EXISTS: ")
+
+
+def test_target_from_environment(
+    target: str,
+    model_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REGISTRY_TARGET", target)
+    monkeypatch.setenv("REGISTRY_ACTOR", "env-actor")
+    code, _, err = _offline(capsys, "--output", "json", "models", "create", model_name)
+    assert code == 0, err
+    code, out, _ = _offline(capsys, "--output", "json", "models", "get", model_name)
+    assert json.loads(out)["created_by"] == "env-actor"
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def test_version_create_with_lineage_json(
+    run: Run, run_json: Callable[..., Any], model_name: str
+) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    run_json("versions", "create", model_name, "--source", "s3://models/base")
+    version = run_json(
+        "versions", "create", model_name,
+        "--source", "s3://models/fraud/42",
+        "--run-id", "run-42",
+        "--run-link", "http://ui/run-42",
+        "--experiment-id", "exp-7",
+        "--code-version", "3f2a9c1",
+        "--description", "second",
+        "--tag", "framework=xgboost",
+        "--dataset", "name=tx-q1,digest=sha256:ab12,source=s3://data/tx/q1/",
+        "--dataset", "name=holdout",
+        "--parent", f"models:/{model_name}/latest",
+    )  # fmt: skip
+    for key in (
+        "name", "version", "current_stage", "status", "aliases", "tags", "source", "run_id",
+        "lineage", "creation_timestamp", "last_updated_timestamp",
+    ):  # fmt: skip
+        assert key in version, key
+    assert version["name"] == model_name
+    assert version["version"] == 2
+    assert version["uri"] == f"models:/{model_name}/2"
+    assert version["current_stage"] == "None"
+    assert version["status"] == "READY"
+    assert version["aliases"] == []
+    assert version["tags"] == {"framework": "xgboost"}
+    assert version["source"] == "s3://models/fraud/42"
+    assert version["run_id"] == "run-42"
+    assert version["created_by"] == ACTOR
+    assert version["creation_timestamp"] > 0
+    lineage = version["lineage"]
+    assert lineage["run_id"] == "run-42"
+    assert lineage["run_link"] == "http://ui/run-42"
+    assert lineage["experiment_id"] == "exp-7"
+    assert lineage["code_version"] == "3f2a9c1"
+    assert lineage["parent_model_uri"] == f"models:/{model_name}/1"
+    assert lineage["datasets"] == [
+        {"name": "tx-q1", "digest": "sha256:ab12", "source_uri": "s3://data/tx/q1/"},
+        {"name": "holdout", "digest": "", "source_uri": ""},
+    ]
+
+    code, out, _ = run("versions", "get", model_name, "2")
+    assert code == 0
+    assert "models:/" + model_name + "/2" in out
+    assert "exp-7" in out
+
+
+def test_idempotency_key_returns_the_same_version(
+    run: Run, run_json: Callable[..., Any], model_name: str
+) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    argv = ("versions", "create", model_name, "--source", "s3://a", "--idempotency-key", "ci-7")
+    assert run_json(*argv)["version"] == 1
+    assert run_json(*argv)["version"] == 1
+    assert run_json("models", "get", model_name)["last_version"] == 1
+
+
+def test_version_commands(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    run_id = f"run-{model_name}"
+    assert run("models", "create", model_name)[0] == 0
+    for _ in range(2):
+        run_json("versions", "create", model_name, "--source", "s3://a", "--run-id", run_id)
+
+    assert (
+        run_json("versions", "update", model_name, "1", "--description", "d")["description"] == "d"
+    )
+    assert run("versions", "set-tag", model_name, "1", "validated", "true")[0] == 0
+    assert run_json("versions", "get", model_name, "1")["tags"] == {"validated": "true"}
+    assert run("versions", "delete-tag", model_name, "1", "validated")[0] == 0
+    assert run_json("versions", "get", model_name, "1")["tags"] == {}
+
+    found = run_json("versions", "by-run", run_id)
+    assert [(v["name"], v["version"]) for v in found] == [(model_name, 2), (model_name, 1)]
+    code, out, _ = run("versions", "by-run", run_id)
+    assert code == 0
+    assert out.splitlines()[0].split()[:2] == ["NAME", "VERSION"]
+
+    assert run("versions", "delete", model_name, "1")[0] == 0
+    code, _, err = run("versions", "get", model_name, "1")
+    assert code == 1
+    assert err.startswith("error: NOT_FOUND: ")
+
+
+def test_transition_and_latest(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    for _ in range(3):
+        run_json("versions", "create", model_name, "--source", "s3://a")
+
+    assert (
+        run_json("versions", "transition", model_name, "1", "production")["current_stage"]
+        == "Production"
+    )
+    assert run_json("versions", "transition", model_name, "2", "staging")["current_stage"] == (
+        "Staging"
+    )
+    moved = run_json("versions", "transition", model_name, "3", "Production", "--archive-existing")
+    assert moved["current_stage"] == "Production"
+    assert run_json("versions", "get", model_name, "1")["current_stage"] == "Archived"
+
+    latest = run_json("models", "latest", model_name, "--stage", "production", "--stage", "staging")
+    assert {v["current_stage"]: v["version"] for v in latest} == {"Production": 3, "Staging": 2}
+
+    code, out, _ = run("models", "latest", model_name, "--stage", "Production")
+    assert code == 0
+    assert "Production" in out
+
+    code, _, err = run("versions", "transition", model_name, "1", "Nowhere")
+    assert code == 1
+    assert err.startswith("error: INVALID_ARGUMENT: ")
+
+
+# --------------------------------------------------------------------------- aliases and resolve
+
+
+def test_alias_compare_and_swap(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    for _ in range(3):
+        run_json("versions", "create", model_name, "--source", "s3://a")
+
+    code, out, err = run("aliases", "set", model_name, "champion", "1", "--must-not-exist")
+    assert (code, err) == (0, "")
+    assert f"{model_name}@champion -> version 1" in out
+
+    code, out, err = run("aliases", "set", model_name, "champion", "2", "--must-not-exist")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: FAILED_PRECONDITION: ")
+    assert err.endswith("\n") and err.count("\n") == 1
+
+    code, _, err = run("aliases", "set", model_name, "champion", "2", "--expected-version", "3")
+    assert code == 1
+    assert err.startswith("error: FAILED_PRECONDITION: ")
+    assert run_json("aliases", "get", model_name, "champion")["version"] == 1
+
+    moved = run_json("aliases", "set", model_name, "champion", "2", "--expected-version", "1")
+    assert moved["version"] == 2
+    assert moved["aliases"] == ["champion"]
+    assert run_json("aliases", "set", model_name, "champion", "3")["version"] == 3
+    assert run_json("models", "get", model_name)["aliases"] == {"champion": 3}
+
+    assert run("aliases", "delete", model_name, "champion")[0] == 0
+    code, _, err = run("aliases", "get", model_name, "champion")
+    assert code == 1
+    assert err.startswith("error: NOT_FOUND: ")
+
+
+def test_resolve(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    for _ in range(2):
+        run_json("versions", "create", model_name, "--source", "s3://a")
+    run_json("aliases", "set", model_name, "champion", "1")
+
+    code, out, err = run("resolve", f"models:/{model_name}@champion/weights/model.bin")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].split() == [
+        "resolved_uri:",
+        f"models:/{model_name}/1/weights/model.bin",
+    ]
+
+    resolved = run_json("resolve", f"models:/{model_name}/latest")
+    assert resolved["resolved_uri"] == f"models:/{model_name}/2"
+    assert resolved["path"] == ""
+    assert resolved["model_version"]["version"] == 2
+
+    code, _, err = run("resolve", f"models:/{model_name}@nobody")
+    assert code == 1
+    assert err.startswith("error: NOT_FOUND: ")
+    code, _, err = run("resolve", "runs:/abc/model")
+    assert code == 1
+    assert err.startswith("error: INVALID_ARGUMENT: ")
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    for i in range(5):
+        assert run("models", "set-tag", model_name, f"k{i}", str(i))[0] == 0
+
+    everything = run_json("history", model_name)
+    events = everything["events"]
+    assert everything["next_after_event_id"] == 0
+    assert [e["kind"] for e in events] == ["model_created"] + ["model_tag_set"] * 5
+    assert all(e["actor"] == ACTOR and e["model_name"] == model_name for e in events)
+    assert events[0]["version"] is None
+    assert events[1]["after"]["key"] == "k0"
+    ids = [e["event_id"] for e in events]
+    assert ids == sorted(ids)
+
+    # --limit 4 asks for pages of 4, so this also walks past a page boundary.
+    first = run_json("history", model_name, "--limit", "4")
+    assert [e["event_id"] for e in first["events"]] == ids[:4]
+    assert first["next_after_event_id"] == ids[3]
+    rest = run_json("history", model_name, "--after", str(ids[3]))
+    assert [e["event_id"] for e in rest["events"]] == ids[4:]
+    assert run_json("history", model_name, "--limit", "6")["next_after_event_id"] == 0
+
+    code, out, _ = run("history", model_name, "--limit", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["EVENT", "TIME"]
+    assert "model_created" in lines[1]
+    assert f"--after {ids[1]}" in lines[-1]
+
+
+def test_history_of_deleted_model(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
+    assert run("models", "create", model_name)[0] == 0
+    assert run("models", "delete", model_name)[0] == 0
+    kinds = [e["kind"] for e in run_json("history", model_name)["events"]]
+    assert kinds == ["model_created", "model_deleted"]
+
+    code, _, err = run("history", model_name + "-never-existed")
+    assert code == 1
+    assert err.startswith("error: NOT_FOUND: ")

@@ -1,0 +1,86 @@
+"""The client's contract: every RPC has a method, retries, deadlines, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+from support.net import free_port
+
+from registry_client import (
+    RPC_METHODS,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    RegistryClient,
+    RegistryError,
+    Unavailable,
+)
+from registry_client.proto.modelregistry.v1 import registry_pb2
+from registry_server.config import ServerConfig
+from registry_server.server import start
+
+SERVICE = registry_pb2.DESCRIPTOR.services_by_name["ModelRegistry"]
+
+
+def test_every_rpc_has_a_client_method() -> None:
+    rpcs = {m.name for m in SERVICE.methods}
+    assert set(RPC_METHODS) == rpcs
+    for rpc, method in RPC_METHODS.items():
+        assert callable(getattr(RegistryClient, method, None)), rpc
+
+
+def test_errors_carry_code_and_message(client: RegistryClient, model_name: str) -> None:
+    with pytest.raises(NotFound) as info:
+        client.get_registered_model(model_name)
+    err = info.value
+    assert isinstance(err, RegistryError)
+    assert err.code == grpc.StatusCode.NOT_FOUND
+    assert model_name in err.message
+    assert "NOT_FOUND" in str(err)
+    client.create_registered_model(model_name)
+    with pytest.raises(AlreadyExists):
+        client.create_registered_model(model_name)
+    client.create_model_version(model_name, source="s3://a")
+    with pytest.raises(FailedPrecondition):
+        client.set_registered_model_alias(model_name, "a", 1, expected_version=5)
+    with pytest.raises(InvalidArgument):
+        client.transition_model_version_stage(model_name, 1, "bogus")
+
+
+def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
+    port = free_port()
+    config = ServerConfig(
+        database_url=f"sqlite:///{tmp_path / 'late.db'}", listen=f"127.0.0.1:{port}", workers=4
+    )
+    holder: dict = {}
+
+    def start_late() -> None:
+        time.sleep(0.8)
+        holder["server"] = start(config)
+
+    with RegistryClient(f"127.0.0.1:{port}", max_attempts=8, timeout=5) as early:
+        # Not retry-safe: fails at once instead of risking a double create.
+        with pytest.raises(Unavailable):
+            early.create_registered_model("late-model")
+        thread = threading.Thread(target=start_late)
+        thread.start()
+        try:
+            # Reads retry on UNAVAILABLE until the server is up.
+            with pytest.raises(NotFound):
+                early.get_registered_model("late-model")
+            early.create_registered_model("late-model")
+            assert early.create_model_version("late-model", source="s3://a").version == 1
+        finally:
+            thread.join()
+            holder["server"].stop(grace=1)
+
+
+def test_unreachable_server_gives_unavailable() -> None:
+    port = free_port()
+    with RegistryClient(f"127.0.0.1:{port}", max_attempts=3, timeout=1) as c:
+        with pytest.raises(Unavailable):
+            c.get_registered_model("x")

@@ -1,0 +1,123 @@
+"""The server process: defaults, health, reflection, call log, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.net import free_port, wait_for_port
+
+from registry_client import RegistryClient, Unavailable
+from registry_server.config import DEFAULT_LISTEN, ServerConfig
+
+
+def test_health_service_reports_serving(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "modelregistry.v1.ModelRegistry"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services(target: str) -> None:
+    with grpc.insecure_channel(target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        replies = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert "modelregistry.v1.ModelRegistry" in names
+    assert "grpc.health.v1.Health" in names
+
+
+def test_defaults_are_embedded_and_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("REGISTRY_DATABASE_URL", "REGISTRY_LISTEN", "REGISTRY_WORKERS"):
+        monkeypatch.delenv(var, raising=False)
+    config = ServerConfig.from_env()
+    assert config.listen == DEFAULT_LISTEN == "127.0.0.1:50051"
+    assert config.database_url == "sqlite:///registry-data/registry.db"
+    monkeypatch.setenv("REGISTRY_DATABASE_URL", "postgresql+psycopg2://u@h/db")
+    assert ServerConfig.from_env().database_url == "postgresql+psycopg2://u@h/db"
+    assert ServerConfig.from_env("sqlite:///x.db").database_url == "sqlite:///x.db"
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """`registry-server serve` with no database flag, run in an empty folder."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registry_server.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30, process=proc)
+        yield proc, port, tmp_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_serve_with_no_flags_uses_registry_data_and_logs_each_call(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, folder = server_process
+    with RegistryClient(f"127.0.0.1:{port}") as c:
+        c.create_registered_model("embedded")
+        with pytest.raises(Exception, match="NOT_FOUND"):
+            c.get_registered_model("missing")
+    assert (folder / "registry-data" / "registry.db").exists()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    log = proc.stderr.read() if proc.stderr else ""
+    assert "/modelregistry.v1.ModelRegistry/CreateRegisteredModel OK" in log
+    assert "/modelregistry.v1.ModelRegistry/GetRegisteredModel NOT_FOUND" in log
+    assert "ms" in log.split("GetRegisteredModel NOT_FOUND")[1].splitlines()[0]
+
+
+def test_sigterm_lets_in_flight_calls_finish(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, folder = server_process
+    target = f"127.0.0.1:{port}"
+    with RegistryClient(target) as c:
+        c.create_registered_model("slow")
+    # Hold the SQLite write lock so the next write call blocks inside the server.
+    blocker = sqlite3.connect(folder / "registry-data" / "registry.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    result: dict[str, object] = {}
+
+    def in_flight() -> None:
+        with RegistryClient(target, timeout=30, max_attempts=1) as c:
+            try:
+                result["version"] = c.create_model_version("slow", source="s3://a").version
+            except Exception as exc:  # noqa: BLE001 - asserted below
+                result["error"] = exc
+
+    thread = threading.Thread(target=in_flight)
+    thread.start()
+    time.sleep(1.0)  # the call is now waiting on the lock inside the server
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # New calls are refused while the server drains.
+    with RegistryClient(target, timeout=2, max_attempts=1) as late, pytest.raises(Unavailable):
+        late.get_registered_model("slow")
+    blocker.execute("COMMIT")
+    blocker.close()
+    thread.join(timeout=30)
+    assert result == {"version": 1}
+    assert proc.wait(timeout=20) == 0
