@@ -11,8 +11,10 @@ from registry_server import config as cfg
 
 EPILOG = """\
 Examples:
-  registry-server serve                       # embedded: SQLite under ./registry-data, 127.0.0.1:50051
-  registry-server serve --database-url postgresql+psycopg2://registry@db/registry --listen 0.0.0.0:50051
+  # embedded: SQLite under ./registry-data, listening on 127.0.0.1:50051
+  registry-server serve
+  registry-server serve --listen 0.0.0.0:50051 \
+      --database-url postgresql+psycopg2://registry@db/registry
   registry-server db upgrade --database-url postgresql+psycopg2://registry@db/registry
   registry-server db current
 
@@ -48,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_database_flag(serve)
     serve.add_argument(
-        "--listen", help=f"host:port to listen on (env REGISTRY_LISTEN; default {cfg.DEFAULT_LISTEN})"
+        "--listen",
+        help=f"host:port to listen on (env REGISTRY_LISTEN; default {cfg.DEFAULT_LISTEN})",
     )
     serve.add_argument(
-        "--workers", type=int,
+        "--workers",
+        type=int,
         help=f"worker threads handling calls (env REGISTRY_WORKERS; default {cfg.DEFAULT_WORKERS})",
     )
 

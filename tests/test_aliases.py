@@ -137,5 +137,7 @@ def test_delete_alias(client: RegistryClient, three_versions: str) -> None:
     assert client.get_model_version(name, 3).aliases == ()
     last = list(client.iter_model_events(name))[-1]
     assert (last.kind, last.before, last.version) == (
-        "alias_deleted", {"alias": "champion", "version": 3}, 3
+        "alias_deleted",
+        {"alias": "champion", "version": 3},
+        3,
     )

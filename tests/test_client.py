@@ -81,6 +81,8 @@ def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
 
 def test_unreachable_server_gives_unavailable() -> None:
     port = free_port()
-    with RegistryClient(f"127.0.0.1:{port}", max_attempts=3, timeout=1) as c:
-        with pytest.raises(Unavailable):
-            c.get_registered_model("x")
+    with (
+        RegistryClient(f"127.0.0.1:{port}", max_attempts=3, timeout=1) as c,
+        pytest.raises(Unavailable),
+    ):
+        c.get_registered_model("x")

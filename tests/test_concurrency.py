@@ -34,8 +34,11 @@ def test_sixteen_clients_creating_versions_on_postgres_are_gapless(
     assert sorted(numbers) == list(range(1, 401))
     assert pg_client.get_registered_model(model_name).last_version == 400
     assert pg_client.resolve(f"models:/{model_name}/latest").model_version.version == 400
-    created = [e for e in pg_client.iter_model_events(model_name, page_size=1000)
-               if e.kind == "version_created"]
+    created = [
+        e
+        for e in pg_client.iter_model_events(model_name, page_size=1000)
+        if e.kind == "version_created"
+    ]
     assert sorted(e.version for e in created) == list(range(1, 401))
 
 
@@ -49,9 +52,7 @@ def test_concurrent_creation_on_sqlite_is_gapless(
     assert sorted(numbers) == list(range(1, 81))
 
 
-def test_idempotency_key_returns_the_first_version(
-    client: RegistryClient, model_name: str
-) -> None:
+def test_idempotency_key_returns_the_first_version(client: RegistryClient, model_name: str) -> None:
     client.create_registered_model(model_name)
     first = client.create_model_version(model_name, source="s3://a", idempotency_key="build-77")
     again = client.create_model_version(model_name, source="s3://a", idempotency_key="build-77")
@@ -61,9 +62,12 @@ def test_idempotency_key_returns_the_first_version(
     assert other.version == 2
     # Keys are scoped per model.
     client.create_registered_model(model_name + "-b")
-    assert client.create_model_version(
-        model_name + "-b", source="s3://a", idempotency_key="build-77"
-    ).version == 1
+    assert (
+        client.create_model_version(
+            model_name + "-b", source="s3://a", idempotency_key="build-77"
+        ).version
+        == 1
+    )
     created = [e for e in client.iter_model_events(model_name) if e.kind == "version_created"]
     assert len(created) == 2
 

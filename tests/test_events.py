@@ -45,7 +45,9 @@ def test_every_change_is_recorded_in_order(
     assert by_kind["model_tag_set"].after == {"key": "team", "value": "fraud"}
     stage = by_kind["version_stage_changed"]
     assert (stage.before, stage.after, stage.version) == (
-        {"stage": "None"}, {"stage": "Production"}, 1
+        {"stage": "None"},
+        {"stage": "Production"},
+        1,
     )
     assert stage.actor == "release-bot"
     assert by_kind["alias_set"].actor == "release-bot"

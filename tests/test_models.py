@@ -58,9 +58,10 @@ def test_name_limits_accept_the_edges(client: RegistryClient, model_name: str) -
     name = (model_name + "x" * 256)[:256]
     assert client.create_registered_model(name).name == name
     unicode_name = f"модель ✓ {model_name}"
-    assert client.get_registered_model(
-        client.create_registered_model(unicode_name).name
-    ).name == unicode_name
+    assert (
+        client.get_registered_model(client.create_registered_model(unicode_name).name).name
+        == unicode_name
+    )
 
 
 def test_invalid_tags_and_description_write_nothing(

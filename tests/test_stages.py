@@ -44,7 +44,8 @@ def test_archive_existing_versions(client: RegistryClient, model_name: str) -> N
         4: "Production",
     }
     archived = [
-        e for e in client.iter_model_events(model_name)
+        e
+        for e in client.iter_model_events(model_name)
         if e.kind == "version_stage_changed" and e.after.get("stage") == "Archived"
     ]
     assert sorted(e.version for e in archived) == [1, 2]
@@ -94,13 +95,15 @@ def test_concurrent_promotions_leave_exactly_one_in_production(
         barrier = threading.Barrier(count)
         errors: list[BaseException] = []
 
-        def promote(version: int) -> None:
+        def promote(
+            version: int, barrier: threading.Barrier = barrier, errors: list = errors
+        ) -> None:
             barrier.wait()
             try:
                 client.transition_model_version_stage(
                     model_name, version, "Production", archive_existing_versions=True
                 )
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=promote, args=(v,)) for v in range(1, count + 1)]

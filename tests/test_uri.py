@@ -14,19 +14,27 @@ from registry_server.domain.errors import InvalidArgument as DomainInvalidArgume
     ("text", "expected"),
     [
         ("models:/fraud/7", uris.ModelUri("fraud", uris.Selector.VERSION, version=7)),
-        ("models:/fraud/Production", uris.ModelUri("fraud", uris.Selector.STAGE,
-                                                   stage=Stage.PRODUCTION)),
+        (
+            "models:/fraud/Production",
+            uris.ModelUri("fraud", uris.Selector.STAGE, stage=Stage.PRODUCTION),
+        ),
         ("models:/fraud/staging", uris.ModelUri("fraud", uris.Selector.STAGE, stage=Stage.STAGING)),
         ("models:/fraud/latest", uris.ModelUri("fraud", uris.Selector.LATEST)),
         ("models:/fraud/LATEST", uris.ModelUri("fraud", uris.Selector.LATEST)),
         ("models:/fraud@champion", uris.ModelUri("fraud", uris.Selector.ALIAS, alias="champion")),
-        ("models:/fraud@champion/model.pkl",
-         uris.ModelUri("fraud", uris.Selector.ALIAS, alias="champion", path="model.pkl")),
-        ("models:/fraud/3/sub/dir/file.bin",
-         uris.ModelUri("fraud", uris.Selector.VERSION, version=3, path="sub/dir/file.bin")),
+        (
+            "models:/fraud@champion/model.pkl",
+            uris.ModelUri("fraud", uris.Selector.ALIAS, alias="champion", path="model.pkl"),
+        ),
+        (
+            "models:/fraud/3/sub/dir/file.bin",
+            uris.ModelUri("fraud", uris.Selector.VERSION, version=3, path="sub/dir/file.bin"),
+        ),
         ("models:/fraud/3/", uris.ModelUri("fraud", uris.Selector.VERSION, version=3)),
-        ("models:/fraud detector v2/1",
-         uris.ModelUri("fraud detector v2", uris.Selector.VERSION, version=1)),
+        (
+            "models:/fraud detector v2/1",
+            uris.ModelUri("fraud detector v2", uris.Selector.VERSION, version=1),
+        ),
     ],
 )
 def test_parse_valid(text: str, expected: uris.ModelUri) -> None:
@@ -89,8 +97,9 @@ def promoted(client: RegistryClient, model_name: str) -> str:
         ("/Production/conf.yaml", 2, "conf.yaml"),
     ],
 )
-def test_resolve(client: RegistryClient, promoted: str, suffix: str, version: int,
-                 path: str) -> None:
+def test_resolve(
+    client: RegistryClient, promoted: str, suffix: str, version: int, path: str
+) -> None:
     resolved = client.resolve(f"models:/{promoted}{suffix}")
     assert resolved.model_version.name == promoted
     assert resolved.model_version.version == version
@@ -113,7 +122,7 @@ def test_resolve_not_found(client: RegistryClient, promoted: str) -> None:
         client.resolve(f"models:/{promoted}/9")
     with pytest.raises(NotFound, match="no alias 'ghost'"):
         client.resolve(f"models:/{promoted}@ghost")
-    with pytest.raises(NotFound, match="registered model .* not found"):
+    with pytest.raises(NotFound, match=r"registered model .* not found"):
         client.resolve(f"models:/{promoted}-missing/latest")
 
 
@@ -124,8 +133,17 @@ def test_resolve_latest_of_empty_model(client: RegistryClient, model_name: str) 
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "models:/", "models:/x", "s3://bucket/x", "models:/x/Prod", "models:/x@v1",
-            "models:/x/1/../../etc/passwd", "models:/x'; DROP TABLE registered_models; --/1"],
+    "bad",
+    [
+        "",
+        "models:/",
+        "models:/x",
+        "s3://bucket/x",
+        "models:/x/Prod",
+        "models:/x@v1",
+        "models:/x/1/../../etc/passwd",
+        "models:/x'; DROP TABLE registered_models; --/1",
+    ],
 )
 def test_resolve_malformed_is_invalid_argument(client: RegistryClient, bad: str) -> None:
     with pytest.raises((InvalidArgument, NotFound)) as info:

@@ -79,7 +79,7 @@ def test_mlflow_style_run_fields(client: RegistryClient, model_name: str) -> Non
     assert v.run_id == "r-1"
     assert v.lineage.run_id == "r-1"
     assert v.lineage.run_link == "http://ui/r-1"
-    with pytest.raises(InvalidArgument, match="run_id and lineage.run_id differ"):
+    with pytest.raises(InvalidArgument, match=r"run_id and lineage\.run_id differ"):
         client.create_model_version(
             model_name, source="s3://a", run_id="r-1", lineage=Lineage(run_id="r-2")
         )
@@ -102,9 +102,7 @@ def test_parent_lineage_is_pinned_and_follows_renames(
     # The alias is pinned to the exact version it pointed at.
     assert child.lineage.parent_model_uri == f"models:/{base}/2"
     client.set_registered_model_alias(base, "champion", 1)
-    assert client.get_model_version(model_name, 1).lineage.parent_model_uri == (
-        f"models:/{base}/2"
-    )
+    assert client.get_model_version(model_name, 1).lineage.parent_model_uri == (f"models:/{base}/2")
     client.rename_registered_model(base, base + "-v2")
     assert client.get_model_version(model_name, 1).lineage.parent_model_uri == (
         f"models:/{base}-v2/2"
@@ -155,7 +153,7 @@ def test_get_version_errors(client: RegistryClient, model_name: str) -> None:
     client.create_registered_model(model_name)
     with pytest.raises(NotFound, match="version 1 of registered model"):
         client.get_model_version(model_name, 1)
-    with pytest.raises(NotFound, match="registered model .* not found"):
+    with pytest.raises(NotFound, match=r"registered model .* not found"):
         client.get_model_version(model_name + "-missing", 1)
     with pytest.raises(InvalidArgument, match="version must be a positive integer"):
         client.get_model_version(model_name, 0)

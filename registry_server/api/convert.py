@@ -60,9 +60,7 @@ def lineage_to_proto(lineage: Lineage) -> pb.Lineage:
 
 
 def new_version_from_proto(req: pb.CreateModelVersionRequest) -> NewModelVersion:
-    lineage = validation.merge_run_fields(
-        lineage_from_proto(req.lineage), req.run_id, req.run_link
-    )
+    lineage = validation.merge_run_fields(lineage_from_proto(req.lineage), req.run_id, req.run_link)
     return NewModelVersion(
         name=req.name,
         source=req.source,

@@ -31,44 +31,46 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # models
 
-    def CreateRegisteredModel(self, request, context):  # noqa: N802
+    def CreateRegisteredModel(self, request, context):
         model = self.registry.create_registered_model(
-            request.name, request.description, convert.tags_from_proto(request.tags),
+            request.name,
+            request.description,
+            convert.tags_from_proto(request.tags),
             actor_of(context),
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def GetRegisteredModel(self, request, context):  # noqa: N802
+    def GetRegisteredModel(self, request, context):
         model = self.registry.get_registered_model(request.name)
         return pb.GetRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def UpdateRegisteredModel(self, request, context):  # noqa: N802
+    def UpdateRegisteredModel(self, request, context):
         model = self.registry.update_registered_model(
             request.name, request.description, actor_of(context)
         )
         return pb.UpdateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def RenameRegisteredModel(self, request, context):  # noqa: N802
+    def RenameRegisteredModel(self, request, context):
         model = self.registry.rename_registered_model(
             request.name, request.new_name, actor_of(context)
         )
         return pb.RenameRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def DeleteRegisteredModel(self, request, context):  # noqa: N802
+    def DeleteRegisteredModel(self, request, context):
         self.registry.delete_registered_model(request.name, actor_of(context))
         return pb.DeleteRegisteredModelResponse()
 
-    def SetRegisteredModelTag(self, request, context):  # noqa: N802
+    def SetRegisteredModelTag(self, request, context):
         self.registry.set_registered_model_tag(
             request.name, request.key, request.value, actor_of(context)
         )
         return pb.SetRegisteredModelTagResponse()
 
-    def DeleteRegisteredModelTag(self, request, context):  # noqa: N802
+    def DeleteRegisteredModelTag(self, request, context):
         self.registry.delete_registered_model_tag(request.name, request.key, actor_of(context))
         return pb.DeleteRegisteredModelTagResponse()
 
-    def GetLatestVersions(self, request, context):  # noqa: N802
+    def GetLatestVersions(self, request, context):
         found = self.registry.get_latest_versions(request.name, list(request.stages))
         return pb.GetLatestVersionsResponse(
             model_versions=[convert.version_to_proto(v) for v in found]
@@ -76,7 +78,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # versions
 
-    def CreateModelVersion(self, request, context):  # noqa: N802
+    def CreateModelVersion(self, request, context):
         created = self.registry.create_model_version(
             convert.new_version_from_proto(request), actor_of(context)
         )
@@ -85,40 +87,43 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             idempotent_replay=created.idempotent_replay,
         )
 
-    def GetModelVersion(self, request, context):  # noqa: N802
+    def GetModelVersion(self, request, context):
         found = self.registry.get_model_version(request.name, request.version)
         return pb.GetModelVersionResponse(model_version=convert.version_to_proto(found))
 
-    def UpdateModelVersion(self, request, context):  # noqa: N802
+    def UpdateModelVersion(self, request, context):
         found = self.registry.update_model_version(
             request.name, request.version, request.description, actor_of(context)
         )
         return pb.UpdateModelVersionResponse(model_version=convert.version_to_proto(found))
 
-    def DeleteModelVersion(self, request, context):  # noqa: N802
+    def DeleteModelVersion(self, request, context):
         self.registry.delete_model_version(request.name, request.version, actor_of(context))
         return pb.DeleteModelVersionResponse()
 
-    def TransitionModelVersionStage(self, request, context):  # noqa: N802
+    def TransitionModelVersionStage(self, request, context):
         moved = self.registry.transition_model_version_stage(
-            request.name, request.version, request.stage, request.archive_existing_versions,
+            request.name,
+            request.version,
+            request.stage,
+            request.archive_existing_versions,
             actor_of(context),
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.version_to_proto(moved))
 
-    def SetModelVersionTag(self, request, context):  # noqa: N802
+    def SetModelVersionTag(self, request, context):
         self.registry.set_model_version_tag(
             request.name, request.version, request.key, request.value, actor_of(context)
         )
         return pb.SetModelVersionTagResponse()
 
-    def DeleteModelVersionTag(self, request, context):  # noqa: N802
+    def DeleteModelVersionTag(self, request, context):
         self.registry.delete_model_version_tag(
             request.name, request.version, request.key, actor_of(context)
         )
         return pb.DeleteModelVersionTagResponse()
 
-    def FindModelVersionsByRun(self, request, context):  # noqa: N802
+    def FindModelVersionsByRun(self, request, context):
         found = self.registry.find_model_versions_by_run(request.run_id)
         return pb.FindModelVersionsByRunResponse(
             model_versions=[convert.version_to_proto(v) for v in found]
@@ -126,10 +131,8 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # aliases
 
-    def SetRegisteredModelAlias(self, request, context):  # noqa: N802
-        expected = (
-            request.expected_version if request.HasField("expected_version") else None
-        )
+    def SetRegisteredModelAlias(self, request, context):
+        expected = request.expected_version if request.HasField("expected_version") else None
         move = self.registry.set_registered_model_alias(
             request.name, request.alias, request.version, expected, actor_of(context)
         )
@@ -138,19 +141,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             previous_version=move.previous_version or 0,
         )
 
-    def DeleteRegisteredModelAlias(self, request, context):  # noqa: N802
-        self.registry.delete_registered_model_alias(
-            request.name, request.alias, actor_of(context)
-        )
+    def DeleteRegisteredModelAlias(self, request, context):
+        self.registry.delete_registered_model_alias(request.name, request.alias, actor_of(context))
         return pb.DeleteRegisteredModelAliasResponse()
 
-    def GetModelVersionByAlias(self, request, context):  # noqa: N802
+    def GetModelVersionByAlias(self, request, context):
         found = self.registry.get_model_version_by_alias(request.name, request.alias)
         return pb.GetModelVersionByAliasResponse(model_version=convert.version_to_proto(found))
 
     # URIs and history
 
-    def ResolveModelUri(self, request, context):  # noqa: N802
+    def ResolveModelUri(self, request, context):
         version, path = self.registry.resolve_model_uri(request.uri)
         return pb.ResolveModelUriResponse(
             model_version=convert.version_to_proto(version),
@@ -158,7 +159,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             resolved_uri=uris.exact(version.name, version.version, path),
         )
 
-    def ListModelEvents(self, request, context):  # noqa: N802
+    def ListModelEvents(self, request, context):
         page = self.registry.list_model_events(
             request.name, request.after_event_id, request.page_size
         )

@@ -67,8 +67,13 @@ class Registry:
             for key, value in tags.items():
                 models.set_tag(conn, model_id, key, value)
             events.record(
-                conn, model_id=model_id, model_name=name, kind="model_created", actor=actor,
-                now=now, after={"name": name, "description": description, "tags": tags},
+                conn,
+                model_id=model_id,
+                model_name=name,
+                kind="model_created",
+                actor=actor,
+                now=now,
+                after={"name": name, "description": description, "tags": tags},
             )
             return self._load_model(conn, name)
 
@@ -100,8 +105,13 @@ class Registry:
             row = models.lock(conn, name)
             models.set_description(conn, row.id, description, now)
             events.record(
-                conn, model_id=row.id, model_name=name, kind="model_updated", actor=actor,
-                now=now, before={"description": row.description},
+                conn,
+                model_id=row.id,
+                model_name=name,
+                kind="model_updated",
+                actor=actor,
+                now=now,
+                before={"description": row.description},
                 after={"description": description},
             )
             return self._load_model(conn, name)
@@ -115,8 +125,14 @@ class Registry:
             if new_name != name:
                 models.rename(conn, row.id, new_name, now)
                 events.record(
-                    conn, model_id=row.id, model_name=new_name, kind="model_renamed",
-                    actor=actor, now=now, before={"name": name}, after={"name": new_name},
+                    conn,
+                    model_id=row.id,
+                    model_name=new_name,
+                    kind="model_renamed",
+                    actor=actor,
+                    now=now,
+                    before={"name": name},
+                    after={"name": new_name},
                 )
             return self._load_model(conn, new_name)
 
@@ -132,8 +148,13 @@ class Registry:
             }
             models.remove(conn, row.id)
             events.record(
-                conn, model_id=row.id, model_name=name, kind="model_deleted", actor=actor,
-                now=now, before=before,
+                conn,
+                model_id=row.id,
+                model_name=name,
+                kind="model_deleted",
+                actor=actor,
+                now=now,
+                before=before,
             )
 
     def set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
@@ -147,8 +168,13 @@ class Registry:
             models.set_tag(conn, row.id, key, value)
             models.touch(conn, row.id, now)
             events.record(
-                conn, model_id=row.id, model_name=name, kind="model_tag_set", actor=actor,
-                now=now, before={} if old is None else {"key": key, "value": old},
+                conn,
+                model_id=row.id,
+                model_name=name,
+                kind="model_tag_set",
+                actor=actor,
+                now=now,
+                before={} if old is None else {"key": key, "value": old},
                 after={"key": key, "value": value},
             )
 
@@ -164,8 +190,13 @@ class Registry:
             models.delete_tag(conn, row.id, key)
             models.touch(conn, row.id, now)
             events.record(
-                conn, model_id=row.id, model_name=name, kind="model_tag_deleted", actor=actor,
-                now=now, before={"key": key, "value": old},
+                conn,
+                model_id=row.id,
+                model_name=name,
+                kind="model_tag_deleted",
+                actor=actor,
+                now=now,
+                before={"key": key, "value": old},
             )
 
     def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
@@ -235,8 +266,13 @@ class Registry:
                 tags=new.tags,
             )
             events.record(
-                conn, model_id=row.id, model_name=new.name, version=number,
-                kind="version_created", actor=actor, now=now,
+                conn,
+                model_id=row.id,
+                model_name=new.name,
+                version=number,
+                kind="version_created",
+                actor=actor,
+                now=now,
                 after={
                     "version": number,
                     "source": new.source,
@@ -283,9 +319,15 @@ class Registry:
             model, row = self._lock_version(conn, name, version)
             versions.set_description(conn, row.id, description, now)
             events.record(
-                conn, model_id=model.id, model_name=name, version=version,
-                kind="version_updated", actor=actor, now=now,
-                before={"description": row.description}, after={"description": description},
+                conn,
+                model_id=model.id,
+                model_name=name,
+                version=version,
+                kind="version_updated",
+                actor=actor,
+                now=now,
+                before={"description": row.description},
+                after={"description": description},
             )
             updated = versions.get_by_id(conn, row.id)
             assert updated is not None
@@ -299,16 +341,26 @@ class Registry:
             model, row = self._lock_version(conn, name, version)
             for alias in aliases.remove_for_version(conn, row.id):
                 events.record(
-                    conn, model_id=model.id, model_name=name, version=version,
-                    kind="alias_deleted", actor=actor, now=now,
+                    conn,
+                    model_id=model.id,
+                    model_name=name,
+                    version=version,
+                    kind="alias_deleted",
+                    actor=actor,
+                    now=now,
                     before={"alias": alias, "version": version},
                     after={"reason": "version deleted"},
                 )
             versions.remove(conn, row.id)
             models.touch(conn, model.id, now)
             events.record(
-                conn, model_id=model.id, model_name=name, version=version,
-                kind="version_deleted", actor=actor, now=now,
+                conn,
+                model_id=model.id,
+                model_name=name,
+                version=version,
+                kind="version_deleted",
+                actor=actor,
+                now=now,
                 before={"version": version, "stage": row.stage, "status": row.status},
             )
 
@@ -334,18 +386,31 @@ class Registry:
             if row.stage != target.value:
                 versions.set_stage(conn, row.id, target, now)
                 events.record(
-                    conn, model_id=model.id, model_name=name, version=version,
-                    kind="version_stage_changed", actor=actor, now=now,
-                    before={"stage": row.stage}, after={"stage": target.value},
+                    conn,
+                    model_id=model.id,
+                    model_name=name,
+                    version=version,
+                    kind="version_stage_changed",
+                    actor=actor,
+                    now=now,
+                    before={"stage": row.stage},
+                    after={"stage": target.value},
                 )
             if archive_existing_versions:
                 for archived in versions.archive_stage_holders(conn, model.id, target, row.id, now):
                     events.record(
-                        conn, model_id=model.id, model_name=name, version=archived,
-                        kind="version_stage_changed", actor=actor, now=now,
+                        conn,
+                        model_id=model.id,
+                        model_name=name,
+                        version=archived,
+                        kind="version_stage_changed",
+                        actor=actor,
+                        now=now,
                         before={"stage": target.value},
-                        after={"stage": Stage.ARCHIVED.value,
-                               "reason": f"version {version} moved to {target.value}"},
+                        after={
+                            "stage": Stage.ARCHIVED.value,
+                            "reason": f"version {version} moved to {target.value}",
+                        },
                     )
             models.touch(conn, model.id, now)
             moved = versions.get_by_id(conn, row.id)
@@ -366,8 +431,13 @@ class Registry:
             versions.set_tag(conn, row.id, key, value)
             versions.touch(conn, row.id, now)
             events.record(
-                conn, model_id=model.id, model_name=name, version=version,
-                kind="version_tag_set", actor=actor, now=now,
+                conn,
+                model_id=model.id,
+                model_name=name,
+                version=version,
+                kind="version_tag_set",
+                actor=actor,
+                now=now,
                 before={} if old is None else {"key": key, "value": old},
                 after={"key": key, "value": value},
             )
@@ -385,8 +455,13 @@ class Registry:
             versions.delete_tag(conn, row.id, key)
             versions.touch(conn, row.id, now)
             events.record(
-                conn, model_id=model.id, model_name=name, version=version,
-                kind="version_tag_deleted", actor=actor, now=now,
+                conn,
+                model_id=model.id,
+                model_name=name,
+                version=version,
+                kind="version_tag_deleted",
+                actor=actor,
+                now=now,
                 before={"key": key, "value": old},
             )
 
@@ -421,7 +496,8 @@ class Registry:
             if expected_version is not None and (current or 0) != expected_version:
                 now_at = f"points at version {current}" if current else "does not exist"
                 wanted = (
-                    "not to exist" if expected_version == 0
+                    "not to exist"
+                    if expected_version == 0
                     else f"to point at version {expected_version}"
                 )
                 raise FailedPrecondition(
@@ -432,8 +508,13 @@ class Registry:
                 aliases.point(conn, model.id, alias, row.id)
                 models.touch(conn, model.id, now)
                 events.record(
-                    conn, model_id=model.id, model_name=name, version=version,
-                    kind="alias_set", actor=actor, now=now,
+                    conn,
+                    model_id=model.id,
+                    model_name=name,
+                    version=version,
+                    kind="alias_set",
+                    actor=actor,
+                    now=now,
                     before={} if current is None else {"alias": alias, "version": current},
                     after={"alias": alias, "version": version},
                 )
@@ -453,8 +534,13 @@ class Registry:
             aliases.remove(conn, model.id, alias)
             models.touch(conn, model.id, now)
             events.record(
-                conn, model_id=model.id, model_name=name, version=current,
-                kind="alias_deleted", actor=actor, now=now,
+                conn,
+                model_id=model.id,
+                model_name=name,
+                version=current,
+                kind="alias_deleted",
+                actor=actor,
+                now=now,
                 before={"alias": alias, "version": current},
             )
 
@@ -522,4 +608,3 @@ class Registry:
         more = len(page) > limit
         page = page[:limit]
         return EventPage(tuple(page), page[-1].event_id if more else 0)
-

@@ -63,16 +63,17 @@ def parse(uri: str) -> ModelUri:
         raise InvalidArgument(f"uri is longer than {MAX_URI_LENGTH} characters")
     if not uri.startswith(SCHEME):
         raise _bad(uri, "it must start with 'models:/'")
-    rest = uri[len(SCHEME):]
+    rest = uri[len(SCHEME) :]
     if rest.startswith("/"):
         raise _bad(uri, "expected models:/<name>/..., not models://")
     cut = min((i for i in (rest.find("/"), rest.find("@")) if i >= 0), default=-1)
     if cut < 0:
         raise _bad(
-            uri, "a version, stage, 'latest' (models:/<name>/<x>) or alias "
-            "(models:/<name>@<alias>) must follow the model name"
+            uri,
+            "a version, stage, 'latest' (models:/<name>/<x>) or alias "
+            "(models:/<name>@<alias>) must follow the model name",
         )
-    name, sep, tail = rest[:cut], rest[cut], rest[cut + 1:]
+    name, sep, tail = rest[:cut], rest[cut], rest[cut + 1 :]
     if not name:
         raise _bad(uri, "the model name is empty")
     try:
@@ -106,9 +107,7 @@ def parse(uri: str) -> ModelUri:
     if "@" in segment:
         raise _bad(uri, "'@' must directly follow the model name (models:/<name>@<alias>)")
     stages = ", ".join(s.value for s in Stage)
-    raise _bad(
-        uri, f"{segment!r} is not a version number, 'latest' or a stage ({stages})"
-    )
+    raise _bad(uri, f"{segment!r} is not a version number, 'latest' or a stage ({stages})")
 
 
 def exact(name: str, version: int, path: str = "") -> str:

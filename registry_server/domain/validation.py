@@ -119,9 +119,7 @@ def alias(name: str, field: str = "alias") -> str:
     if not name:
         raise InvalidArgument(f"{field} is required")
     if not _ALIAS_RE.match(name):
-        raise InvalidArgument(
-            f"{field} {name[:300]!r} must match ^[A-Za-z0-9_-]{{1,255}}$"
-        )
+        raise InvalidArgument(f"{field} {name[:300]!r} must match ^[A-Za-z0-9_-]{{1,255}}$")
     if name.lower() == "latest" or _VERSION_LIKE_RE.match(name):
         raise InvalidArgument(
             f"{field} {name!r} is reserved: 'latest' and version-like names "
@@ -157,16 +155,12 @@ def lineage(value: Lineage, field: str = "lineage") -> Lineage:
     return value
 
 
-def merge_run_fields(
-    lineage_value: Lineage, run_id: str, run_link: str
-) -> Lineage:
+def merge_run_fields(lineage_value: Lineage, run_id: str, run_link: str) -> Lineage:
     """Fold MLflow's top-level run_id/run_link into the lineage, refusing conflicts."""
     if run_id and lineage_value.run_id and run_id != lineage_value.run_id:
         raise InvalidArgument("run_id and lineage.run_id differ; set one or make them equal")
     if run_link and lineage_value.run_link and run_link != lineage_value.run_link:
-        raise InvalidArgument(
-            "run_link and lineage.run_link differ; set one or make them equal"
-        )
+        raise InvalidArgument("run_link and lineage.run_link differ; set one or make them equal")
     return Lineage(
         run_id=lineage_value.run_id or run_id,
         run_link=lineage_value.run_link or run_link,

@@ -73,13 +73,9 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    if isinstance(exc, OperationalError):
-        # Lost connections, refused connections, SQLite lock timeouts: all
-        # transient from the caller's point of view.
-        return True
-    return False
+    # Lost connections, refused connections, SQLite lock timeouts: all
+    # transient from the caller's point of view.
+    return exc.connection_invalidated or isinstance(exc, OperationalError)
 
 
 class Database:
@@ -115,4 +111,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-

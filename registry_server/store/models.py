@@ -11,9 +11,7 @@ from registry_server.store.schema import registered_models as models_t
 from registry_server.store.sql import upsert
 
 
-def insert(
-    conn: Connection, *, name: str, description: str, created_by: str, now: int
-) -> int:
+def insert(conn: Connection, *, name: str, description: str, created_by: str, now: int) -> int:
     # An IntegrityError aborts the transaction; the caller's scope rolls back.
     try:
         result = conn.execute(
@@ -48,9 +46,7 @@ def lock(conn: Connection, name: str) -> Row:
     """Take the model's row lock: every mutation of a model and its versions
     serialises here, which is what makes stage archiving and alias moves
     race-free under READ COMMITTED."""
-    row = conn.execute(
-        select(models_t).where(models_t.c.name == name).with_for_update()
-    ).first()
+    row = conn.execute(select(models_t).where(models_t.c.name == name).with_for_update()).first()
     if row is None:
         raise NotFound(f"registered model {name!r} not found")
     return row

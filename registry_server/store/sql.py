@@ -12,7 +12,7 @@ from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import JSON
 
 
-class json_object_agg(GenericFunction[Any]):  # noqa: N801 - SQL function name
+class json_object_agg(GenericFunction[Any]):
     """Aggregate key/value rows into one JSON object (empty groups: NULL or {})."""
 
     type = JSON()
@@ -29,7 +29,7 @@ def _json_object_agg_sqlite(element, compiler, **kw):  # type: ignore[no-untyped
     return f"json_group_object({compiler.process(element.clauses, **kw)})"
 
 
-class json_array_agg(GenericFunction[Any]):  # noqa: N801
+class json_array_agg(GenericFunction[Any]):
     """Aggregate rows of json_row(...) into one JSON array."""
 
     type = JSON()
@@ -46,7 +46,7 @@ def _json_array_agg_sqlite(element, compiler, **kw):  # type: ignore[no-untyped-
     return f"json_group_array({compiler.process(element.clauses, **kw)})"
 
 
-class json_row(GenericFunction[Any]):  # noqa: N801
+class json_row(GenericFunction[Any]):
     """A JSON array built from columns, one per aggregated row."""
 
     type = JSON()

@@ -178,9 +178,11 @@ def latest_per_stage(
         .group_by(versions_t.c.stage)
         .subquery()
     )
-    stmt = _version_select().join(
-        top, (top.c.stage == versions_t.c.stage) & (top.c.version == versions_t.c.version)
-    ).where(versions_t.c.model_id == model_id)
+    stmt = (
+        _version_select()
+        .join(top, (top.c.stage == versions_t.c.stage) & (top.c.version == versions_t.c.version))
+        .where(versions_t.c.model_id == model_id)
+    )
     found = {v.stage: v for v in map(_to_entity, conn.execute(stmt))}
     return [found[s] for s in STAGE_ORDER if s in found]
 
@@ -198,8 +200,9 @@ def by_run(conn: Connection, run_id: str, limit: int = 1000) -> list[ModelVersio
 def locate(conn: Connection, model_id: int, version: int) -> Any:
     """The bare row (id, stage, status) of a version, for mutations."""
     return conn.execute(
-        select(versions_t.c.id, versions_t.c.stage, versions_t.c.status, versions_t.c.description)
-        .where(versions_t.c.model_id == model_id, versions_t.c.version == version)
+        select(
+            versions_t.c.id, versions_t.c.stage, versions_t.c.status, versions_t.c.description
+        ).where(versions_t.c.model_id == model_id, versions_t.c.version == version)
     ).first()
 
 
@@ -327,7 +330,9 @@ def get_tag(conn: Connection, version_id: int, key: str) -> str | None:
 
 def set_tag(conn: Connection, version_id: int, key: str, value: str) -> None:
     upsert(
-        conn, vtags_t, {"version_id": version_id, "key": key, "value": value},
+        conn,
+        vtags_t,
+        {"version_id": version_id, "key": key, "value": value},
         ["version_id", "key"],
     )
 
