@@ -56,6 +56,15 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def ensure_current(engine: Engine) -> None:
     current = current_revision(engine)
     head = head_revision()
+    if current == head:
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if current is not None and current not in known:
+        raise SchemaBehind(
+            f"database schema is at revision {current}, which this server does not know "
+            f"(it needs {head}): the database was upgraded by a newer registry-server; "
+            "run that version instead"
+        )
     if current != head:
         raise SchemaBehind(
             f"database schema is at revision {current or 'none (empty database)'}, "
