@@ -83,7 +83,7 @@ class ModelAlias(_message.Message):
     def __init__(self, alias: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("name", "version", "creation_timestamp", "last_updated_timestamp", "description", "source", "current_stage", "status", "status_message", "tags", "aliases", "lineage", "created_by", "run_id")
+    __slots__ = ("name", "version", "creation_timestamp", "last_updated_timestamp", "description", "source", "current_stage", "status", "status_message", "tags", "aliases", "lineage", "created_by", "run_id", "registry_held_artifacts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class ModelVersion(_message.Message):
     LINEAGE_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HELD_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     creation_timestamp: int
@@ -112,7 +113,18 @@ class ModelVersion(_message.Message):
     lineage: Lineage
     created_by: str
     run_id: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., current_stage: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[str]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., created_by: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+    registry_held_artifacts: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., current_stage: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[str]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., created_by: _Optional[str] = ..., run_id: _Optional[str] = ..., registry_held_artifacts: _Optional[bool] = ...) -> None: ...
+
+class ArtifactFile(_message.Message):
+    __slots__ = ("path", "size", "sha256")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    size: int
+    sha256: str
+    def __init__(self, path: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class ModelEvent(_message.Message):
     __slots__ = ("event_id", "timestamp", "actor", "kind", "model_name", "version", "before_json", "after_json")
@@ -241,7 +253,7 @@ class GetLatestVersionsResponse(_message.Message):
     def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
 
 class CreateModelVersionRequest(_message.Message):
-    __slots__ = ("name", "source", "run_id", "run_link", "description", "tags", "lineage", "idempotency_key")
+    __slots__ = ("name", "source", "run_id", "run_link", "description", "tags", "lineage", "idempotency_key", "registry_held_artifacts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -250,6 +262,7 @@ class CreateModelVersionRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     LINEAGE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HELD_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     run_id: str
@@ -258,7 +271,8 @@ class CreateModelVersionRequest(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[Tag]
     lineage: Lineage
     idempotency_key: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    registry_held_artifacts: bool
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., registry_held_artifacts: _Optional[bool] = ...) -> None: ...
 
 class CreateModelVersionResponse(_message.Message):
     __slots__ = ("model_version", "idempotent_replay")
@@ -449,3 +463,123 @@ class ListModelEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[ModelEvent]
     next_after_event_id: int
     def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., next_after_event_id: _Optional[int] = ...) -> None: ...
+
+class UploadArtifactRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    class Header(_message.Message):
+        __slots__ = ("name", "version", "path")
+        NAME_FIELD_NUMBER: _ClassVar[int]
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        PATH_FIELD_NUMBER: _ClassVar[int]
+        name: str
+        version: int
+        path: str
+        def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: UploadArtifactRequest.Header
+    chunk: bytes
+    def __init__(self, header: _Optional[_Union[UploadArtifactRequest.Header, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadArtifactResponse(_message.Message):
+    __slots__ = ("file",)
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    file: ArtifactFile
+    def __init__(self, file: _Optional[_Union[ArtifactFile, _Mapping]] = ...) -> None: ...
+
+class FinalizeModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version", "expected_manifest")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    expected_manifest: _containers.RepeatedCompositeFieldContainer[ArtifactFile]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., expected_manifest: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ...) -> None: ...
+
+class FinalizeModelVersionResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class AbortModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AbortModelVersionResponse(_message.Message):
+    __slots__ = ("model_version",)
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
+
+class ListArtifactsRequest(_message.Message):
+    __slots__ = ("name", "version", "uri")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    uri: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., uri: _Optional[str] = ...) -> None: ...
+
+class ListArtifactsResponse(_message.Message):
+    __slots__ = ("model_version", "files")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    files: _containers.RepeatedCompositeFieldContainer[ArtifactFile]
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., files: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ...) -> None: ...
+
+class DownloadArtifactRequest(_message.Message):
+    __slots__ = ("name", "version", "path", "offset")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    path: str
+    offset: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class DownloadArtifactResponse(_message.Message):
+    __slots__ = ("chunk", "file")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    file: ArtifactFile
+    def __init__(self, chunk: _Optional[bytes] = ..., file: _Optional[_Union[ArtifactFile, _Mapping]] = ...) -> None: ...
+
+class GetArtifactDownloadUrlsRequest(_message.Message):
+    __slots__ = ("name", "version", "paths", "expires_in_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    expires_in_seconds: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., paths: _Optional[_Iterable[str]] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class GetArtifactDownloadUrlsResponse(_message.Message):
+    __slots__ = ("supported", "urls")
+    class Url(_message.Message):
+        __slots__ = ("file", "url")
+        FILE_FIELD_NUMBER: _ClassVar[int]
+        URL_FIELD_NUMBER: _ClassVar[int]
+        file: ArtifactFile
+        url: str
+        def __init__(self, file: _Optional[_Union[ArtifactFile, _Mapping]] = ..., url: _Optional[str] = ...) -> None: ...
+    SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    supported: bool
+    urls: _containers.RepeatedCompositeFieldContainer[GetArtifactDownloadUrlsResponse.Url]
+    def __init__(self, supported: _Optional[bool] = ..., urls: _Optional[_Iterable[_Union[GetArtifactDownloadUrlsResponse.Url, _Mapping]]] = ...) -> None: ...

@@ -145,6 +145,36 @@ class ModelRegistryStub:
                 request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.SerializeToString,
                 response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.FromString,
                 _registered_method=True)
+        self.UploadArtifact = channel.stream_unary(
+                '/modelregistry.v1.ModelRegistry/UploadArtifact',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactResponse.FromString,
+                _registered_method=True)
+        self.FinalizeModelVersion = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/FinalizeModelVersion',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionResponse.FromString,
+                _registered_method=True)
+        self.AbortModelVersion = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/AbortModelVersion',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionResponse.FromString,
+                _registered_method=True)
+        self.ListArtifacts = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ListArtifacts',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsResponse.FromString,
+                _registered_method=True)
+        self.DownloadArtifact = channel.unary_stream(
+                '/modelregistry.v1.ModelRegistry/DownloadArtifact',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactResponse.FromString,
+                _registered_method=True)
+        self.GetArtifactDownloadUrls = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/GetArtifactDownloadUrls',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelRegistryServicer:
@@ -343,6 +373,71 @@ class ModelRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadArtifact(self, request_iterator, context):
+        """Uploads one file of a PENDING_REGISTRATION version that holds its
+        artifacts. The first message carries the header (version and path), the
+        following ones the bytes in order. The server streams them to the
+        artifact store without holding the file in memory and returns the stored
+        size and sha256. Each path is uploaded once (ListArtifacts shows what is
+        already there, so a retrying client can skip those).
+        INVALID_ARGUMENT: bad path, missing header, a path already uploaded or
+        being uploaded, or the version does not hold artifacts. NOT_FOUND: no such version. FAILED_PRECONDITION: the version is
+        not PENDING_REGISTRATION (e.g. already finalized). UNAVAILABLE: the
+        artifact store is unreachable (nothing is recorded; retry the file).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinalizeModelVersion(self, request, context):
+        """Checks that every declared file is present with the declared size and
+        sha256 and that no other file was uploaded, then marks the version READY
+        and freezes it.
+        INVALID_ARGUMENT: bad manifest. NOT_FOUND. FAILED_PRECONDITION: the
+        version is not pending, or a file is missing or differs (the message
+        names it; the version stays pending).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortModelVersion(self, request, context):
+        """Gives up on a pending version: marks it FAILED_REGISTRATION and removes
+        its files from the artifact store.
+        NOT_FOUND. FAILED_PRECONDITION: the version is READY.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListArtifacts(self, request, context):
+        """Lists the files of a version, by name and version or by models:/ URI.
+        INVALID_ARGUMENT: neither or both given, malformed URI. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadArtifact(self, request, context):
+        """Streams one file of a READY version, from a byte offset (for resuming).
+        INVALID_ARGUMENT: bad path or offset beyond the end. NOT_FOUND: no such
+        version or file. FAILED_PRECONDITION: the version is not READY.
+        UNAVAILABLE: the artifact store is unreachable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetArtifactDownloadUrls(self, request, context):
+        """Presigned HTTP GET URLs for the files of a READY version, for direct
+        download from the artifact store. `supported` is false when the store
+        cannot presign (the local folder store); use DownloadArtifact then.
+        INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -450,6 +545,36 @@ def add_ModelRegistryServicer_to_server(servicer, server):
                     servicer.ListModelEvents,
                     request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.FromString,
                     response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.SerializeToString,
+            ),
+            'UploadArtifact': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadArtifact,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactResponse.SerializeToString,
+            ),
+            'FinalizeModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinalizeModelVersion,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionResponse.SerializeToString,
+            ),
+            'AbortModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortModelVersion,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionResponse.SerializeToString,
+            ),
+            'ListArtifacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListArtifacts,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsResponse.SerializeToString,
+            ),
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadArtifact,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactResponse.SerializeToString,
+            ),
+            'GetArtifactDownloadUrls': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetArtifactDownloadUrls,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1025,6 +1150,168 @@ class ModelRegistry:
             '/modelregistry.v1.ModelRegistry/ListModelEvents',
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.SerializeToString,
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadArtifact(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/modelregistry.v1.ModelRegistry/UploadArtifact',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UploadArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinalizeModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/FinalizeModelVersion',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FinalizeModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/AbortModelVersion',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.AbortModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListArtifacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ListArtifacts',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListArtifactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/DownloadArtifact',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DownloadArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetArtifactDownloadUrls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/GetArtifactDownloadUrls',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.FromString,
             options,
             channel_credentials,
             insecure,
