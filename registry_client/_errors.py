@@ -15,6 +15,7 @@ import grpc
 
 __all__ = [
     "AlreadyExists",
+    "ChecksumMismatch",
     "DeadlineExceeded",
     "FailedPrecondition",
     "Internal",
@@ -123,6 +124,39 @@ class Internal(RegistryError):
     code = grpc.StatusCode.INTERNAL
 
 
+class ChecksumMismatch(RegistryError):
+    """A transferred file differs from its manifest entry (size or sha256).
+
+    Raised by the client itself, never by the server: after a download whose
+    bytes do not match what the registry recorded (the file is not written),
+    or after an upload the server stored differently from what was sent.
+    ``code`` is DATA_LOSS so that it reads like the other errors in logs and
+    the CLI. ``path`` names the file; ``expected``/``actual`` are
+    ``(size, sha256)`` pairs.
+    """
+
+    code = grpc.StatusCode.DATA_LOSS
+
+    def __init__(
+        self,
+        message: str = "",
+        code: grpc.StatusCode | None = None,
+        *,
+        path: str = "",
+        expected: tuple[int, str] | None = None,
+        actual: tuple[int, str] | None = None,
+    ) -> None:
+        super().__init__(message, code)
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.code), self.__dict__)
+
+
+# Not listed: ChecksumMismatch, whose code a server could also send for
+# reasons that have nothing to do with a checksum.
 _BY_CODE: dict[grpc.StatusCode, type[RegistryError]] = {
     cls.code: cls
     for cls in (

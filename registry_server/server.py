@@ -21,7 +21,10 @@ from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_gr
 from registry_server import migrate
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor
 from registry_server.api.servicer import ModelRegistryServicer
+from registry_server.artifacts import factory as artifact_factory
+from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import ServerConfig
+from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.registry import Registry
 from registry_server.store.database import Database, is_sqlite, make_engine
 
@@ -37,6 +40,8 @@ class RunningServer:
     port: int
     database: Database
     health: health.HealthServicer
+    store: ArtifactStore
+    artifacts: ArtifactService
 
     def stop(self, grace: float | None = 5.0) -> None:
         self.health.enter_graceful_shutdown()
@@ -60,6 +65,7 @@ def prepare_database(url: str, pool_size: int) -> Database:
 
 def start(config: ServerConfig) -> RunningServer:
     database = prepare_database(config.database_url, pool_size=config.workers)
+    log.info("artifact store: %s", config.artifact_store)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
         interceptors=[ErrorAndLoggingInterceptor()],
@@ -69,8 +75,11 @@ def start(config: ServerConfig) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
+    store = artifact_factory.from_url(config.artifact_store)
+    registry = Registry(database, store)
+    artifacts = ArtifactService(database, store, registry)
     registry_pb2_grpc.add_ModelRegistryServicer_to_server(
-        ModelRegistryServicer(Registry(database)), server
+        ModelRegistryServicer(registry, artifacts), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -86,7 +95,7 @@ def start(config: ServerConfig) -> RunningServer:
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on %s (port %d)", SERVICE_NAME, config.listen, port)
-    return RunningServer(server, port, database, health_servicer)
+    return RunningServer(server, port, database, health_servicer, store, artifacts)
 
 
 def serve_forever(config: ServerConfig) -> None:

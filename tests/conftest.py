@@ -1,20 +1,23 @@
 """Shared fixtures: a real PostgreSQL, a SQLite file, and the real gRPC server
 on a free loopback port for each, called through the public client.
 
-Tests that take `client`, `target` or `registry` run once per backend
-(sqlite, postgresql). Each test gets a fresh model name, so tests share one
+Tests that take `client`, `target` or `registry` run once per backend:
+"sqlite" is the embedded default (SQLite file + local artifact folder),
+"postgresql" the production shape (PostgreSQL + an S3 endpoint over HTTP). Each test gets a fresh model name, so tests share one
 server and database per backend without seeing each other's data.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.postgres import postgres_server, temporary_database
+from support.s3 import S3Endpoint, s3_endpoint
 
 from registry_client import RegistryClient
 from registry_server import migrate
@@ -54,20 +57,58 @@ def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{folder / 'registry.db'}"
 
 
-def _start(database_url: str) -> RunningServer:
-    return start(ServerConfig(database_url=database_url, listen="127.0.0.1:0", workers=16))
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Endpoint]:
+    """A real S3 endpoint; the server reads its credentials from AWS_* variables."""
+    with s3_endpoint() as endpoint:
+        saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        os.environ["AWS_ACCESS_KEY_ID"] = endpoint.access_key
+        os.environ["AWS_SECRET_ACCESS_KEY"] = endpoint.secret_key
+        yield endpoint
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def s3_store_url(endpoint: S3Endpoint, bucket: str, prefix: str = "") -> str:
+    secure = "true" if endpoint.secure else "false"
+    path = f"/{prefix}" if prefix else ""
+    return f"s3://{bucket}{path}?endpoint={endpoint.endpoint}&secure={secure}"
+
+
+def _start(database_url: str, artifact_store: str) -> RunningServer:
+    return start(
+        ServerConfig(
+            database_url=database_url,
+            artifact_store=artifact_store,
+            listen="127.0.0.1:0",
+            workers=16,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
-def sqlite_server(sqlite_database_url: str) -> Iterator[RunningServer]:
-    running = _start(sqlite_database_url)
+def sqlite_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(sqlite_database_url: str, sqlite_artifact_dir: Path) -> Iterator[RunningServer]:
+    running = _start(sqlite_database_url, str(sqlite_artifact_dir))
     yield running
     running.stop(grace=1)
 
 
 @pytest.fixture(scope="session")
-def postgres_server_handle(pg_database_url: str) -> Iterator[RunningServer]:
-    running = _start(pg_database_url)
+def pg_artifact_store(s3: S3Endpoint) -> str:
+    return s3_store_url(s3, "registry-test", f"run-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_handle(pg_database_url: str, pg_artifact_store: str) -> Iterator[RunningServer]:
+    running = _start(pg_database_url, pg_artifact_store)
     yield running
     running.stop(grace=1)
 

@@ -54,7 +54,10 @@ def test_errors_carry_code_and_message(client: RegistryClient, model_name: str) 
 def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
     port = free_port()
     config = ServerConfig(
-        database_url=f"sqlite:///{tmp_path / 'late.db'}", listen=f"127.0.0.1:{port}", workers=4
+        database_url=f"sqlite:///{tmp_path / 'late.db'}",
+        artifact_store=str(tmp_path / "artifacts"),
+        listen=f"127.0.0.1:{port}",
+        workers=4,
     )
     holder: dict = {}
 

@@ -21,6 +21,7 @@ TABLES = {
     "model_versions",
     "model_version_tags",
     "model_version_datasets",
+    "model_version_files",
     "model_events",
     "alembic_version",
 }
@@ -73,9 +74,12 @@ def test_db_upgrade_command(empty_pg_database: str, capsys: pytest.CaptureFixtur
 
 
 def test_server_refuses_a_postgres_schema_that_is_behind(
-    empty_pg_database: str, capsys: pytest.CaptureFixture[str]
+    empty_pg_database: str, capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch
 ) -> None:
-    config = ServerConfig(database_url=empty_pg_database, listen="127.0.0.1:0")
+    monkeypatch.chdir(tmp_path)
+    config = ServerConfig(
+        database_url=empty_pg_database, artifact_store=str(tmp_path), listen="127.0.0.1:0"
+    )
     with pytest.raises(migrate.SchemaBehind, match="registry-server db upgrade"):
         start(config)
     code = server_cli.main(
@@ -91,6 +95,10 @@ def test_server_refuses_a_postgres_schema_that_is_behind(
 
 def test_sqlite_is_migrated_on_start(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh' / 'registry.db'}"
-    running = start(ServerConfig(database_url=url, listen="127.0.0.1:0"))
+    running = start(
+        ServerConfig(
+            database_url=url, artifact_store=str(tmp_path / "artifacts"), listen="127.0.0.1:0"
+        )
+    )
     running.stop(grace=0)
     _assert_schema_matches_models(url)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_server.domain import validation
 from registry_server.domain.entities import (
+    ArtifactFile,
     Dataset,
     Lineage,
     ModelEvent,
@@ -68,6 +69,7 @@ def new_version_from_proto(req: pb.CreateModelVersionRequest) -> NewModelVersion
         tags=tags_from_proto(req.tags),
         lineage=lineage,
         idempotency_key=req.idempotency_key,
+        registry_held=req.registry_held_artifacts,
     )
 
 
@@ -87,6 +89,7 @@ def version_to_proto(v: ModelVersion) -> pb.ModelVersion:
         lineage=lineage_to_proto(v.lineage),
         created_by=v.created_by,
         run_id=v.lineage.run_id,
+        registry_held_artifacts=v.registry_held,
     )
 
 
@@ -102,6 +105,14 @@ def model_to_proto(m: RegisteredModel) -> pb.RegisteredModel:
         last_version=m.last_version,
         created_by=m.created_by,
     )
+
+
+def file_to_proto(f: ArtifactFile) -> pb.ArtifactFile:
+    return pb.ArtifactFile(path=f.path, size=f.size, sha256=f.sha256)
+
+
+def file_from_proto(msg: pb.ArtifactFile) -> ArtifactFile:
+    return ArtifactFile(path=msg.path, size=msg.size, sha256=msg.sha256)
 
 
 def event_to_proto(e: ModelEvent) -> pb.ModelEvent:

@@ -11,6 +11,8 @@ from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
+from registry_server.domain.artifacts import ArtifactService
+from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.registry import Registry
 
 ACTOR_METADATA_KEY = "registry-actor"
@@ -26,8 +28,9 @@ def actor_of(context: grpc.ServicerContext) -> str:
 
 
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, artifacts: ArtifactService) -> None:
         self.registry = registry
+        self.artifacts = artifacts
 
     # models
 
@@ -166,4 +169,72 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         return pb.ListModelEventsResponse(
             events=[convert.event_to_proto(e) for e in page.events],
             next_after_event_id=page.next_after_event_id,
+        )
+
+    # artifacts
+
+    def UploadArtifact(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument("header: the first UploadArtifact message must be the header")
+        header = first.header
+
+        def chunks():
+            for message in request_iterator:
+                if message.WhichOneof("part") != "chunk":
+                    raise InvalidArgument("chunk: only chunks may follow the header")
+                yield message.chunk
+
+        stored = self.artifacts.upload(
+            header.name, header.version, header.path, chunks(), actor_of(context)
+        )
+        return pb.UploadArtifactResponse(file=convert.file_to_proto(stored))
+
+    def FinalizeModelVersion(self, request, context):
+        ready = self.artifacts.finalize(
+            request.name,
+            request.version,
+            [convert.file_from_proto(f) for f in request.expected_manifest],
+            actor_of(context),
+        )
+        return pb.FinalizeModelVersionResponse(model_version=convert.version_to_proto(ready))
+
+    def AbortModelVersion(self, request, context):
+        aborted = self.artifacts.abort(
+            request.name, request.version, request.reason, actor_of(context)
+        )
+        return pb.AbortModelVersionResponse(model_version=convert.version_to_proto(aborted))
+
+    def ListArtifacts(self, request, context):
+        version, manifest = self.artifacts.list(request.name, request.version, request.uri)
+        return pb.ListArtifactsResponse(
+            model_version=convert.version_to_proto(version),
+            files=[convert.file_to_proto(f) for f in manifest],
+        )
+
+    def DownloadArtifact(self, request, context):
+        download = self.artifacts.download(
+            request.name, request.version, request.path, request.offset
+        )
+        header = convert.file_to_proto(download.file)
+        sent_header = False
+        for chunk in download.chunks:
+            if sent_header:
+                yield pb.DownloadArtifactResponse(chunk=chunk)
+            else:
+                yield pb.DownloadArtifactResponse(chunk=chunk, file=header)
+                sent_header = True
+        if not sent_header:
+            yield pb.DownloadArtifactResponse(file=header)
+
+    def GetArtifactDownloadUrls(self, request, context):
+        supported, urls = self.artifacts.download_urls(
+            request.name, request.version, list(request.paths), request.expires_in_seconds
+        )
+        return pb.GetArtifactDownloadUrlsResponse(
+            supported=supported,
+            urls=[
+                pb.GetArtifactDownloadUrlsResponse.Url(file=convert.file_to_proto(f), url=url)
+                for f, url in urls
+            ],
         )

@@ -60,6 +60,14 @@ class ModelVersion:
     lineage: Lineage
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    registry_held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFile:
+    path: str
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,7 @@ class NewModelVersion:
     tags: dict[str, str]
     lineage: Lineage
     idempotency_key: str
+    registry_held: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ different models proceed in parallel.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from registry_server.artifacts.base import ArtifactStore, model_prefix, version_prefix
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain.entities import (
@@ -34,6 +36,8 @@ from registry_server.domain.errors import FailedPrecondition, InvalidArgument, N
 from registry_server.store import aliases, events, models, versions
 from registry_server.store.database import Database
 
+log = logging.getLogger(__name__)
+
 PROMOTION_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
@@ -41,15 +45,29 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _version_label(name: str, version: int) -> str:
+def version_label(name: str, version: int) -> str:
     return f"version {version} of registered model {name!r}"
 
 
 class Registry:
     """Entry point of the domain; the servicer holds one."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, store: ArtifactStore | None = None) -> None:
         self.db = db
+        self.store = store
+
+    def _delete_objects(self, prefix: str) -> None:
+        """After the commit that disowned them; a failure leaves orphans that
+        `registry-server gc` removes later, never a version without files."""
+        if self.store is None:
+            return
+        try:
+            self.store.delete_prefix(prefix)
+        except Exception:
+            log.warning("could not delete %s; `registry-server gc` will", prefix, exc_info=True)
+
+    def delete_version_objects(self, model_id: int, version: int) -> None:
+        self._delete_objects(version_prefix(model_id, version))
 
     # ------------------------------------------------------------------ models
 
@@ -156,6 +174,7 @@ class Registry:
                 now=now,
                 before=before,
             )
+        self._delete_objects(model_prefix(row.id))
 
     def set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
         validation.model_name(name)
@@ -211,6 +230,12 @@ class Registry:
     def create_model_version(self, new: NewModelVersion, actor: str) -> CreatedVersion:
         validation.model_name(new.name)
         validation.source(new.source)
+        if new.registry_held and new.source:
+            raise InvalidArgument(
+                "source must be empty with registry_held_artifacts: the registry sets it"
+            )
+        if new.registry_held and self.store is None:
+            raise FailedPrecondition("this server has no artifact store configured")
         validation.description(new.description)
         validation.lineage(new.lineage)
         validation.idempotency_key(new.idempotency_key)
@@ -244,13 +269,16 @@ class Registry:
             lineage = new.lineage
             parent_id = None
             if parent is not None:
-                parent_version = self._resolve(conn, parent, "lineage.parent_model_uri")
+                parent_version = self.resolve_in(conn, parent, "lineage.parent_model_uri")
                 parent_id = self._version_id(conn, parent_version)
                 lineage = replace(
                     lineage,
                     parent_model_uri=uris.exact(parent_version.name, parent_version.version),
                 )
             number = models.allocate_version(conn, row.id, now)
+            status = (
+                VersionStatus.PENDING_REGISTRATION if new.registry_held else VersionStatus.READY
+            )
             version_id = versions.insert(
                 conn,
                 model_id=row.id,
@@ -258,7 +286,8 @@ class Registry:
                 now=now,
                 source=new.source,
                 description=new.description,
-                status=VersionStatus.READY,
+                status=status,
+                artifacts_held=new.registry_held,
                 created_by=actor,
                 lineage=lineage,
                 parent_version_id=parent_id,
@@ -277,7 +306,7 @@ class Registry:
                     "version": number,
                     "source": new.source,
                     "run_id": lineage.run_id,
-                    "status": VersionStatus.READY.value,
+                    "status": status.value,
                     "tags": new.tags,
                     "parent_model_uri": lineage.parent_model_uri,
                 },
@@ -295,17 +324,21 @@ class Registry:
         validation.model_name(name)
         validation.version_number(version)
         with self.db.read() as conn:
-            found = versions.get(conn, name, version)
-            if found is None:
-                models.require(conn, name)
-                raise NotFound(f"{_version_label(name, version)} not found")
-            return found
+            return self.version_in(conn, name, version)
 
-    def _lock_version(self, conn: Connection, name: str, version: int) -> tuple[Any, Any]:
+    @staticmethod
+    def version_in(conn: Connection, name: str, version: int) -> ModelVersion:
+        found = versions.get(conn, name, version)
+        if found is None:
+            models.require(conn, name)
+            raise NotFound(f"{version_label(name, version)} not found")
+        return found
+
+    def lock_version(self, conn: Connection, name: str, version: int) -> tuple[Any, Any]:
         model = models.lock(conn, name)
         row = versions.locate(conn, model.id, version)
         if row is None:
-            raise NotFound(f"{_version_label(name, version)} not found")
+            raise NotFound(f"{version_label(name, version)} not found")
         return model, row
 
     def update_model_version(
@@ -316,7 +349,7 @@ class Registry:
         validation.description(description)
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             versions.set_description(conn, row.id, description, now)
             events.record(
                 conn,
@@ -338,7 +371,7 @@ class Registry:
         validation.version_number(version)
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             for alias in aliases.remove_for_version(conn, row.id):
                 events.record(
                     conn,
@@ -363,6 +396,8 @@ class Registry:
                 now=now,
                 before={"version": version, "stage": row.stage, "status": row.status},
             )
+        if row.artifacts_held:
+            self.delete_version_objects(model.id, version)
 
     def transition_model_version_stage(
         self, name: str, version: int, stage: str, archive_existing_versions: bool, actor: str
@@ -377,10 +412,10 @@ class Registry:
             )
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
-                    f"{_version_label(name, version)} is {row.status}; only READY versions "
+                    f"{version_label(name, version)} is {row.status}; only READY versions "
                     f"can move to {target.value}"
                 )
             if row.stage != target.value:
@@ -426,7 +461,7 @@ class Registry:
         validation.tag_value(value)
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             old = versions.get_tag(conn, row.id, key)
             versions.set_tag(conn, row.id, key, value)
             versions.touch(conn, row.id, now)
@@ -448,10 +483,10 @@ class Registry:
         validation.tag_key(key)
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             old = versions.get_tag(conn, row.id, key)
             if old is None:
-                raise NotFound(f"key: {_version_label(name, version)} has no tag {key!r}")
+                raise NotFound(f"key: {version_label(name, version)} has no tag {key!r}")
             versions.delete_tag(conn, row.id, key)
             versions.touch(conn, row.id, now)
             events.record(
@@ -486,10 +521,10 @@ class Registry:
             )
         now = now_ms()
         with self.db.write() as conn:
-            model, row = self._lock_version(conn, name, version)
+            model, row = self.lock_version(conn, name, version)
             if row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
-                    f"{_version_label(name, version)} is {row.status}; "
+                    f"{version_label(name, version)} is {row.status}; "
                     "only READY versions can carry aliases"
                 )
             current = aliases.current_version(conn, model.id, alias)
@@ -559,9 +594,9 @@ class Registry:
     def resolve_model_uri(self, uri: str) -> tuple[ModelVersion, str]:
         parsed = uris.parse(uri)
         with self.db.read() as conn:
-            return self._resolve(conn, parsed, "uri"), parsed.path
+            return self.resolve_in(conn, parsed, "uri"), parsed.path
 
-    def _resolve(self, conn: Connection, parsed: uris.ModelUri, field: str) -> ModelVersion:
+    def resolve_in(self, conn: Connection, parsed: uris.ModelUri, field: str) -> ModelVersion:
         """One indexed query on the hit path; the miss path explains itself."""
         name = parsed.name
         ready = VersionStatus.READY
@@ -571,10 +606,10 @@ class Registry:
             found = versions.get(conn, name, parsed.version)
             if found is not None and found.status is not ready:
                 raise NotFound(
-                    f"{field}: {_version_label(name, parsed.version)} is "
+                    f"{field}: {version_label(name, parsed.version)} is "
                     f"{found.status.value}; only READY versions resolve"
                 )
-            missing = f"{_version_label(name, parsed.version)} not found"
+            missing = f"{version_label(name, parsed.version)} not found"
         elif parsed.selector is uris.Selector.LATEST:
             found = versions.latest(conn, name, status=ready)
             missing = f"registered model {name!r} has no READY version"

@@ -175,6 +175,37 @@ def source(value: str, field: str = "source") -> str:
     return short(value, field, MAX_URI)
 
 
+MAX_ARTIFACT_PATH = 1024
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def artifact_path(path: str, field: str = "path") -> str:
+    """Relative, already-normalised POSIX paths only: what is stored is exactly
+    what the caller named, and nothing can escape the version's folder."""
+    if not path:
+        raise InvalidArgument(f"{field} is required")
+    if len(path) > MAX_ARTIFACT_PATH:
+        raise InvalidArgument(f"{field} is longer than {MAX_ARTIFACT_PATH} characters")
+    if "\\" in path:
+        raise InvalidArgument(f"{field} {path!r} must use '/' and no backslashes")
+    if path.startswith("/"):
+        raise InvalidArgument(f"{field} {path!r} must be relative, not absolute")
+    if _has_control_chars(path):
+        raise InvalidArgument(f"{field} {path!r} must not contain control characters")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidArgument(
+                f"{field} {path!r} must be normalised: no empty, '.' or '..' segments"
+            )
+    return path
+
+
+def sha256_hex(value: str, field: str) -> str:
+    if not _SHA256_RE.match(value):
+        raise InvalidArgument(f"{field} must be 64 lowercase hex characters")
+    return value
+
+
 def page_size(value: int, default: int = 100, maximum: int = 1000) -> int:
     if value == 0:
         return default

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,6 +97,10 @@ model_versions = Table(
         nullable=True,
     ),
     Column("idempotency_key", String(256), nullable=True),
+    # True when the registry holds the files (model_version_files lists them).
+    Column(
+        "artifacts_held", Boolean(name="artifacts_held"), nullable=False, server_default=sa_false()
+    ),
     UniqueConstraint("model_id", "version"),
     UniqueConstraint("model_id", "idempotency_key"),
     Index(None, "model_id", "stage", "version"),
@@ -148,6 +154,25 @@ registered_model_aliases = Table(
         nullable=False,
     ),
     Index(None, "version_id"),
+)
+
+# Files of registry-held versions. A row is written when an upload starts
+# (state 'uploading', which also stops a concurrent upload of the same path)
+# and completed with size and sha256 when the bytes are stored.
+model_version_files = Table(
+    "model_version_files",
+    metadata,
+    Column(
+        "version_id",
+        BigId,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", String(1024), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("started_time", BigInteger, nullable=False),
 )
 
 # The audit log. No foreign key to the model: history outlives deletion.

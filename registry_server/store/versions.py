@@ -85,6 +85,7 @@ def _version_select() -> Select[Any]:
         v.c.experiment_id,
         v.c.code_version,
         v.c.parent_model_uri,
+        v.c.artifacts_held,
         parent_m.c.name.label("parent_name"),
         parent_v.c.version.label("parent_version"),
         aliases.label("aliases"),
@@ -106,7 +107,9 @@ def _to_entity(row: Any) -> ModelVersion:
         creation_timestamp=row.creation_time,
         last_updated_timestamp=row.last_updated_time,
         description=row.description,
-        source=row.source,
+        # Registry-held files are addressed by the version itself, under the
+        # model's current name.
+        source=row.source or (f"models:/{row.name}/{row.version}" if row.artifacts_held else ""),
         stage=Stage(row.stage),
         status=VersionStatus(row.status),
         status_message=row.status_message,
@@ -125,6 +128,7 @@ def _to_entity(row: Any) -> ModelVersion:
         ),
         tags=dict(sorted(load_json(row.tags, {}).items())),
         aliases=tuple(sorted(row.aliases.split(","))) if row.aliases else (),
+        registry_held=bool(row.artifacts_held),
     )
 
 
@@ -201,9 +205,27 @@ def locate(conn: Connection, model_id: int, version: int) -> Any:
     """The bare row (id, stage, status) of a version, for mutations."""
     return conn.execute(
         select(
-            versions_t.c.id, versions_t.c.stage, versions_t.c.status, versions_t.c.description
+            versions_t.c.id,
+            versions_t.c.stage,
+            versions_t.c.status,
+            versions_t.c.description,
+            versions_t.c.artifacts_held,
         ).where(versions_t.c.model_id == model_id, versions_t.c.version == version)
     ).first()
+
+
+def set_status(
+    conn: Connection, version_id: int, status: VersionStatus, message: str, now: int
+) -> None:
+    conn.execute(
+        update(versions_t)
+        .where(versions_t.c.id == version_id)
+        .values(status=status.value, status_message=message, last_updated_time=now)
+    )
+
+
+def set_source(conn: Connection, version_id: int, source: str) -> None:
+    conn.execute(update(versions_t).where(versions_t.c.id == version_id).values(source=source))
 
 
 def id_by_idempotency_key(conn: Connection, model_id: int, key: str) -> int | None:
@@ -228,6 +250,7 @@ def insert(
     parent_version_id: int | None,
     idempotency_key: str | None,
     tags: dict[str, str],
+    artifacts_held: bool = False,
 ) -> int:
     try:
         version_id = conn.execute(
@@ -250,6 +273,7 @@ def insert(
                 parent_model_uri=lineage.parent_model_uri,
                 parent_version_id=parent_version_id,
                 idempotency_key=idempotency_key,
+                artifacts_held=artifacts_held,
             )
             .returning(versions_t.c.id)
         ).scalar_one()

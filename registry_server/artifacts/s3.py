@@ -1,0 +1,208 @@
+"""The production artifact store: any S3 API (MinIO, AWS S3, ...) through the
+`minio` client.
+
+Uploads of unknown length go up as multipart with a fixed part size, so the
+server holds at most one part per upload in memory whatever the file size.
+Connection failures become Unavailable quickly (short timeouts, few retries):
+the caller retries, not a hidden loop in here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import TypeVar
+
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+
+from registry_server.artifacts.base import CHUNK_SIZE, HashingReader, StoredObject
+from registry_server.domain.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 16 * 1024 * 1024
+T = TypeVar("T")
+
+_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class S3ArtifactStore:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        bucket: str,
+        prefix: str = "",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        secure: bool = True,
+        region: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.secure = secure
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=60.0),
+            maxsize=32,
+            retries=urllib3.Retry(
+                total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)
+            ),
+        )
+        self.client = Minio(
+            endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=http,
+        )
+        self._bucket_ready = False
+
+    def _unavailable(self) -> Unavailable:
+        return Unavailable(f"the artifact store is unavailable ({self.endpoint}); retry")
+
+    def describe(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"s3 bucket {self.bucket!r} prefix {self.prefix!r} at {scheme}://{self.endpoint}"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _unkey(self, name: str) -> str:
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def _guard(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                # The bucket vanished (e.g. a wiped test endpoint): create it
+                # again and retry once.
+                self._bucket_ready = False
+                self.ensure_bucket()
+                return action()
+            raise
+        except _CONNECTION_ERRORS as exc:
+            log.warning("artifact store unreachable: %s", exc)
+            raise Unavailable(
+                f"the artifact store is unavailable ({self.endpoint}); retry"
+            ) from exc
+
+    def ensure_bucket(self) -> None:
+        if self._bucket_ready:
+            return
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                try:
+                    self.client.make_bucket(self.bucket)
+                except S3Error as exc:
+                    if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+        except _CONNECTION_ERRORS as exc:
+            raise Unavailable(
+                f"the artifact store is unavailable ({self.endpoint}); retry"
+            ) from exc
+        self._bucket_ready = True
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
+        self.ensure_bucket()
+        reader = HashingReader(chunks)
+
+        def put() -> None:
+            self.client.put_object(
+                self.bucket,
+                self._key(key),
+                reader,
+                length=-1,
+                part_size=PART_SIZE,
+                content_type="application/octet-stream",
+            )
+
+        try:
+            put()
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket" or reader.size:
+                raise
+            self._bucket_ready = False
+            self.ensure_bucket()
+            put()
+        except _CONNECTION_ERRORS as exc:
+            log.warning("artifact upload failed: %s", exc)
+            raise Unavailable(
+                f"the artifact store is unavailable ({self.endpoint}); retry"
+            ) from exc
+        return reader.stored()
+
+    def open_stream(self, key: str, offset: int = 0) -> Iterator[bytes]:
+        try:
+            response = self._guard(
+                lambda: self.client.get_object(self.bucket, self._key(key), offset=offset)
+            )
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                raise KeyError(key) from None
+            raise
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.stream(CHUNK_SIZE)
+            except _CONNECTION_ERRORS as exc:
+                raise self._unavailable() from exc
+            finally:
+                response.close()
+                response.release_conn()
+
+        return chunks()
+
+    def size(self, key: str) -> int | None:
+        try:
+            stat = self._guard(lambda: self.client.stat_object(self.bucket, self._key(key)))
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+        return stat.size
+
+    def presign_get(self, key: str, expires_seconds: int) -> str | None:
+        return self.client.presigned_get_object(
+            self.bucket, self._key(key), expires=timedelta(seconds=expires_seconds)
+        )
+
+    def delete_key(self, key: str) -> None:
+        self._guard(lambda: self.client.remove_object(self.bucket, self._key(key)))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = [self._key(k) for k in self.list_keys(prefix)]
+        if not keys:
+            return 0
+
+        def remove() -> list[object]:
+            return list(self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys)))
+
+        errors = self._guard(remove)
+        if errors:
+            log.warning("could not delete %d objects under %s: %s", len(errors), prefix, errors)
+        return len(keys) - len(errors)
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        self.ensure_bucket()
+        full = self._key(prefix) if prefix else (f"{self.prefix}/" if self.prefix else "")
+
+        def listing() -> list[str]:
+            return [
+                o.object_name
+                for o in self.client.list_objects(self.bucket, prefix=full, recursive=True)
+                if o.object_name
+            ]
+
+        for name in self._guard(listing):
+            yield self._unkey(name)

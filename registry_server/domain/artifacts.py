@@ -1,0 +1,345 @@
+"""Registry-held artifacts: upload, finalize, abort, list, download, gc.
+
+Bytes never pass through a database transaction. An upload first reserves its
+path (a row in state 'uploading', which also stops a concurrent upload of the
+same path), streams the bytes to the store with no lock held, then records
+size and sha256 after checking the version is still pending. A version turns
+READY only in FinalizeModelVersion, after every declared file was checked
+against the database and the store. Objects are deleted after the commit
+that disowns them; if that fails they are orphans for `registry-server gc`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from registry_server.artifacts.base import ArtifactStore, object_key
+from registry_server.domain import uri as uris
+from registry_server.domain import validation
+from registry_server.domain.entities import ArtifactFile, ModelVersion, VersionStatus
+from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry_server.domain.registry import Registry, now_ms, version_label
+from registry_server.store import events, files, models, versions
+from registry_server.store.database import Database
+
+log = logging.getLogger(__name__)
+
+# An 'uploading' reservation older than this is taken to be from a crashed
+# server and may be taken over by a new upload of the same path.
+STALE_UPLOAD_MS = 15 * 60 * 1000
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    file: ArtifactFile
+    chunks: Iterator[bytes]
+
+
+class ArtifactService:
+    def __init__(self, db: Database, store: ArtifactStore, registry: Registry) -> None:
+        self.db = db
+        self.store = store
+        self.registry = registry
+
+    # ------------------------------------------------------------------ upload
+
+    def upload(
+        self, name: str, version: int, path: str, chunks: Iterable[bytes], actor: str
+    ) -> ArtifactFile:
+        validation.model_name(name)
+        validation.version_number(version)
+        validation.artifact_path(path)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self.registry.lock_version(conn, name, version)
+            self._require_pending_held(name, version, row)
+            existing = files.get(conn, row.id, path)
+            if existing is None:
+                files.reserve(conn, row.id, path, now)
+            elif (
+                existing.state == files.UPLOADING and now - existing.started_time > STALE_UPLOAD_MS
+            ):
+                files.restart(conn, row.id, path, now)
+            else:
+                state = "being uploaded" if existing.state == files.UPLOADING else "uploaded"
+                raise InvalidArgument(
+                    f"path {path!r} is already {state} for {version_label(name, version)}"
+                )
+            model_id, version_id = model.id, row.id
+        key = object_key(model_id, version, path)
+        try:
+            stored = self.store.put_stream(key, chunks)
+        except BaseException:
+            self._undo_reservation(version_id, path, key)
+            raise
+        with self.db.write() as conn:
+            located = versions.locate(conn, model_id, version)
+            still_reserved = located is not None and files.get(conn, version_id, path) is not None
+            if not still_reserved or located.status != VersionStatus.PENDING_REGISTRATION.value:
+                self._delete_quietly(key)
+                raise FailedPrecondition(
+                    f"{version_label(name, version)} was finalized, aborted or deleted "
+                    f"while {path!r} was uploading; the file was discarded"
+                )
+            files.complete(conn, version_id, path, stored.size, stored.sha256)
+        return ArtifactFile(path=path, size=stored.size, sha256=stored.sha256)
+
+    def _undo_reservation(self, version_id: int, path: str, key: str) -> None:
+        try:
+            with self.db.write() as conn:
+                files.release(conn, version_id, path)
+        except Exception:  # the original error matters more; gc cleans up
+            log.warning("could not release upload reservation for %s", key, exc_info=True)
+        self._delete_quietly(key)
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.store.delete_key(key)
+        except Exception:
+            log.warning("could not delete %s; `registry-server gc` will", key, exc_info=True)
+
+    @staticmethod
+    def _require_pending_held(name: str, version: int, row: object) -> None:
+        if not row.artifacts_held:  # type: ignore[attr-defined]
+            raise InvalidArgument(
+                f"{version_label(name, version)} does not hold its artifacts in the registry "
+                "(create it with registry_held_artifacts)"
+            )
+        status = row.status  # type: ignore[attr-defined]
+        if status != VersionStatus.PENDING_REGISTRATION.value:
+            raise FailedPrecondition(
+                f"{version_label(name, version)} is {status}; files can only be added while "
+                "it is PENDING_REGISTRATION"
+            )
+
+    # ---------------------------------------------------------------- finalize
+
+    def finalize(
+        self, name: str, version: int, expected: Sequence[ArtifactFile], actor: str
+    ) -> ModelVersion:
+        validation.model_name(name)
+        validation.version_number(version)
+        declared = self._check_manifest(expected)
+        # First check the store (network calls, no lock held)...
+        with self.db.read() as conn:
+            model = models.require(conn, name)
+            row = versions.locate(conn, model.id, version)
+            if row is None:
+                raise NotFound(f"{version_label(name, version)} not found")
+            model_id = model.id
+        for item in declared.values():
+            stored_size = self.store.size(object_key(model_id, version, item.path))
+            if stored_size is not None and stored_size != item.size:
+                raise FailedPrecondition(
+                    f"expected_manifest: file {item.path!r} has {stored_size} bytes in the "
+                    f"artifact store, expected {item.size}; the version stays pending"
+                )
+        # ...then decide under the model lock.
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self.registry.lock_version(conn, name, version)
+            self._require_pending_held(name, version, row)
+            uploaded = {r.path: r for r in files.rows(conn, row.id)}
+            self._compare(declared, uploaded)
+            versions.set_status(conn, row.id, VersionStatus.READY, "", now)
+            events.record(
+                conn, model_id=model.id, model_name=name, version=version,
+                kind="version_status_changed", actor=actor, now=now,
+                before={"status": VersionStatus.PENDING_REGISTRATION.value},
+                after={
+                    "status": VersionStatus.READY.value,
+                    "files": len(declared),
+                    "bytes": sum(f.size for f in declared.values()),
+                },
+            )  # fmt: skip
+            ready = versions.get_by_id(conn, row.id)
+            assert ready is not None
+            return ready
+
+    @staticmethod
+    def _check_manifest(expected: Sequence[ArtifactFile]) -> dict[str, ArtifactFile]:
+        declared: dict[str, ArtifactFile] = {}
+        for i, item in enumerate(expected):
+            field = f"expected_manifest[{i}]"
+            validation.artifact_path(item.path, f"{field}.path")
+            validation.sha256_hex(item.sha256, f"{field}.sha256")
+            if item.size < 0:
+                raise InvalidArgument(f"{field}.size must not be negative")
+            if item.path in declared:
+                raise InvalidArgument(f"{field}.path {item.path!r} is listed twice")
+            declared[item.path] = item
+        return declared
+
+    @staticmethod
+    def _compare(declared: dict[str, ArtifactFile], uploaded: dict[str, object]) -> None:
+        for path, item in declared.items():
+            row = uploaded.get(path)
+            if row is None:
+                raise FailedPrecondition(
+                    f"expected_manifest: file {path!r} was not uploaded; the version stays pending"
+                )
+            if row.state != files.STORED:  # type: ignore[attr-defined]
+                raise FailedPrecondition(f"expected_manifest: file {path!r} is still uploading")
+            if row.size != item.size:  # type: ignore[attr-defined]
+                raise FailedPrecondition(
+                    f"expected_manifest: file {path!r} has {row.size} bytes, "  # type: ignore[attr-defined]
+                    f"expected {item.size}; the version stays pending"
+                )
+            if row.sha256 != item.sha256:  # type: ignore[attr-defined]
+                raise FailedPrecondition(
+                    f"expected_manifest: file {path!r} has sha256 {row.sha256}, "  # type: ignore[attr-defined]
+                    f"expected {item.sha256}; the version stays pending"
+                )
+        extra = sorted(set(uploaded) - set(declared))
+        if extra:
+            raise FailedPrecondition(
+                f"expected_manifest: file {extra[0]!r} was uploaded but is not declared; "
+                "the version stays pending"
+            )
+
+    # ------------------------------------------------------------------- abort
+
+    def abort(self, name: str, version: int, reason: str, actor: str) -> ModelVersion:
+        validation.model_name(name)
+        validation.version_number(version)
+        validation.short(reason, "reason", validation.MAX_URI)
+        now = now_ms()
+        with self.db.write() as conn:
+            model, row = self.registry.lock_version(conn, name, version)
+            if row.status == VersionStatus.READY.value:
+                raise FailedPrecondition(
+                    f"{version_label(name, version)} is READY; delete it instead of aborting"
+                )
+            if row.status == VersionStatus.PENDING_REGISTRATION.value:
+                versions.set_status(
+                    conn, row.id, VersionStatus.FAILED_REGISTRATION, reason or "aborted", now
+                )
+                files.remove_all(conn, row.id)
+                events.record(
+                    conn, model_id=model.id, model_name=name, version=version,
+                    kind="version_status_changed", actor=actor, now=now,
+                    before={"status": VersionStatus.PENDING_REGISTRATION.value},
+                    after={"status": VersionStatus.FAILED_REGISTRATION.value, "reason": reason},
+                )  # fmt: skip
+            model_id = model.id
+            aborted = versions.get_by_id(conn, row.id)
+            assert aborted is not None
+        self.registry.delete_version_objects(model_id, version)
+        return aborted
+
+    # -------------------------------------------------------------------- read
+
+    def list(self, name: str, version: int, uri: str) -> tuple[ModelVersion, list[ArtifactFile]]:
+        if bool(uri) == bool(name or version):
+            raise InvalidArgument("give either uri, or name and version")
+        path = ""
+        with self.db.read() as conn:
+            if uri:
+                parsed = uris.parse(uri)
+                found = self.registry.resolve_in(conn, parsed, "uri")
+                path = parsed.path
+            else:
+                found = self.registry.version_in(conn, name, version)
+            self._require_held(found)
+            manifest = files.manifest(conn, self._version_id(conn, found))
+        if path:
+            manifest = [f for f in manifest if f.path == path or f.path.startswith(path + "/")]
+            if not manifest:
+                raise NotFound(
+                    f"uri: {version_label(found.name, found.version)} has no file or folder "
+                    f"{path!r}"
+                )
+        return found, manifest
+
+    @staticmethod
+    def _version_id(conn: object, found: ModelVersion) -> int:
+        row = versions.locate(conn, found.model_id, found.version)  # type: ignore[arg-type]
+        return int(row.id)
+
+    @staticmethod
+    def _require_held(found: ModelVersion) -> None:
+        if not found.registry_held:
+            raise FailedPrecondition(
+                f"{version_label(found.name, found.version)} does not hold its artifacts in the "
+                f"registry; its files are at {found.source!r}"
+            )
+
+    def _ready_file(self, name: str, version: int, path: str) -> tuple[ModelVersion, ArtifactFile]:
+        validation.artifact_path(path)
+        with self.db.read() as conn:
+            found = self.registry.version_in(conn, name, version)
+            self._require_held(found)
+            if found.status is not VersionStatus.READY:
+                raise FailedPrecondition(
+                    f"{version_label(name, version)} is {found.status.value}; only READY "
+                    "versions can be downloaded"
+                )
+            row = files.get(conn, self._version_id(conn, found), path)
+        if row is None or row.state != files.STORED:
+            raise NotFound(f"path: {version_label(name, version)} has no file {path!r}")
+        return found, ArtifactFile(path=row.path, size=int(row.size), sha256=row.sha256)
+
+    def download(self, name: str, version: int, path: str, offset: int) -> Download:
+        validation.model_name(name)
+        validation.version_number(version)
+        found, item = self._ready_file(name, version, path)
+        if offset < 0 or offset > item.size:
+            raise InvalidArgument(f"offset must be between 0 and {item.size}, got {offset}")
+        key = object_key(found.model_id, version, path)
+        try:
+            chunks = self.store.open_stream(key, offset)
+        except KeyError:
+            raise NotFound(
+                f"path: {path!r} of {version_label(name, version)} is missing from the "
+                "artifact store"
+            ) from None
+        return Download(item, chunks)
+
+    def download_urls(
+        self, name: str, version: int, paths: Sequence[str], expires_seconds: int
+    ) -> tuple[bool, list[tuple[ArtifactFile, str]]]:
+        validation.model_name(name)
+        validation.version_number(version)
+        expires = expires_seconds or 3600
+        if not 1 <= expires <= MAX_PRESIGN_SECONDS:
+            raise InvalidArgument(
+                f"expires_in_seconds must be between 1 and {MAX_PRESIGN_SECONDS}, got {expires}"
+            )
+        found, manifest = self.list(name, version, "")
+        if found.status is not VersionStatus.READY:
+            raise FailedPrecondition(
+                f"{version_label(name, version)} is {found.status.value}; only READY versions "
+                "can be downloaded"
+            )
+        by_path = {f.path: f for f in manifest}
+        wanted = []
+        for i, path in enumerate(paths):
+            validation.artifact_path(path, f"paths[{i}]")
+            if path not in by_path:
+                raise NotFound(f"paths[{i}]: {version_label(name, version)} has no file {path!r}")
+            wanted.append(by_path[path])
+        urls: list[tuple[ArtifactFile, str]] = []
+        for item in wanted or manifest:
+            url = self.store.presign_get(object_key(found.model_id, version, item.path), expires)
+            if url is None:
+                return False, []
+            urls.append((item, url))
+        return True, urls
+
+    # ---------------------------------------------------------------------- gc
+
+    def collect_garbage(self, dry_run: bool = False) -> list[str]:
+        """Delete objects no version owns. The store is listed before the
+        database is read, so an upload starting in between is either not
+        listed or already owned."""
+        listed = list(self.store.list_keys())
+        with self.db.read() as conn:
+            owned = files.owned_keys(conn)
+        orphans = [k for k in listed if k not in owned]
+        if not dry_run:
+            for key in orphans:
+                self.store.delete_key(key)
+        return orphans

@@ -1,0 +1,284 @@
+"""Registry-held artifacts, server side: upload rules, finalize, freeze, abort,
+lifecycle rules for pending versions, deletes and gc. Runs on the embedded
+default (SQLite + folder) and on PostgreSQL + S3. Calls go through the
+generated stub where a test needs to send malformed streams."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from registry_client import FailedPrecondition, NotFound, RegistryClient
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_server.server import RunningServer
+
+
+@pytest.fixture
+def stub(target: str) -> Iterator[registry_pb2_grpc.ModelRegistryStub]:
+    with grpc.insecure_channel(target) as channel:
+        yield registry_pb2_grpc.ModelRegistryStub(channel)
+
+
+def _upload(stub, name: str, version: int, path: str, data: bytes, chunk: int = 64 * 1024):
+    def messages():
+        yield pb.UploadArtifactRequest(
+            header=pb.UploadArtifactRequest.Header(name=name, version=version, path=path)
+        )
+        for i in range(0, len(data), chunk):
+            yield pb.UploadArtifactRequest(chunk=data[i : i + chunk])
+
+    return stub.UploadArtifact(messages(), timeout=30).file
+
+
+def _entry(path: str, data: bytes) -> pb.ArtifactFile:
+    return pb.ArtifactFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _pending(client: RegistryClient, name: str) -> int:
+    client.create_registered_model(name)
+    return client.create_model_version(name, registry_held_artifacts=True).version
+
+
+def _code(exc_info: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
+    return exc_info.value.code()
+
+
+def test_upload_finalize_download_round_trip(client: RegistryClient, stub, model_name: str) -> None:
+    version = _pending(client, model_name)
+    pending = client.get_model_version(model_name, version)
+    assert pending.status == "PENDING_REGISTRATION"
+    assert pending.registry_held_artifacts
+    assert pending.source == f"models:/{model_name}/{version}"
+    files = {"model.bin": os.urandom(3 * 1024 * 1024 + 7), "conf/params.json": b'{"a": 1}',
+             "empty.txt": b""}
+    for path, data in files.items():
+        stored = _upload(stub, model_name, version, path, data)
+        assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    ready = stub.FinalizeModelVersion(
+        pb.FinalizeModelVersionRequest(
+            name=model_name, version=version,
+            expected_manifest=[_entry(p, d) for p, d in files.items()],
+        )
+    ).model_version
+    assert ready.status == pb.READY
+    listed = stub.ListArtifacts(pb.ListArtifactsRequest(uri=f"models:/{model_name}/latest"))
+    assert [f.path for f in listed.files] == sorted(files)
+    for path, data in files.items():
+        body = b"".join(
+            r.chunk
+            for r in stub.DownloadArtifact(
+                pb.DownloadArtifactRequest(name=model_name, version=version, path=path)
+            )
+        )
+        assert body == data
+    # Resume from an offset.
+    tail = b"".join(
+        r.chunk
+        for r in stub.DownloadArtifact(
+            pb.DownloadArtifactRequest(
+                name=model_name, version=version, path="model.bin", offset=1000
+            )
+        )
+    )
+    assert tail == files["model.bin"][1000:]
+    kinds = [e.kind for e in client.iter_model_events(model_name)]
+    assert kinds[-1] == "version_status_changed"
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("", "required"),
+        ("/etc/passwd", "relative"),
+        ("../escape", "normalised"),
+        ("a/../../b", "normalised"),
+        ("a//b", "normalised"),
+        ("./a", "normalised"),
+        ("a/", "normalised"),
+        ("dir\\file", "backslash"),
+        ("tab\tname", "control"),
+    ],
+)
+def test_bad_paths_store_nothing(
+    client: RegistryClient, stub, model_name: str, path: str, why: str
+) -> None:
+    version = _pending(client, model_name)
+    with pytest.raises(grpc.RpcError) as info:
+        _upload(stub, model_name, version, path, b"data")
+    assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+    assert why in info.value.details()
+    listed = stub.ListArtifacts(pb.ListArtifactsRequest(name=model_name, version=version))
+    assert list(listed.files) == []
+
+
+def test_duplicate_upload_is_rejected_and_keeps_the_first(
+    client: RegistryClient, stub, model_name: str
+) -> None:
+    version = _pending(client, model_name)
+    _upload(stub, model_name, version, "a.bin", b"first")
+    with pytest.raises(grpc.RpcError) as info:
+        _upload(stub, model_name, version, "a.bin", b"second")
+    assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "already uploaded" in info.value.details()
+    stub.FinalizeModelVersion(
+        pb.FinalizeModelVersionRequest(
+            name=model_name, version=version, expected_manifest=[_entry("a.bin", b"first")]
+        )
+    )
+    body = b"".join(
+        r.chunk for r in stub.DownloadArtifact(
+            pb.DownloadArtifactRequest(name=model_name, version=version, path="a.bin"))
+    )
+    assert body == b"first"
+
+
+def test_stream_without_header_is_invalid(client: RegistryClient, stub, model_name: str) -> None:
+    _pending(client, model_name)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.UploadArtifact(iter([pb.UploadArtifactRequest(chunk=b"x")]))
+    assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+    assert "header" in info.value.details()
+
+
+def test_finalize_mismatch_names_the_file_and_stays_pending(
+    client: RegistryClient, stub, model_name: str
+) -> None:
+    version = _pending(client, model_name)
+    _upload(stub, model_name, version, "a.bin", b"aaaa")
+    _upload(stub, model_name, version, "b.bin", b"bbbb")
+
+    def finalize(manifest):
+        return stub.FinalizeModelVersion(
+            pb.FinalizeModelVersionRequest(name=model_name, version=version,
+                                           expected_manifest=manifest)
+        )
+
+    cases = [
+        ([_entry("a.bin", b"aaaa")], "'b.bin' was uploaded but is not declared"),
+        ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbb"), _entry("c.bin", b"c")],
+         "'c.bin' was not uploaded"),
+        ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbbb")], "'b.bin' has 4 bytes"),
+        ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"BBBB")], "'b.bin' has sha256"),
+    ]
+    for manifest, message in cases:
+        with pytest.raises(grpc.RpcError) as info:
+            finalize(manifest)
+        assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+        assert message in info.value.details()
+        assert client.get_model_version(model_name, version).status == "PENDING_REGISTRATION"
+    with pytest.raises(grpc.RpcError) as info:
+        finalize([_entry("a.bin", b"aaaa"), _entry("a.bin", b"aaaa")])
+    assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+    bad = _entry("a.bin", b"aaaa")
+    bad.sha256 = "XYZ"
+    with pytest.raises(grpc.RpcError) as info:
+        finalize([bad, _entry("b.bin", b"bbbb")])
+    assert "expected_manifest[0].sha256" in info.value.details()
+    assert finalize([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbb")]).model_version.status == (
+        pb.READY
+    )
+
+
+def test_ready_versions_are_frozen(client: RegistryClient, stub, model_name: str) -> None:
+    version = _pending(client, model_name)
+    _upload(stub, model_name, version, "a.bin", b"aaaa")
+    stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
+        name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]))
+    with pytest.raises(grpc.RpcError) as info:
+        _upload(stub, model_name, version, "late.bin", b"x")
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as info:
+        stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
+            name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]))
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as info:
+        stub.AbortModelVersion(pb.AbortModelVersionRequest(name=model_name, version=version))
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_pending_versions_cannot_be_resolved_promoted_or_aliased(
+    client: RegistryClient, stub, model_name: str
+) -> None:
+    version = _pending(client, model_name)
+    with pytest.raises(NotFound, match="PENDING_REGISTRATION"):
+        client.resolve(f"models:/{model_name}/{version}")
+    with pytest.raises(NotFound, match="no READY version"):
+        client.resolve(f"models:/{model_name}/latest")
+    with pytest.raises(FailedPrecondition, match="only READY"):
+        client.transition_model_version_stage(model_name, version, "Production")
+    with pytest.raises(FailedPrecondition, match="only READY"):
+        client.set_registered_model_alias(model_name, "champion", version)
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.DownloadArtifact(pb.DownloadArtifactRequest(
+            name=model_name, version=version, path="a.bin")))
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+    # An external-source version next to it keeps working as before.
+    external = client.create_model_version(model_name, source="s3://elsewhere/model")
+    assert client.resolve(f"models:/{model_name}/latest").model_version.version == external.version
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ListArtifacts(pb.ListArtifactsRequest(name=model_name, version=external.version))
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+    assert "s3://elsewhere/model" in info.value.details()
+
+
+def test_source_must_be_empty_for_registry_held(client: RegistryClient, model_name: str) -> None:
+    client.create_registered_model(model_name)
+    with pytest.raises(Exception, match="source must be empty"):
+        client.create_model_version(model_name, source="s3://x", registry_held_artifacts=True)
+
+
+def _object_keys(registry: RunningServer) -> set[str]:
+    store = registry.store
+    return set(store.list_keys())
+
+
+def test_abort_and_deletes_remove_objects(
+    client: RegistryClient, stub, registry: RunningServer, model_name: str
+) -> None:
+    v1 = _pending(client, model_name)
+    _upload(stub, model_name, v1, "a.bin", b"aaaa")
+    keys_before = {k for k in _object_keys(registry) if k.endswith(f"/{v1}/a.bin")}
+    assert keys_before
+    aborted = stub.AbortModelVersion(
+        pb.AbortModelVersionRequest(name=model_name, version=v1, reason="tests failed")
+    ).model_version
+    assert aborted.status == pb.FAILED_REGISTRATION
+    assert aborted.status_message == "tests failed"
+    assert not (keys_before & _object_keys(registry))
+    with pytest.raises(grpc.RpcError) as info:
+        _upload(stub, model_name, v1, "b.bin", b"b")
+    assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
+
+    v2 = client.create_model_version(model_name, registry_held_artifacts=True).version
+    _upload(stub, model_name, v2, "a.bin", b"aaaa")
+    stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
+        name=model_name, version=v2, expected_manifest=[_entry("a.bin", b"aaaa")]))
+    v3 = client.create_model_version(model_name, registry_held_artifacts=True).version
+    _upload(stub, model_name, v3, "b.bin", b"bbbb")
+    key2 = {k for k in _object_keys(registry) if k.endswith(f"/{v2}/a.bin")}
+    key3 = {k for k in _object_keys(registry) if k.endswith(f"/{v3}/b.bin")}
+    assert key2 and key3
+    client.delete_model_version(model_name, v2)
+    assert not (key2 & _object_keys(registry)) and key3 <= _object_keys(registry)
+    client.delete_registered_model(model_name)
+    assert not (key3 & _object_keys(registry))
+
+
+def test_gc_removes_orphans_only(
+    client: RegistryClient, stub, registry: RunningServer, model_name: str
+) -> None:
+    version = _pending(client, model_name)
+    _upload(stub, model_name, version, "keep.bin", b"keep")
+    store = registry.store
+    store.put_stream("999999/1/orphan.bin", iter([b"crashed upload"]))
+    owned = {k for k in store.list_keys() if k.endswith(f"/{version}/keep.bin")}
+    removed = registry.artifacts.collect_garbage()
+    assert "999999/1/orphan.bin" in removed
+    assert not owned & set(removed)
+    assert owned <= set(store.list_keys())
+    assert "999999/1/orphan.bin" not in set(store.list_keys())
