@@ -19,14 +19,20 @@ and failures are typed exceptions carrying the gRPC status code::
             ...  # someone else already set it
         print(client.resolve("models:/fraud-detector@champion").resolved_uri)
 
+Registry-held files: ``log_model_version(name, local_dir)`` uploads a folder
+as a new READY version, ``download_artifacts(uri, dst_dir)`` fetches it back,
+checked against the manifest's sha256.
+
 The target defaults to ``$REGISTRY_TARGET`` and the recorded actor to
 ``$REGISTRY_ACTOR`` (else the OS user). The ``registry`` command line tool
 (``registry_client.cli``) is built on this client only.
 """
 
+from registry_client._artifacts import compute_manifest
 from registry_client._client import ALIAS_MUST_NOT_EXIST, RPC_METHODS, RegistryClient
 from registry_client._errors import (
     AlreadyExists,
+    ChecksumMismatch,
     DeadlineExceeded,
     FailedPrecondition,
     Internal,
@@ -40,7 +46,12 @@ from registry_client._errors import (
     error_from_rpc,
 )
 from registry_client._types import (
+    ArtifactDownloadUrls,
+    ArtifactFile,
+    ArtifactListing,
+    ArtifactUrl,
     Dataset,
+    DownloadedModel,
     EventPage,
     Lineage,
     ModelEvent,
@@ -53,8 +64,14 @@ __all__ = [
     "ALIAS_MUST_NOT_EXIST",
     "RPC_METHODS",
     "AlreadyExists",
+    "ArtifactDownloadUrls",
+    "ArtifactFile",
+    "ArtifactListing",
+    "ArtifactUrl",
+    "ChecksumMismatch",
     "Dataset",
     "DeadlineExceeded",
+    "DownloadedModel",
     "EventPage",
     "FailedPrecondition",
     "Internal",
@@ -71,5 +88,6 @@ __all__ = [
     "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
+    "compute_manifest",
     "error_from_rpc",
 ]

@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -146,6 +147,19 @@ def local_manifest(
         return ArtifactFile(item[0], size, sha256), item[1]
 
     return run_parallel(entry, local_files(local_dir), max_workers, _CancelScope())
+
+
+def compute_manifest(
+    local_dir: str | os.PathLike[str], *, max_workers: int = 4
+) -> list[ArtifactFile]:
+    """The manifest of a local folder, as ``log_model_version`` uploads it.
+
+    One entry per file (symbolic links to files included, links to folders
+    refused), with its path relative to ``local_dir`` using '/', its size and
+    sha256; sorted by path. Pass it to ``finalize_model_version`` after
+    uploading the files yourself.
+    """
+    return [entry for entry, _ in local_manifest(local_dir, max_workers=max_workers)]
 
 
 # -- concurrency --------------------------------------------------------------------
@@ -424,15 +438,16 @@ def _finalize(
         try:
             return client.finalize_model_version(mv.name, mv.version, manifest)
         except (Unavailable, DeadlineExceeded):
-            try:
+            current = None
+            with suppress(RegistryError):
                 current = client.get_model_version(mv.name, mv.version)
-            except RegistryError:
-                current = None
             if current is not None and current.status == "READY":
                 return current
-            if attempt == client.max_attempts or current is None:
-                raise
-            if current.status != "PENDING_REGISTRATION":
+            if (
+                current is None
+                or current.status != "PENDING_REGISTRATION"
+                or attempt == client.max_attempts
+            ):
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -491,16 +506,18 @@ class _Sink:
         self.written = 0
 
     def verify(self, expected: ArtifactFile) -> None:
-        actual = (self.position, self.hash.hexdigest())
-        if self.start != 0:  # only the size is known for a partial download
-            actual = (self.position, expected.sha256)
-        if actual != (expected.size, expected.sha256):
+        """Raise ChecksumMismatch unless the file now matches ``expected``.
+
+        After a partial download (``start`` > 0) only the size can be checked.
+        """
+        sha256 = self.hash.hexdigest() if self.start == 0 else expected.sha256
+        if (self.position, sha256) != (expected.size, expected.sha256):
             raise ChecksumMismatch(
-                f"{expected.path!r}: received {actual[0]} bytes with sha256 {actual[1]}, "
+                f"{expected.path!r}: received {self.position} bytes with sha256 {sha256}, "
                 f"the manifest says {expected.size} bytes with sha256 {expected.sha256}",
                 path=expected.path,
                 expected=(expected.size, expected.sha256),
-                actual=actual,
+                actual=(self.position, sha256),
             )
 
 
@@ -550,7 +567,7 @@ def stream_file(
 def _fetch_url(url: str, sink: _Sink) -> None:
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise urllib.error.URLError(f"not an http(s) URL: {url.split('?')[0]!r}")
-    with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT) as response:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=_HTTP_TIMEOUT) as response:
         while data := response.read(CHUNK_SIZE):
             sink.write(data)
 

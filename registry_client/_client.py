@@ -16,15 +16,20 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 import grpc
 from google.protobuf.message import Message
 
-from registry_client._errors import Internal, error_from_rpc
+from registry_client import _artifacts
+from registry_client._errors import Internal, RegistryError, error_from_rpc
 from registry_client._types import (
+    ArtifactDownloadUrls,
+    ArtifactFile,
+    ArtifactListing,
+    DownloadedModel,
     EventPage,
     Lineage,
     ModelEvent,
@@ -67,6 +72,12 @@ RPC_METHODS: dict[str, str] = {
     "ResolveModelUri": "resolve",
     "FindModelVersionsByRun": "find_model_versions_by_run",
     "ListModelEvents": "list_model_events",
+    "UploadArtifact": "upload_artifact",
+    "FinalizeModelVersion": "finalize_model_version",
+    "AbortModelVersion": "abort_model_version",
+    "ListArtifacts": "list_artifacts",
+    "DownloadArtifact": "download_artifact",
+    "GetArtifactDownloadUrls": "get_artifact_download_urls",
 }
 
 _ACTOR_METADATA_KEY = "registry-actor"
@@ -127,6 +138,9 @@ class RegistryClient:
         target: ``host:port`` of the server; defaults to ``$REGISTRY_TARGET``,
             then ``127.0.0.1:50051``.
         timeout: Seconds a method may take in total, retries included.
+        transfer_timeout: Seconds one file upload or download may take,
+            retries included; None (the default) sets no limit, since large
+            files take long (keep-alive pings still detect a dead server).
         max_attempts: Attempts per call (>= 1) when a retry-safe call meets
             UNAVAILABLE.
         actor: Identity recorded in the model's history; defaults to
@@ -162,6 +176,7 @@ class RegistryClient:
         target: str | None = None,
         *,
         timeout: float = 10.0,
+        transfer_timeout: float | None = None,
         max_attempts: int = 5,
         actor: str | None = None,
         channel: grpc.Channel | None = None,
@@ -169,10 +184,13 @@ class RegistryClient:
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
+        if transfer_timeout is not None and transfer_timeout <= 0:
+            raise ValueError(f"transfer_timeout must be positive, got {transfer_timeout!r}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts!r}")
         self.target = target or os.environ.get("REGISTRY_TARGET") or DEFAULT_TARGET
         self.timeout = timeout
+        self.transfer_timeout = transfer_timeout
         self.max_attempts = max_attempts
         self.actor = actor or os.environ.get("REGISTRY_ACTOR") or _default_actor()
         # gRPC rejects non-ASCII text metadata only when a call is made; fail
@@ -215,32 +233,79 @@ class RegistryClient:
 
     # -- the call funnel -----------------------------------------------------
 
-    def _call(self, method_name: str, request: Message, *, retry_safe: bool) -> Any:
+    def _call(
+        self,
+        method_name: str,
+        request: Message | Callable[[], Any],
+        *,
+        retry_safe: bool,
+        transfer: bool = False,
+        consume: Callable[[Any], Any] | None = None,
+        on_call: Callable[[Any], None] | None = None,
+    ) -> Any:
         """Invoke one RPC with deadline, identity, retries and error mapping.
 
         ``timeout`` bounds the whole call including retries, so a caller's
-        latency budget holds even while the server is down.
+        latency budget holds even while the server is down. For streaming
+        RPCs:
+
+        * ``request`` may be a zero-argument callable building the request
+          afresh for each attempt: a client stream must be replayed from its
+          start, a resumed download asks for a new offset;
+        * ``consume`` reads a server stream within the attempt, so a failure
+          mid-stream is translated and retried like any other; its result is
+          the call's;
+        * ``transfer`` bounds the call by ``transfer_timeout`` instead;
+        * ``on_call`` receives each call in flight (it has ``cancel()``), so
+          that parallel transfers can be stopped when one of them fails.
         """
         rpc = getattr(self._stub, method_name)
-        deadline = time.monotonic() + self.timeout
+        budget = self.transfer_timeout if transfer else self.timeout
+        deadline = None if budget is None else time.monotonic() + budget
         attempts = self.max_attempts if retry_safe else 1
         delay = _BACKOFF_INITIAL
         attempt = 1
         while True:
-            remaining = deadline - time.monotonic()
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            message = request if isinstance(request, Message) else request()
             try:
-                return rpc(request, timeout=max(remaining, 0.001), metadata=self._metadata)
+                return self._invoke(rpc, message, timeout, consume, on_call)
+            except grpc.FutureCancelledError as exc:
+                raise RegistryError("the call was cancelled", grpc.StatusCode.CANCELLED) from exc
             except grpc.RpcError as exc:
                 error = error_from_rpc(exc)
                 if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= attempts:
                     raise error from exc
                 # "Equal jitter": wait between half and all of the backoff.
                 pause = delay * (0.5 + 0.5 * self._random())
-                if time.monotonic() + pause >= deadline:
+                if deadline is not None and time.monotonic() + pause >= deadline:
                     raise error from exc
                 self._sleep(pause)
                 delay = min(delay * 2, _BACKOFF_MAX)
                 attempt += 1
+
+    def _invoke(
+        self,
+        rpc: Any,
+        request: Any,
+        timeout: float | None,
+        consume: Callable[[Any], Any] | None,
+        on_call: Callable[[Any], None] | None,
+    ) -> Any:
+        if consume is not None:  # server streaming: the call is the response iterator
+            call = rpc(request, timeout=timeout, metadata=self._metadata)
+            if on_call is not None:
+                on_call(call)
+            try:
+                return consume(call)
+            except BaseException:
+                call.cancel()  # stop the stream we no longer read (no-op once ended)
+                raise
+        if on_call is not None:
+            future = rpc.future(request, timeout=timeout, metadata=self._metadata)
+            on_call(future)
+            return future.result()
+        return rpc(request, timeout=timeout, metadata=self._metadata)
 
     # -- registered models ---------------------------------------------------
 
@@ -310,8 +375,13 @@ class RegistryClient:
         *,
         lineage: Lineage | None = None,
         idempotency_key: str | None = None,
+        registry_held_artifacts: bool = False,
     ) -> ModelVersion:
         """Create the next version of ``name``.
+
+        With ``registry_held_artifacts`` the registry holds the files: leave
+        ``source`` empty; the version starts PENDING_REGISTRATION until
+        ``finalize_model_version`` (``log_model_version`` does all of it).
 
         ``run_id``/``run_link`` are MLflow's shortcuts for the same lineage
         fields; if both forms are given they must agree. Without an explicit
@@ -327,6 +397,7 @@ class RegistryClient:
             description=description or "",
             tags=_tag_messages(tags),
             idempotency_key=idempotency_key or uuid.uuid4().hex,
+            registry_held_artifacts=registry_held_artifacts,
         )
         if lineage is not None:
             request.lineage.CopyFrom(lineage._to_proto())
@@ -471,3 +542,184 @@ class RegistryClient:
                     f" after {cursor}"
                 )
             cursor = page.next_after_event_id
+
+    # -- registry-held artifacts -------------------------------------------------
+
+    def log_model_version(
+        self,
+        name: str,
+        local_dir: str | os.PathLike[str],
+        *,
+        run_id: str | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        lineage: Lineage | None = None,
+        idempotency_key: str | None = None,
+        max_workers: int = 4,
+        progress: _artifacts.ProgressCallback | None = None,
+    ) -> ModelVersion:
+        """Register the files under ``local_dir`` as the next version; return it READY.
+
+        Hashes every file (paths relative to ``local_dir``, '/'-separated),
+        creates a pending version, uploads the files on ``max_workers``
+        threads and finalizes with the manifest. If anything fails after the
+        version was created, it is aborted (FAILED_REGISTRATION, files
+        removed) and the error re-raised. With an ``idempotency_key``, a
+        re-run resumes a version left pending by a crashed run (files already
+        uploaded with the same sha256 are skipped) and returns one that is
+        already READY as is. ``progress(done, total)`` reports bytes uploaded.
+        """
+        return _artifacts.log_model_version(
+            self,
+            name,
+            local_dir,
+            run_id=run_id,
+            run_link=run_link,
+            description=description,
+            tags=tags,
+            lineage=lineage,
+            idempotency_key=idempotency_key,
+            max_workers=max_workers,
+            progress=progress,
+        )
+
+    def download_artifacts(
+        self,
+        uri: str,
+        dst_dir: str | os.PathLike[str],
+        *,
+        max_workers: int = 4,
+        prefer_presigned: bool = True,
+        progress: _artifacts.ProgressCallback | None = None,
+    ) -> DownloadedModel:
+        """Download the files of the version ``uri`` resolves to into ``dst_dir``.
+
+        The URI is resolved once; every file comes from that exact version.
+        Files keep their path inside the model: ``models:/m/1/weights`` puts
+        the files under ``weights/`` at ``dst_dir/weights/...``. A file
+        already there with the right size and sha256 is left alone; others
+        are written to a temporary file, checked and renamed into place, so
+        a wrong or partial file never sits at the final path
+        (``ChecksumMismatch`` if the bytes do not match the manifest). Files
+        come from presigned URLs when the server offers them and
+        ``prefer_presigned``, else (or if a URL fails) through the registry.
+        """
+        return _artifacts.download_model(
+            self,
+            uri,
+            dst_dir,
+            max_workers=max_workers,
+            prefer_presigned=prefer_presigned,
+            progress=progress,
+        )
+
+    def upload_artifact(
+        self,
+        name: str,
+        version: int | str,
+        local_path: str | os.PathLike[str],
+        path: str | None = None,
+    ) -> ArtifactFile:
+        """Upload one file of a pending version, as ``path`` (default: its file name).
+
+        Streams the file; on UNAVAILABLE it is sent again from the start.
+        Returns what the server stored (checked against what was sent).
+        """
+        return _artifacts.upload_file(
+            self,
+            name,
+            _version_number(version),
+            local_path,
+            os.path.basename(os.fspath(local_path)) if path is None else path,
+        )
+
+    def finalize_model_version(
+        self, name: str, version: int | str, manifest: Iterable[ArtifactFile]
+    ) -> ModelVersion:
+        """Make a pending version READY if its files match ``manifest`` exactly.
+
+        Not resent on UNAVAILABLE (a replay after success finds the version
+        READY and fails); re-read the version to find out.
+        """
+        request = pb.FinalizeModelVersionRequest(
+            name=name,
+            version=_version_number(version),
+            expected_manifest=[f._to_proto() for f in manifest],
+        )
+        response = self._call("FinalizeModelVersion", request, retry_safe=False)
+        return ModelVersion._from_proto(response.model_version)
+
+    def abort_model_version(self, name: str, version: int | str, reason: str = "") -> ModelVersion:
+        """Give up on a pending version: FAILED_REGISTRATION, its files removed."""
+        request = pb.AbortModelVersionRequest(
+            name=name, version=_version_number(version), reason=reason
+        )
+        # Aborting an aborted version changes nothing, so a replay is safe.
+        response = self._call("AbortModelVersion", request, retry_safe=True)
+        return ModelVersion._from_proto(response.model_version)
+
+    def list_artifacts(
+        self, name_or_uri: str, version: int | str | None = None
+    ) -> list[ArtifactFile]:
+        """Files of ``name`` ``version``, or of the version a ``models:/`` URI names.
+
+        Sorted by path. A path in the URI lists only that file or folder.
+        """
+        return list(self.list_artifacts_with_version(name_or_uri, version).files)
+
+    def list_artifacts_with_version(
+        self, name_or_uri: str, version: int | str | None = None
+    ) -> ArtifactListing:
+        """Like ``list_artifacts``, with the exact version the files belong to."""
+        if version is None:
+            request = pb.ListArtifactsRequest(uri=name_or_uri)
+        else:
+            request = pb.ListArtifactsRequest(name=name_or_uri, version=_version_number(version))
+        response = self._call("ListArtifacts", request, retry_safe=True)
+        return ArtifactListing._from_proto(response)
+
+    def get_artifact_download_urls(
+        self,
+        name: str,
+        version: int | str,
+        paths: Sequence[str] = (),
+        expires_in_seconds: int = 0,
+    ) -> ArtifactDownloadUrls:
+        """Presigned GET URLs for ``paths`` (default: every file) of a READY version.
+
+        ``supported`` is False when the store cannot presign; use
+        ``download_artifact`` then. ``expires_in_seconds`` 0 means one hour.
+        """
+        if isinstance(paths, str):
+            paths = [paths]
+        request = pb.GetArtifactDownloadUrlsRequest(
+            name=name,
+            version=_version_number(version),
+            paths=list(paths),
+            expires_in_seconds=expires_in_seconds,
+        )
+        response = self._call("GetArtifactDownloadUrls", request, retry_safe=True)
+        return ArtifactDownloadUrls._from_proto(response)
+
+    def download_artifact(
+        self,
+        name: str,
+        version: int | str,
+        path: str,
+        dst_file: BinaryIO,
+        *,
+        offset: int = 0,
+    ) -> ArtifactFile:
+        """Stream one file of a READY version into the open binary ``dst_file``.
+
+        Writes the bytes from ``offset`` on at the file's current position; a
+        stream broken by UNAVAILABLE resumes where it stopped. Checks the
+        size, and the sha256 when starting at 0 (``ChecksumMismatch``).
+        Returns the file's manifest entry. ``download_artifacts`` is the
+        convenient way to fetch whole versions.
+        """
+        sink = _artifacts._Sink(dst_file, start=offset, path=path)
+        entry = _artifacts.stream_file(self, name, _version_number(version), path, sink)
+        sink.verify(entry)
+        return entry

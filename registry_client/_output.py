@@ -9,12 +9,22 @@ Kept apart from argument parsing so each stays small.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
-from registry_client._types import ModelEvent, ModelVersion, RegisteredModel, ResolvedModel
+from registry_client._types import (
+    ArtifactDownloadUrls,
+    ArtifactFile,
+    ArtifactListing,
+    DownloadedModel,
+    ModelEvent,
+    ModelVersion,
+    RegisteredModel,
+    ResolvedModel,
+)
 
 _EMPTY = "-"
 _MAX_CELL = 60
@@ -61,6 +71,15 @@ def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = text.replace("\n", " ")
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 3] + "..."
+
+
+def fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
@@ -121,6 +140,8 @@ def version_text(mv: ModelVersion) -> str:
         ("source", mv.source),
         ("run_id", mv.run_id),
     ]
+    if mv.registry_held_artifacts:
+        pairs.append(("files", "held by the registry (registry artifacts list " + mv.uri + ")"))
     lin = mv.lineage
     # Optional lineage is shown only when present: most versions have little.
     for key, value in (
@@ -227,3 +248,106 @@ def events_table(events: Sequence[ModelEvent]) -> str:
     return rows(
         ("EVENT", "TIME", "ACTOR", "KIND", "VERSION", "CHANGE"), body, "(no events)", full_last=True
     )
+
+
+# -- artifacts ------------------------------------------------------------------
+
+
+def files_table(files: Sequence[ArtifactFile], state: Mapping[str, str] | None = None) -> str:
+    headers = ["PATH", "SIZE", "SHA256"]
+    if state is not None:
+        headers.insert(2, "STATE")
+    body = []
+    for f in files:
+        row = [f.path, fmt_bytes(f.size), f.sha256]
+        if state is not None:
+            row.insert(2, state.get(f.path, ""))
+        body.append(row)
+    return rows(headers, body, "(no files)", full_last=True)
+
+
+def listing_text(listing: ArtifactListing) -> str:
+    mv = listing.model_version
+    total = sum(f.size for f in listing.files)
+    head = key_values(
+        [
+            ("version", mv.uri),
+            ("status", mv.status),
+            ("files", f"{len(listing.files)} ({fmt_bytes(total)})"),
+        ]
+    )
+    return head + "\n\n" + files_table(listing.files)
+
+
+def downloaded_text(result: DownloadedModel) -> str:
+    mv = result.model_version
+    total = sum(f.size for f in result.files)
+    head = key_values(
+        [
+            ("version", mv.uri),
+            ("local_dir", result.local_dir),
+            (
+                "files",
+                f"{len(result.files)} ({fmt_bytes(total)}): {len(result.downloaded)} downloaded, "
+                f"{len(result.skipped)} already present",
+            ),
+        ]
+    )
+    state = {p: "downloaded" for p in result.downloaded} | {p: "present" for p in result.skipped}
+    return head + "\n\n" + files_table(result.files, state)
+
+
+def urls_text(result: ArtifactDownloadUrls) -> str:
+    if not result.supported:
+        return (
+            "(the registry's artifact store cannot presign URLs; "
+            "use `registry download` to stream the files)"
+        )
+    return rows(
+        ("PATH", "SIZE", "URL"),
+        [(u.file.path, fmt_bytes(u.file.size), u.url) for u in result.urls],
+        "(no files)",
+        full_last=True,
+    )
+
+
+class ProgressBar:
+    """``label [#####-----] 12.0 MiB / 40.0 MiB`` redrawn in place on a terminal.
+
+    Draws nothing when ``stream`` is not a terminal, so logs and pipes stay
+    clean. Pass the instance as a ``progress`` callback and ``close()`` it
+    afterwards to end the line.
+    """
+
+    _WIDTH = 30
+    _INTERVAL = 0.1  # seconds between redraws
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        self._stream = stream
+        self._label = label
+        isatty = getattr(stream, "isatty", None)
+        self.enabled = bool(isatty and isatty())
+        self._last_draw = 0.0
+        self._last_len = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last_draw < self._INTERVAL:
+            return
+        self._last_draw = now
+        filled = self._WIDTH if total <= 0 else min(self._WIDTH, self._WIDTH * done // total)
+        line = (
+            f"{self._label} [{'#' * filled}{'-' * (self._WIDTH - filled)}] "
+            f"{fmt_bytes(done)} / {fmt_bytes(total)}"
+        )
+        self._stream.write("\r" + line.ljust(self._last_len))
+        self._stream.flush()
+        self._last_len = len(line)
+
+    def close(self) -> None:
+        if self._last_len:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._last_len = 0

@@ -333,9 +333,7 @@ class ArtifactDownloadUrls:
 
     supported: bool
     urls: tuple[ArtifactUrl, ...]
-    raw: pb.GetArtifactDownloadUrlsResponse | None = field(
-        default=None, repr=False, compare=False
-    )
+    raw: pb.GetArtifactDownloadUrlsResponse | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def _from_proto(cls, msg: pb.GetArtifactDownloadUrlsResponse) -> ArtifactDownloadUrls:

@@ -3,8 +3,9 @@ on a free loopback port for each, called through the public client.
 
 Tests that take `client`, `target` or `registry` run once per backend:
 "sqlite" is the embedded default (SQLite file + local artifact folder),
-"postgresql" the production shape (PostgreSQL + an S3 endpoint over HTTP). Each test gets a fresh model name, so tests share one
-server and database per backend without seeing each other's data.
+"postgresql" the production shape (PostgreSQL + an S3 endpoint over HTTP).
+Each test gets a fresh model name, so tests share one server and database per
+backend without seeing each other's data.
 """
 
 from __future__ import annotations

@@ -54,14 +54,18 @@ def test_upload_finalize_download_round_trip(client: RegistryClient, stub, model
     assert pending.status == "PENDING_REGISTRATION"
     assert pending.registry_held_artifacts
     assert pending.source == f"models:/{model_name}/{version}"
-    files = {"model.bin": os.urandom(3 * 1024 * 1024 + 7), "conf/params.json": b'{"a": 1}',
-             "empty.txt": b""}
+    files = {
+        "model.bin": os.urandom(3 * 1024 * 1024 + 7),
+        "conf/params.json": b'{"a": 1}',
+        "empty.txt": b"",
+    }
     for path, data in files.items():
         stored = _upload(stub, model_name, version, path, data)
         assert (stored.size, stored.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     ready = stub.FinalizeModelVersion(
         pb.FinalizeModelVersionRequest(
-            name=model_name, version=version,
+            name=model_name,
+            version=version,
             expected_manifest=[_entry(p, d) for p, d in files.items()],
         )
     ).model_version
@@ -131,8 +135,10 @@ def test_duplicate_upload_is_rejected_and_keeps_the_first(
         )
     )
     body = b"".join(
-        r.chunk for r in stub.DownloadArtifact(
-            pb.DownloadArtifactRequest(name=model_name, version=version, path="a.bin"))
+        r.chunk
+        for r in stub.DownloadArtifact(
+            pb.DownloadArtifactRequest(name=model_name, version=version, path="a.bin")
+        )
     )
     assert body == b"first"
 
@@ -154,14 +160,17 @@ def test_finalize_mismatch_names_the_file_and_stays_pending(
 
     def finalize(manifest):
         return stub.FinalizeModelVersion(
-            pb.FinalizeModelVersionRequest(name=model_name, version=version,
-                                           expected_manifest=manifest)
+            pb.FinalizeModelVersionRequest(
+                name=model_name, version=version, expected_manifest=manifest
+            )
         )
 
     cases = [
         ([_entry("a.bin", b"aaaa")], "'b.bin' was uploaded but is not declared"),
-        ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbb"), _entry("c.bin", b"c")],
-         "'c.bin' was not uploaded"),
+        (
+            [_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbb"), _entry("c.bin", b"c")],
+            "'c.bin' was not uploaded",
+        ),
         ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbbb")], "'b.bin' has 4 bytes"),
         ([_entry("a.bin", b"aaaa"), _entry("b.bin", b"BBBB")], "'b.bin' has sha256"),
     ]
@@ -187,14 +196,20 @@ def test_finalize_mismatch_names_the_file_and_stays_pending(
 def test_ready_versions_are_frozen(client: RegistryClient, stub, model_name: str) -> None:
     version = _pending(client, model_name)
     _upload(stub, model_name, version, "a.bin", b"aaaa")
-    stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
-        name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]))
+    stub.FinalizeModelVersion(
+        pb.FinalizeModelVersionRequest(
+            name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]
+        )
+    )
     with pytest.raises(grpc.RpcError) as info:
         _upload(stub, model_name, version, "late.bin", b"x")
     assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.RpcError) as info:
-        stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
-            name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]))
+        stub.FinalizeModelVersion(
+            pb.FinalizeModelVersionRequest(
+                name=model_name, version=version, expected_manifest=[_entry("a.bin", b"aaaa")]
+            )
+        )
     assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
     with pytest.raises(grpc.RpcError) as info:
         stub.AbortModelVersion(pb.AbortModelVersionRequest(name=model_name, version=version))
@@ -214,8 +229,11 @@ def test_pending_versions_cannot_be_resolved_promoted_or_aliased(
     with pytest.raises(FailedPrecondition, match="only READY"):
         client.set_registered_model_alias(model_name, "champion", version)
     with pytest.raises(grpc.RpcError) as info:
-        list(stub.DownloadArtifact(pb.DownloadArtifactRequest(
-            name=model_name, version=version, path="a.bin")))
+        list(
+            stub.DownloadArtifact(
+                pb.DownloadArtifactRequest(name=model_name, version=version, path="a.bin")
+            )
+        )
     assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
     # An external-source version next to it keeps working as before.
     external = client.create_model_version(model_name, source="s3://elsewhere/model")
@@ -240,31 +258,38 @@ def _object_keys(registry: RunningServer) -> set[str]:
 def test_abort_and_deletes_remove_objects(
     client: RegistryClient, stub, registry: RunningServer, model_name: str
 ) -> None:
+    def uploaded(version: int, path: str, data: bytes) -> set[str]:
+        """Upload a file and return the object keys it added."""
+        before = _object_keys(registry)
+        _upload(stub, model_name, version, path, data)
+        added = _object_keys(registry) - before
+        assert len(added) == 1
+        return added
+
     v1 = _pending(client, model_name)
-    _upload(stub, model_name, v1, "a.bin", b"aaaa")
-    keys_before = {k for k in _object_keys(registry) if k.endswith(f"/{v1}/a.bin")}
-    assert keys_before
+    key1 = uploaded(v1, "a.bin", b"aaaa")
     aborted = stub.AbortModelVersion(
         pb.AbortModelVersionRequest(name=model_name, version=v1, reason="tests failed")
     ).model_version
     assert aborted.status == pb.FAILED_REGISTRATION
     assert aborted.status_message == "tests failed"
-    assert not (keys_before & _object_keys(registry))
+    assert not (key1 & _object_keys(registry))
     with pytest.raises(grpc.RpcError) as info:
         _upload(stub, model_name, v1, "b.bin", b"b")
     assert _code(info) == grpc.StatusCode.FAILED_PRECONDITION
 
     v2 = client.create_model_version(model_name, registry_held_artifacts=True).version
-    _upload(stub, model_name, v2, "a.bin", b"aaaa")
-    stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(
-        name=model_name, version=v2, expected_manifest=[_entry("a.bin", b"aaaa")]))
+    key2 = uploaded(v2, "a.bin", b"aaaa")
+    stub.FinalizeModelVersion(
+        pb.FinalizeModelVersionRequest(
+            name=model_name, version=v2, expected_manifest=[_entry("a.bin", b"aaaa")]
+        )
+    )
     v3 = client.create_model_version(model_name, registry_held_artifacts=True).version
-    _upload(stub, model_name, v3, "b.bin", b"bbbb")
-    key2 = {k for k in _object_keys(registry) if k.endswith(f"/{v2}/a.bin")}
-    key3 = {k for k in _object_keys(registry) if k.endswith(f"/{v3}/b.bin")}
-    assert key2 and key3
+    key3 = uploaded(v3, "b.bin", b"bbbb")
     client.delete_model_version(model_name, v2)
-    assert not (key2 & _object_keys(registry)) and key3 <= _object_keys(registry)
+    assert not (key2 & _object_keys(registry))
+    assert key3 <= _object_keys(registry)
     client.delete_registered_model(model_name)
     assert not (key3 & _object_keys(registry))
 
@@ -273,10 +298,11 @@ def test_gc_removes_orphans_only(
     client: RegistryClient, stub, registry: RunningServer, model_name: str
 ) -> None:
     version = _pending(client, model_name)
-    _upload(stub, model_name, version, "keep.bin", b"keep")
     store = registry.store
+    before = set(store.list_keys())
+    _upload(stub, model_name, version, "keep.bin", b"keep")
+    owned = set(store.list_keys()) - before
     store.put_stream("999999/1/orphan.bin", iter([b"crashed upload"]))
-    owned = {k for k in store.list_keys() if k.endswith(f"/{version}/keep.bin")}
     removed = registry.artifacts.collect_garbage()
     assert "999999/1/orphan.bin" in removed
     assert not owned & set(removed)

@@ -114,6 +114,9 @@ class S3ArtifactStore:
         self._bucket_ready = True
 
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
+        # The streamed bytes cannot be replayed, so make sure of the bucket
+        # first (one HEAD per upload) rather than retrying after a failure.
+        self._bucket_ready = False
         self.ensure_bucket()
         reader = HashingReader(chunks)
 
@@ -130,11 +133,10 @@ class S3ArtifactStore:
         try:
             put()
         except S3Error as exc:
-            if exc.code != "NoSuchBucket" or reader.size:
+            if exc.code != "NoSuchBucket":
                 raise
             self._bucket_ready = False
-            self.ensure_bucket()
-            put()
+            raise self._unavailable() from exc
         except _CONNECTION_ERRORS as exc:
             log.warning("artifact upload failed: %s", exc)
             raise Unavailable(

@@ -130,9 +130,18 @@ class ArtifactService:
             if row is None:
                 raise NotFound(f"{version_label(name, version)} not found")
             model_id = model.id
+            recorded = {r.path for r in files.rows(conn, row.id) if r.state == files.STORED}
         for item in declared.values():
+            if item.path not in recorded:
+                continue  # reported by the comparison below
             stored_size = self.store.size(object_key(model_id, version, item.path))
-            if stored_size is not None and stored_size != item.size:
+            if stored_size is None:
+                self._forget_lost_file(model_id, version, item.path)
+                raise FailedPrecondition(
+                    f"expected_manifest: file {item.path!r} is missing from the artifact store; "
+                    "upload it again, the version stays pending"
+                )
+            if stored_size != item.size:
                 raise FailedPrecondition(
                     f"expected_manifest: file {item.path!r} has {stored_size} bytes in the "
                     f"artifact store, expected {item.size}; the version stays pending"
@@ -158,6 +167,16 @@ class ArtifactService:
             ready = versions.get_by_id(conn, row.id)
             assert ready is not None
             return ready
+
+    def _forget_lost_file(self, model_id: int, version: int, path: str) -> None:
+        """A recorded file whose object vanished (e.g. the store lost data) is
+        un-recorded, so the client can upload it again."""
+        with self.db.write() as conn:
+            row = versions.locate(conn, model_id, version)
+            if row is not None and row.status == VersionStatus.PENDING_REGISTRATION.value:
+                existing = files.get(conn, row.id, path)
+                if existing is not None and existing.state == files.STORED:
+                    files.release(conn, row.id, path)
 
     @staticmethod
     def _check_manifest(expected: Sequence[ArtifactFile]) -> dict[str, ArtifactFile]:

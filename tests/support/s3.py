@@ -118,7 +118,9 @@ def _start_minio_container():
 
 @contextmanager
 def moto_s3_server(
-    access_key: str = DEFAULT_ACCESS_KEY, secret_key: str = DEFAULT_SECRET_KEY
+    access_key: str = DEFAULT_ACCESS_KEY,
+    secret_key: str = DEFAULT_SECRET_KEY,
+    port: int | None = None,
 ) -> Iterator[S3Endpoint]:
     """Run moto's standalone server as a separate process on a free loopback port.
 
@@ -126,7 +128,7 @@ def moto_s3_server(
     (and its process group) is terminated on exit.
     """
     host = "127.0.0.1"
-    port = free_port(host)
+    port = port or free_port(host)
     env = dict(os.environ, MOTO_PORT=str(port))
     with tempfile.TemporaryFile() as log:  # the server's output, shown if it fails to start
         proc = subprocess.Popen(
