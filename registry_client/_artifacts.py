@@ -19,7 +19,6 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -590,8 +589,12 @@ def _download_one(
 ) -> None:
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    # Same folder, hence same file system: the final rename is atomic.
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+    # Same folder, hence same file system: the final rename is atomic. Not
+    # mkstemp: its 0600 mode would stick to the final file; this one gets
+    # the usual umask-based mode.
+    name = f".{os.path.basename(target)[:100]}.{uuid.uuid4().hex[:12]}.part"
+    temp = os.path.join(folder, name)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
             sink = _Sink(out, limit=entry.size, progress=progress, scope=scope, path=entry.path)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from registry_client import _output as out
+from registry_client._artifacts import compute_manifest
 from registry_client._client import ALIAS_MUST_NOT_EXIST, RegistryClient
 from registry_client._types import Dataset, Lineage
 
@@ -182,29 +185,68 @@ def models_latest(c: RegistryClient, a: argparse.Namespace) -> Result:
     return Result(versions, out.versions_table(versions))
 
 
-def versions_create(c: RegistryClient, a: argparse.Namespace) -> Result:
-    lineage = None
-    if a.experiment_id or a.code_version or a.datasets or a.parent:
-        # run_id/run_link are repeated inside the lineage; the contract
-        # accepts both forms as long as they agree, which they do here.
-        lineage = Lineage(
-            run_id=a.run_id or "",
-            run_link=a.run_link or "",
-            experiment_id=a.experiment_id or "",
-            code_version=a.code_version or "",
-            datasets=tuple(a.datasets or ()),
-            parent_model_uri=a.parent or "",
-        )
-    mv = c.create_model_version(
-        a.name,
-        a.source,
-        run_id=a.run_id,
-        tags=a.tags,
-        run_link=a.run_link,
-        description=a.description,
-        lineage=lineage,
-        idempotency_key=a.idempotency_key,
+def _lineage(a: argparse.Namespace) -> Lineage | None:
+    if not (a.experiment_id or a.code_version or a.datasets or a.parent):
+        return None
+    # run_id/run_link are repeated inside the lineage; the contract accepts
+    # both forms as long as they agree, which they do here.
+    return Lineage(
+        run_id=a.run_id or "",
+        run_link=a.run_link or "",
+        experiment_id=a.experiment_id or "",
+        code_version=a.code_version or "",
+        datasets=tuple(a.datasets or ()),
+        parent_model_uri=a.parent or "",
     )
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[out.ProgressBar]:
+    """A progress bar on stderr (drawn only on a terminal), ended on exit."""
+    bar = out.ProgressBar(sys.stderr, label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def versions_create(c: RegistryClient, a: argparse.Namespace) -> Result:
+    if a.artifacts is None:
+        mv = c.create_model_version(
+            a.name,
+            a.source,
+            run_id=a.run_id,
+            tags=a.tags,
+            run_link=a.run_link,
+            description=a.description,
+            lineage=_lineage(a),
+            idempotency_key=a.idempotency_key,
+        )
+        return Result(mv, out.version_text(mv))
+    with _progress("uploading") as bar:
+        mv = c.log_model_version(
+            a.name,
+            a.artifacts,
+            run_id=a.run_id,
+            run_link=a.run_link,
+            description=a.description,
+            tags=a.tags,
+            lineage=_lineage(a),
+            idempotency_key=a.idempotency_key,
+            max_workers=a.workers,
+            progress=bar,
+        )
+    return Result(mv, out.version_text(mv))
+
+
+def versions_finalize(c: RegistryClient, a: argparse.Namespace) -> Result:
+    manifest = compute_manifest(a.manifest_from)
+    mv = c.finalize_model_version(a.name, a.version, manifest)
+    return Result(mv, out.version_text(mv))
+
+
+def versions_abort(c: RegistryClient, a: argparse.Namespace) -> Result:
+    mv = c.abort_model_version(a.name, a.version, reason=a.reason)
     return Result(mv, out.version_text(mv))
 
 
@@ -302,3 +344,36 @@ def history(c: RegistryClient, a: argparse.Namespace) -> Result:
     if more:
         text += f"\n(more events: registry history {a.name} --after {cursor})"
     return Result({"events": shown, "next_after_event_id": cursor}, text)
+
+
+def artifacts_list(c: RegistryClient, a: argparse.Namespace) -> Result:
+    listing = c.list_artifacts_with_version(a.name_or_uri, a.version)
+    return Result(listing, out.listing_text(listing))
+
+
+def artifacts_upload(c: RegistryClient, a: argparse.Namespace) -> Result:
+    stored = c.upload_artifact(a.name, a.version, a.local_file, path=a.path)
+    text = (
+        f"Uploaded {stored.path!r} ({out.fmt_bytes(stored.size)}, sha256 {stored.sha256}) "
+        f"to version {a.version} of model {a.name!r}."
+    )
+    return Result({"name": a.name, "version": a.version, "file": stored}, text)
+
+
+def artifacts_urls(c: RegistryClient, a: argparse.Namespace) -> Result:
+    urls = c.get_artifact_download_urls(
+        a.name, a.version, paths=a.paths or (), expires_in_seconds=a.expires_in
+    )
+    return Result(urls, out.urls_text(urls))
+
+
+def download(c: RegistryClient, a: argparse.Namespace) -> Result:
+    with _progress("downloading") as bar:
+        result = c.download_artifacts(
+            a.uri,
+            a.dst_dir,
+            max_workers=a.workers,
+            prefer_presigned=a.presigned,
+            progress=bar,
+        )
+    return Result(result, out.downloaded_text(result))

@@ -50,6 +50,12 @@ RPC_COMMANDS: dict[str, str] = {
     "ResolveModelUri": "resolve",
     "FindModelVersionsByRun": "versions by-run",
     "ListModelEvents": "history",
+    "UploadArtifact": "artifacts upload",
+    "FinalizeModelVersion": "versions finalize",
+    "AbortModelVersion": "versions abort",
+    "ListArtifacts": "artifacts list",
+    "DownloadArtifact": "download",
+    "GetArtifactDownloadUrls": "artifacts urls",
 }
 
 
@@ -217,18 +223,29 @@ def _add_versions(sub: Any) -> None:
         "create",
         cmd.versions_create,
         "register a new version",
-        "Create the next version of a model from files at SOURCE, with optional lineage.\n"
+        "Create the next version of a model, with optional lineage, either pointing at\n"
+        "files kept elsewhere (--source) or uploading a local folder for the registry to\n"
+        "hold (--artifacts). With --artifacts the files are hashed, uploaded in parallel\n"
+        "and checked by the server before the version turns READY; if anything fails the\n"
+        "version is aborted. A progress bar goes to stderr when it is a terminal.\n"
         "Re-running with the same --idempotency-key returns the version created the\n"
-        "first time instead of a new one (useful for retried CI jobs).",
+        "first time instead of a new one (useful for retried CI jobs); with --artifacts\n"
+        "it also resumes an upload a crashed run left unfinished.",
         [
             "registry versions create fraud-detector --source s3://models/fraud/42 \\",
             "    --run-id run-42 --experiment-id exp-7 --code-version 3f2a9c1 \\",
             "    --dataset name=tx-2026q1,digest=sha256:ab12,source=s3://data/tx/2026q1/ \\",
             "    --parent models:/fraud-detector@champion --tag framework=xgboost",
+            "registry versions create fraud-detector --artifacts ./model-out --run-id run-42 \\",
+            "    --idempotency-key ci-build-1234",
         ],
     )
     p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("--source", required=True, metavar="URI", help="where the version's files are")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--source", metavar="URI", help="where the version's files are")
+    where.add_argument(
+        "--artifacts", metavar="DIR", help="upload the files under DIR for the registry to hold"
+    )
     p.add_argument("--run-id", help="training run that produced the version")
     p.add_argument("--run-link", metavar="URL", help="link to the run in a tracking UI")
     p.add_argument("--experiment-id", help="experiment the run belongs to")
@@ -247,6 +264,47 @@ def _add_versions(sub: Any) -> None:
         "--parent", metavar="URI", help="models:/ URI of the version this one derives from"
     )
     p.add_argument("--idempotency-key", metavar="KEY", help="makes re-runs return the same version")
+    p.add_argument(
+        "--workers",
+        type=cmd.positive_int,
+        default=4,
+        metavar="N",
+        help="parallel uploads with --artifacts (default: 4)",
+    )
+
+    p = _command(
+        g,
+        "finalize",
+        cmd.versions_finalize,
+        "make a pending version READY",
+        "Finalize a version created with registry-held files whose files were uploaded\n"
+        "one by one (`registry artifacts upload`): the manifest of the local folder DIR\n"
+        "(every file, its path relative to DIR, size and sha256) must match the uploaded\n"
+        "files exactly, then the version turns READY and is frozen. On a mismatch the\n"
+        "command fails naming the file and the version stays pending.",
+        ["registry versions finalize fraud-detector 4 --manifest-from ./model-out"],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument(
+        "--manifest-from",
+        required=True,
+        metavar="DIR",
+        help="local folder holding the same files as were uploaded",
+    )
+
+    p = _command(
+        g,
+        "abort",
+        cmd.versions_abort,
+        "give up on a pending version",
+        "Mark a pending version FAILED_REGISTRATION and delete its uploaded files. READY\n"
+        "versions cannot be aborted (delete them instead).",
+        ['registry versions abort fraud-detector 4 --reason "training data was wrong"'],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument("--reason", default="", help="kept as the version's status message")
 
     p = _command(
         g,
@@ -400,6 +458,91 @@ def _add_aliases(sub: Any) -> None:
     p.add_argument("alias", metavar="ALIAS", help="alias name, e.g. champion")
 
 
+def _add_artifacts(sub: Any) -> None:
+    g = _group(
+        sub,
+        "artifacts",
+        "files held by the registry: list, upload, presigned URLs",
+        "Inspect and upload the files of versions whose files the registry holds.\n"
+        "`registry versions create NAME --artifacts DIR` and `registry download URI DIR`\n"
+        "cover the usual cases; these commands are the single steps.",
+        [
+            "registry artifacts list models:/fraud-detector@champion",
+            "registry artifacts upload fraud-detector 4 ./model.pkl --path weights/model.pkl",
+        ],
+    )
+    p = _command(
+        g,
+        "list",
+        cmd.artifacts_list,
+        "list the files of a version",
+        "List the files (path, size, sha256) of a version, given as a models:/ URI or as\n"
+        "NAME VERSION. A URI with a path lists only that file or folder. By NAME VERSION\n"
+        "a pending version lists the files uploaded so far.",
+        [
+            "registry artifacts list models:/fraud-detector@champion",
+            "registry artifacts list models:/fraud-detector/3/weights",
+            "registry artifacts list fraud-detector 4",
+        ],
+    )
+    p.add_argument("name_or_uri", metavar="URI|NAME", help="a models:/ URI, or a model name")
+    p.add_argument(
+        "version",
+        metavar="VERSION",
+        nargs="?",
+        type=cmd.positive_int,
+        default=None,
+        help="version number (when the first argument is a name)",
+    )
+
+    p = _command(
+        g,
+        "upload",
+        cmd.artifacts_upload,
+        "upload one file to a pending version",
+        "Upload LOCAL_FILE to a version created with registry-held files that is still\n"
+        "PENDING_REGISTRATION, as PATH inside the model (default: the file's name).\n"
+        "Each path can be uploaded once. Finish with `registry versions finalize`.",
+        [
+            "registry artifacts upload fraud-detector 4 ./out/model.pkl --path weights/model.pkl",
+        ],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument("local_file", metavar="LOCAL_FILE", help="the file to upload")
+    p.add_argument("--path", metavar="PATH", help="relative path inside the model, '/'-separated")
+
+    p = _command(
+        g,
+        "urls",
+        cmd.artifacts_urls,
+        "presigned download URLs",
+        "Print presigned HTTP GET URLs for the files of a READY version (all of them\n"
+        "unless --path), for tools that download over plain HTTP. Artifact stores that\n"
+        "cannot presign (the local folder store) say so; use `registry download` then.",
+        [
+            "registry artifacts urls fraud-detector 3",
+            "registry artifacts urls fraud-detector 3 --path model.pkl --expires-in 600",
+        ],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument(
+        "--path",
+        dest="paths",
+        action="append",
+        metavar="PATH",
+        help="a file to presign; repeat for several (default: every file)",
+    )
+    p.add_argument(
+        "--expires-in",
+        type=cmd.positive_int,
+        default=0,
+        metavar="SECONDS",
+        help="URL lifetime, up to 604800 (default: 3600)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``registry`` argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -411,6 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
             "registry aliases set fraud-detector champion 1",
             "registry resolve models:/fraud-detector@champion",
             "registry --output json history fraud-detector",
+            "registry versions create fraud-detector --artifacts ./model-out",
+            "registry download models:/fraud-detector@champion ./model",
         )
         + "\n\nExit status: 0 success, 1 the call failed, 2 bad command line.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -440,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_versions(sub)
     _add_aliases(sub)
+    _add_artifacts(sub)
 
     p = _command(
         sub,
@@ -456,6 +602,40 @@ def build_parser() -> argparse.ArgumentParser:
         ],
     )
     p.add_argument("uri", metavar="URI", help="a models:/ URI")
+
+    p = _command(
+        sub,
+        "download",
+        cmd.download,
+        "download the files of a version",
+        "Resolve a models:/ URI once and download that version's files into DST_DIR,\n"
+        "checking each against the registry's size and sha256. Files keep their path\n"
+        "inside the model, also when the URI names a folder or file: models:/m/3/weights\n"
+        "writes DST_DIR/weights/... . Files already in DST_DIR with the right content\n"
+        "are skipped; others are written to a temporary file and renamed into place\n"
+        "only once verified. Presigned URLs are used when the server offers them\n"
+        "(--no-presigned streams everything through the registry). A progress bar goes\n"
+        "to stderr when it is a terminal.",
+        [
+            "registry download models:/fraud-detector@champion ./model",
+            "registry download models:/fraud-detector/3/weights ./model --no-presigned",
+        ],
+    )
+    p.add_argument("uri", metavar="URI", help="a models:/ URI")
+    p.add_argument("dst_dir", metavar="DST_DIR", help="local folder (created if missing)")
+    p.add_argument(
+        "--no-presigned",
+        dest="presigned",
+        action="store_false",
+        help="stream through the registry even if the store can presign URLs",
+    )
+    p.add_argument(
+        "--workers",
+        type=cmd.positive_int,
+        default=4,
+        metavar="N",
+        help="parallel downloads (default: 4)",
+    )
 
     p = _command(
         sub,
@@ -514,7 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with client:
             result: cmd.Result = args.handler(client, args)
-    except RegistryError as exc:
+    except (RegistryError, OSError, ValueError) as exc:
+        # OSError/ValueError: local files (a missing folder, a full disk,
+        # a file that cannot be uploaded), reported like a refused call.
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -71,7 +71,7 @@ def test_every_command_has_help_with_examples(rpc: str, capsys: pytest.CaptureFi
     assert f"registry {RPC_COMMANDS[rpc]}" in out
 
 
-@pytest.mark.parametrize("group", [[], ["models"], ["versions"], ["aliases"]])
+@pytest.mark.parametrize("group", [[], ["models"], ["versions"], ["aliases"], ["artifacts"]])
 def test_groups_have_help_with_examples(
     group: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,6 +95,11 @@ def test_groups_have_help_with_examples(
         ["models", "create", "m", "--tag", "a=1", "--tag", "a=2"],
         ["versions", "create", "m"],
         ["versions", "create", "m", "--source", "s3://a", "--dataset", "colour=red"],
+        ["versions", "create", "m", "--source", "s3://a", "--artifacts", "./out"],
+        ["versions", "create", "m", "--artifacts", "./out", "--workers", "0"],
+        ["versions", "finalize", "m", "1"],
+        ["artifacts", "list", "m", "one"],
+        ["download", "models:/m/1"],
         ["versions", "get", "m", "one"],
         ["versions", "get", "m", "0"],
         ["aliases", "set", "m", "a", "1", "--must-not-exist", "--expected-version", "1"],

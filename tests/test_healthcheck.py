@@ -57,7 +57,11 @@ def test_nothing_listening_exits_1() -> None:
 def test_a_draining_server_is_not_serving(tmp_path: Path) -> None:
     """After SIGTERM the server reports NOT_SERVING, so Docker stops routing to it."""
     running = start(
-        ServerConfig(database_url=f"sqlite:///{tmp_path / 'registry.db'}", listen="127.0.0.1:0")
+        ServerConfig(
+            database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+            artifact_store=str(tmp_path / "artifacts"),
+            listen="127.0.0.1:0",
+        )
     )
     try:
         target = f"127.0.0.1:{running.port}"
