@@ -38,6 +38,11 @@ class _Call:
         if isinstance(exc, RegistryError):
             self.code = grpc.StatusCode[exc.code]
             self.context.abort(self.code, exc.message)
+        if not self.context.is_active():
+            # The client cancelled or its deadline passed (e.g. mid-upload):
+            # the handler's cleanup ran; there is nobody to answer.
+            self.code = grpc.StatusCode.CANCELLED
+            raise exc
         self.code = grpc.StatusCode.INTERNAL
         log.error("unhandled error in %s", self.method, exc_info=exc)
         self.context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)

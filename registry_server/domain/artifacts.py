@@ -263,7 +263,7 @@ class ArtifactService:
             else:
                 found = self.registry.version_in(conn, name, version)
             self._require_held(found)
-            manifest = files.manifest(conn, self._version_id(conn, found))
+            manifest = files.manifest(conn, versions.id_of(conn, found))
         if path:
             manifest = [f for f in manifest if f.path == path or f.path.startswith(path + "/")]
             if not manifest:
@@ -272,11 +272,6 @@ class ArtifactService:
                     f"{path!r}"
                 )
         return found, manifest
-
-    @staticmethod
-    def _version_id(conn: object, found: ModelVersion) -> int:
-        row = versions.locate(conn, found.model_id, found.version)  # type: ignore[arg-type]
-        return int(row.id)
 
     @staticmethod
     def _require_held(found: ModelVersion) -> None:
@@ -296,7 +291,7 @@ class ArtifactService:
                     f"{version_label(name, version)} is {found.status.value}; only READY "
                     "versions can be downloaded"
                 )
-            row = files.get(conn, self._version_id(conn, found), path)
+            row = files.get(conn, versions.id_of(conn, found), path)
         if row is None or row.state != files.STORED:
             raise NotFound(f"path: {version_label(name, version)} has no file {path!r}")
         return found, ArtifactFile(path=row.path, size=int(row.size), sha256=row.sha256)

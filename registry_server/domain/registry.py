@@ -270,7 +270,7 @@ class Registry:
             parent_id = None
             if parent is not None:
                 parent_version = self.resolve_in(conn, parent, "lineage.parent_model_uri")
-                parent_id = self._version_id(conn, parent_version)
+                parent_id = versions.id_of(conn, parent_version)
                 lineage = replace(
                     lineage,
                     parent_model_uri=uris.exact(parent_version.name, parent_version.version),
@@ -314,11 +314,6 @@ class Registry:
             created = versions.get_by_id(conn, version_id)
             assert created is not None
             return CreatedVersion(created, idempotent_replay=False)
-
-    @staticmethod
-    def _version_id(conn: Connection, version: ModelVersion) -> int:
-        located = versions.locate(conn, version.model_id, version.version)
-        return int(located.id)
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         validation.model_name(name)

@@ -228,6 +228,11 @@ def set_source(conn: Connection, version_id: int, source: str) -> None:
     conn.execute(update(versions_t).where(versions_t.c.id == version_id).values(source=source))
 
 
+def id_of(conn: Connection, version: ModelVersion) -> int:
+    """Row id of a version entity (entities carry numbers, not row ids)."""
+    return int(locate(conn, version.model_id, version.version).id)
+
+
 def id_by_idempotency_key(conn: Connection, model_id: int, key: str) -> int | None:
     return conn.execute(
         select(versions_t.c.id).where(
