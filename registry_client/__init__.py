@@ -55,9 +55,13 @@ from registry_client._types import (
     EventPage,
     Lineage,
     ModelEvent,
+    ModelStateAsOf,
     ModelVersion,
     RegisteredModel,
     ResolvedModel,
+    SearchPage,
+    VersionLineage,
+    VersionState,
 )
 
 __all__ = [
@@ -78,6 +82,7 @@ __all__ = [
     "InvalidArgument",
     "Lineage",
     "ModelEvent",
+    "ModelStateAsOf",
     "ModelVersion",
     "NotFound",
     "PermissionDenied",
@@ -86,8 +91,11 @@ __all__ = [
     "RegistryError",
     "ResolvedModel",
     "ResourceExhausted",
+    "SearchPage",
     "Unauthenticated",
     "Unavailable",
+    "VersionLineage",
+    "VersionState",
     "compute_manifest",
     "error_from_rpc",
 ]

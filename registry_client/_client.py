@@ -17,6 +17,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
@@ -33,9 +34,12 @@ from registry_client._types import (
     EventPage,
     Lineage,
     ModelEvent,
+    ModelStateAsOf,
     ModelVersion,
     RegisteredModel,
     ResolvedModel,
+    SearchPage,
+    VersionLineage,
 )
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
@@ -70,8 +74,13 @@ RPC_METHODS: dict[str, str] = {
     "DeleteRegisteredModelAlias": "delete_registered_model_alias",
     "GetModelVersionByAlias": "get_model_version_by_alias",
     "ResolveModelUri": "resolve",
+    "SearchRegisteredModels": "search_registered_models",
+    "SearchModelVersions": "search_model_versions",
     "FindModelVersionsByRun": "find_model_versions_by_run",
+    "FindModelVersionsByDataset": "find_model_versions_by_dataset",
+    "GetModelVersionLineage": "get_model_version_lineage",
     "ListModelEvents": "list_model_events",
+    "GetModelStateAsOf": "get_model_state_as_of",
     "UploadArtifact": "upload_artifact",
     "FinalizeModelVersion": "finalize_model_version",
     "AbortModelVersion": "abort_model_version",
@@ -81,6 +90,7 @@ RPC_METHODS: dict[str, str] = {
 }
 
 _ACTOR_METADATA_KEY = "registry-actor"
+_AUTHORIZATION_METADATA_KEY = "authorization"
 
 # Backoff between attempts on UNAVAILABLE: 50 ms doubling up to 2 s, with
 # jitter so that many clients cut off by the same outage do not come back in
@@ -131,6 +141,31 @@ def _tag_messages(tags: Mapping[str, str] | None) -> list[pb.Tag]:
     return [pb.Tag(key=k, value=v) for k, v in (tags or {}).items()]
 
 
+def _epoch_ms(value: datetime | int | None, name: str) -> int:
+    """Timestamps go over the wire as epoch ms; accept aware datetimes too.
+
+    A naive datetime is refused: guessing its zone would silently shift a
+    point-in-time question ("what was Production at 10:00?") by hours.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a datetime or epoch milliseconds, not bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware (e.g. tzinfo=datetime.UTC)")
+        return int(value.timestamp() * 1000)
+    raise TypeError(f"{name} must be a datetime or epoch milliseconds, got {value!r}")
+
+
+def _order_by(order_by: Sequence[str] | str | None) -> list[str]:
+    if order_by is None:
+        return []
+    return [order_by] if isinstance(order_by, str) else list(order_by)
+
+
 class RegistryClient:
     """A connection to the model registry.
 
@@ -145,6 +180,8 @@ class RegistryClient:
             UNAVAILABLE.
         actor: Identity recorded in the model's history; defaults to
             ``$REGISTRY_ACTOR``, then the OS user name.
+        token: Bearer token sent as ``authorization`` metadata on every call;
+            defaults to ``$REGISTRY_TOKEN``; none is sent when unset.
         channel: An existing channel to use instead of opening one (tests,
             custom credentials). The client does not close a channel it was
             given.
@@ -179,6 +216,7 @@ class RegistryClient:
         transfer_timeout: float | None = None,
         max_attempts: int = 5,
         actor: str | None = None,
+        token: str | None = None,
         channel: grpc.Channel | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
@@ -197,7 +235,13 @@ class RegistryClient:
         # here instead, where the cause is obvious.
         if not self.actor.isascii() or not self.actor.isprintable():
             raise ValueError(f"actor must be printable ASCII, got {self.actor!r}")
-        self._metadata = ((_ACTOR_METADATA_KEY, self.actor),)
+        metadata = [(_ACTOR_METADATA_KEY, self.actor)]
+        token = token or os.environ.get("REGISTRY_TOKEN") or None
+        if token is not None:
+            if not token.isascii() or not token.isprintable() or " " in token:
+                raise ValueError("token must be printable ASCII without spaces")
+            metadata.append((_AUTHORIZATION_METADATA_KEY, f"Bearer {token}"))
+        self._metadata = tuple(metadata)
         if channel is None:
             merged = {**_DEFAULT_CHANNEL_OPTIONS, **dict(options)}
             channel = _open_channel(self.target, list(merged.items()))
@@ -505,33 +549,196 @@ class RegistryClient:
         response = self._call("ResolveModelUri", request, retry_safe=True)
         return ResolvedModel._from_proto(response)
 
+    # -- search and lineage ---------------------------------------------------
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | str | None = None,
+        page_token: str | None = None,
+    ) -> SearchPage[RegisteredModel]:
+        """One page of models matching ``filter_string`` (MLflow's grammar plus
+        OR, parentheses, ``alias``, ``description`` and timestamps; see the
+        README's "Search" section).
+
+        ``order_by`` e.g. ``["last_updated_timestamp DESC"]``; default by name.
+        Pass the page's ``token`` as ``page_token`` for the next page.
+        """
+        request = pb.SearchRegisteredModelsRequest(
+            filter=filter_string or "",
+            order_by=_order_by(order_by),
+            page_size=max_results,
+            page_token=page_token or "",
+        )
+        response = self._call("SearchRegisteredModels", request, retry_safe=True)
+        return SearchPage(
+            tuple(RegisteredModel._from_proto(m) for m in response.registered_models),
+            response.next_page_token or None,
+        )
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | str | None = None,
+        page_token: str | None = None,
+    ) -> SearchPage[ModelVersion]:
+        """One page of versions, across models, matching ``filter_string``
+        (e.g. ``"name = 'fraud' AND tags.team = 'risk'"``, ``"alias =
+        'champion'"``, ``"dataset.digest = 'sha256:...'"``).
+
+        Default order: model name, then newest version first. Results carry
+        their aliases.
+        """
+        request = pb.SearchModelVersionsRequest(
+            filter=filter_string or "",
+            order_by=_order_by(order_by),
+            page_size=max_results,
+            page_token=page_token or "",
+        )
+        response = self._call("SearchModelVersions", request, retry_safe=True)
+        return SearchPage(
+            tuple(ModelVersion._from_proto(v) for v in response.model_versions),
+            response.next_page_token or None,
+        )
+
+    def iter_registered_models(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        *,
+        page_size: int = 100,
+    ) -> Iterator[RegisteredModel]:
+        """Every matching model, fetching pages lazily."""
+        token: str | None = None
+        while True:
+            page = self.search_registered_models(filter_string, page_size, order_by, token)
+            yield from page
+            if page.token is None:
+                return
+            token = page.token
+
+    def iter_model_versions(
+        self,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        *,
+        page_size: int = 100,
+    ) -> Iterator[ModelVersion]:
+        """Every matching version, fetching pages lazily."""
+        token: str | None = None
+        while True:
+            page = self.search_model_versions(filter_string, page_size, order_by, token)
+            yield from page
+            if page.token is None:
+                return
+            token = page.token
+
+    def _all_pages(self, method_name: str, build: Callable[[str], Message]) -> list[ModelVersion]:
+        found: list[ModelVersion] = []
+        token = ""
+        while True:
+            response = self._call(method_name, build(token), retry_safe=True)
+            found.extend(ModelVersion._from_proto(v) for v in response.model_versions)
+            if not response.next_page_token:
+                return found
+            token = response.next_page_token
+
     def find_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
-        """Versions produced by a training run, across models, newest first."""
-        request = pb.FindModelVersionsByRunRequest(run_id=run_id)
-        response = self._call("FindModelVersionsByRun", request, retry_safe=True)
-        return [ModelVersion._from_proto(v) for v in response.model_versions]
+        """Every version produced by a training run, across models, newest first."""
+        return self._all_pages(
+            "FindModelVersionsByRun",
+            lambda token: pb.FindModelVersionsByRunRequest(
+                run_id=run_id, page_size=1000, page_token=token
+            ),
+        )
+
+    def find_model_versions_by_dataset(self, digest: str) -> list[ModelVersion]:
+        """Every version trained on the data set with this digest, newest first."""
+        return self._all_pages(
+            "FindModelVersionsByDataset",
+            lambda token: pb.FindModelVersionsByDatasetRequest(
+                digest=digest, page_size=1000, page_token=token
+            ),
+        )
+
+    def get_model_version_lineage(
+        self, name: str, version: int | str, *, max_depth: int = 0
+    ) -> VersionLineage:
+        """A version's ancestors and descendants through lineage parent links,
+        across models. ``max_depth`` 0 lets the server choose (100)."""
+        request = pb.GetModelVersionLineageRequest(
+            name=name, version=_version_number(version), max_depth=max_depth
+        )
+        response = self._call("GetModelVersionLineage", request, retry_safe=True)
+        return VersionLineage._from_proto(response)
+
+    # -- history ---------------------------------------------------------------
 
     def list_model_events(
-        self, name: str, *, after_event_id: int = 0, page_size: int = 0
+        self,
+        name: str = "",
+        *,
+        after_event_id: int = 0,
+        page_size: int = 0,
+        version: int | str = 0,
+        alias: str = "",
+        kinds: Sequence[str] = (),
+        actor: str = "",
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
     ) -> EventPage:
-        """One page of a model's history, oldest first.
+        """One page of recorded changes, oldest first.
 
-        Works for deleted models too, by the name they had when deleted.
-        ``page_size`` 0 lets the server choose (100).
+        ``name`` "" lists changes to every model; a deleted model's history
+        is found by the name it had. The other filters narrow the page (all
+        must hold): ``version`` (needs ``name``), ``alias``, ``kinds`` (e.g.
+        ``["alias_set", "version_stage_changed"]``), ``actor``, and the time
+        range ``since`` (inclusive) to ``until`` (exclusive), as aware
+        datetimes or epoch ms. ``page_size`` 0 lets the server choose (100).
         """
         request = pb.ListModelEventsRequest(
-            name=name, after_event_id=after_event_id, page_size=page_size
+            name=name,
+            after_event_id=after_event_id,
+            page_size=page_size,
+            version=_version_number(version) if version else 0,
+            alias=alias,
+            kinds=list(kinds),
+            actor=actor,
+            since_timestamp=_epoch_ms(since, "since"),
+            until_timestamp=_epoch_ms(until, "until"),
         )
         response = self._call("ListModelEvents", request, retry_safe=True)
         return EventPage._from_proto(response)
 
     def iter_model_events(
-        self, name: str, *, after_event_id: int = 0, page_size: int = 0
+        self,
+        name: str = "",
+        *,
+        after_event_id: int = 0,
+        page_size: int = 0,
+        version: int | str = 0,
+        alias: str = "",
+        kinds: Sequence[str] = (),
+        actor: str = "",
+        since: datetime | int | None = None,
+        until: datetime | int | None = None,
     ) -> Iterator[ModelEvent]:
-        """All events after ``after_event_id``, fetching pages lazily."""
+        """All matching events after ``after_event_id``, fetching pages lazily."""
         cursor = after_event_id
         while True:
-            page = self.list_model_events(name, after_event_id=cursor, page_size=page_size)
+            page = self.list_model_events(
+                name,
+                after_event_id=cursor,
+                page_size=page_size,
+                version=version,
+                alias=alias,
+                kinds=kinds,
+                actor=actor,
+                since=since,
+                until=until,
+            )
             yield from page.events
             if page.next_after_event_id == 0:
                 return
@@ -542,6 +749,17 @@ class RegistryClient:
                     f" after {cursor}"
                 )
             cursor = page.next_after_event_id
+
+    def get_model_state_as_of(self, name: str, as_of: datetime | int) -> ModelStateAsOf:
+        """The model as it was at ``as_of`` (aware datetime or epoch ms):
+        every version's stage and status, and every alias's target.
+
+        E.g. ``state.version_in_stage("Production")`` or
+        ``state.aliases["champion"]``.
+        """
+        request = pb.GetModelStateAsOfRequest(name=name, as_of_timestamp=_epoch_ms(as_of, "as_of"))
+        response = self._call("GetModelStateAsOf", request, retry_safe=True)
+        return ModelStateAsOf._from_proto(response)
 
     # -- registry-held artifacts -------------------------------------------------
 

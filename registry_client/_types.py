@@ -15,11 +15,11 @@ timezone-aware datetimes for display and arithmetic.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 
@@ -33,10 +33,16 @@ __all__ = [
     "EventPage",
     "Lineage",
     "ModelEvent",
+    "ModelStateAsOf",
     "ModelVersion",
     "RegisteredModel",
     "ResolvedModel",
+    "SearchPage",
+    "VersionLineage",
+    "VersionState",
 ]
+
+T = TypeVar("T")
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -417,5 +423,105 @@ class EventPage:
         return cls(
             events=tuple(ModelEvent._from_proto(e) for e in msg.events),
             next_after_event_id=msg.next_after_event_id,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage(Generic[T]):
+    """One page of search results.
+
+    Iterates, indexes and has a length like the list it holds, and carries
+    ``token`` like MLflow's ``PagedList``, so MLflow-style loops carry over:
+    pass ``token`` as ``page_token`` for the next page; it is None on the
+    last page.
+    """
+
+    items: tuple[T, ...]
+    token: str | None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> T:
+        return self.items[index]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionLineage:
+    """A version with its ancestors and descendants through parent links.
+
+    ``ancestors`` starts with the parent; ``descendants`` is nearest
+    generation first, and each descendant's ``lineage.parent_model_uri``
+    names the version it came from. ``truncated`` says the depth or size
+    limit cut the answer short.
+    """
+
+    model_version: ModelVersion
+    ancestors: tuple[ModelVersion, ...]
+    descendants: tuple[ModelVersion, ...]
+    truncated: bool
+    raw: pb.GetModelVersionLineageResponse | None = field(default=None, repr=False, compare=False)
+
+    def children_of(self, name: str, version: int) -> tuple[ModelVersion, ...]:
+        """The descendants derived directly from ``models:/<name>/<version>``."""
+        parent = f"models:/{name}/{version}"
+        return tuple(d for d in self.descendants if d.lineage.parent_model_uri == parent)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.GetModelVersionLineageResponse) -> VersionLineage:
+        return cls(
+            model_version=ModelVersion._from_proto(msg.model_version),
+            ancestors=tuple(ModelVersion._from_proto(v) for v in msg.ancestors),
+            descendants=tuple(ModelVersion._from_proto(v) for v in msg.descendants),
+            truncated=msg.truncated,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VersionState:
+    """A version's stage and status at some moment in the past."""
+
+    version: int
+    current_stage: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStateAsOf:
+    """A model as it was at ``as_of_timestamp``, rebuilt from its history."""
+
+    name: str
+    as_of_timestamp: int
+    versions: tuple[VersionState, ...]
+    aliases: Mapping[str, int] = field(hash=False)
+    last_event_id: int
+    raw: pb.GetModelStateAsOfResponse | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def as_of(self) -> datetime:
+        return _ms_to_datetime(self.as_of_timestamp)
+
+    def version_in_stage(self, stage: str) -> int | None:
+        """The highest version that was in ``stage`` (any case) then, if any."""
+        wanted = stage.lower()
+        held = [v.version for v in self.versions if v.current_stage.lower() == wanted]
+        return max(held) if held else None
+
+    @classmethod
+    def _from_proto(cls, msg: pb.GetModelStateAsOfResponse) -> ModelStateAsOf:
+        return cls(
+            name=msg.name,
+            as_of_timestamp=msg.as_of_timestamp,
+            versions=tuple(
+                VersionState(v.version, v.current_stage, _status_name(v.status))
+                for v in msg.versions
+            ),
+            aliases=_frozen_map((a.alias, a.version) for a in msg.aliases),
+            last_event_id=msg.last_event_id,
             raw=msg,
         )

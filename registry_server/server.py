@@ -25,7 +25,10 @@ from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import ServerConfig
 from registry_server.domain.artifacts import ArtifactService
+from registry_server.domain.history import HistoryService
+from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
+from registry_server.domain.search import SearchService
 from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
@@ -78,9 +81,14 @@ def start(config: ServerConfig) -> RunningServer:
     store = artifact_factory.from_url(config.artifact_store)
     registry = Registry(database, store)
     artifacts = ArtifactService(database, store, registry)
-    registry_pb2_grpc.add_ModelRegistryServicer_to_server(
-        ModelRegistryServicer(registry, artifacts), server
+    servicer = ModelRegistryServicer(
+        registry,
+        artifacts,
+        SearchService(database),
+        HistoryService(database),
+        LineageService(database),
     )
+    registry_pb2_grpc.add_ModelRegistryServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

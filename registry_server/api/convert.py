@@ -11,8 +11,10 @@ from registry_server.domain import validation
 from registry_server.domain.entities import (
     ArtifactFile,
     Dataset,
+    EventQuery,
     Lineage,
     ModelEvent,
+    ModelStateAsOf,
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
@@ -125,4 +127,34 @@ def event_to_proto(e: ModelEvent) -> pb.ModelEvent:
         version=e.version or 0,
         before_json=json.dumps(e.before, sort_keys=True),
         after_json=json.dumps(e.after, sort_keys=True),
+    )
+
+
+def event_query_from_proto(req: pb.ListModelEventsRequest) -> EventQuery:
+    """Only the wire-to-domain mapping; HistoryService checks the values."""
+    return EventQuery(
+        name=req.name,
+        version=req.version,
+        alias=req.alias,
+        kinds=tuple(req.kinds),
+        actor=req.actor,
+        since_ms=req.since_timestamp,
+        until_ms=req.until_timestamp,
+        after_event_id=req.after_event_id,
+        page_size=req.page_size,
+    )
+
+
+def state_as_of_to_proto(state: ModelStateAsOf) -> pb.GetModelStateAsOfResponse:
+    return pb.GetModelStateAsOfResponse(
+        name=state.name,
+        as_of_timestamp=state.as_of_ms,
+        versions=[
+            pb.GetModelStateAsOfResponse.VersionState(
+                version=v.version, current_stage=v.stage.value, status=_STATUS[v.status.value]
+            )
+            for v in state.versions
+        ],
+        aliases=[pb.ModelAlias(alias=a, version=v) for a, v in state.aliases.items()],
+        last_event_id=state.last_event_id,
     )

@@ -13,7 +13,10 @@ from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.history import HistoryService
+from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
+from registry_server.domain.search import SearchService
 
 ACTOR_METADATA_KEY = "registry-actor"
 ANONYMOUS = "anonymous"
@@ -28,9 +31,19 @@ def actor_of(context: grpc.ServicerContext) -> str:
 
 
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
-    def __init__(self, registry: Registry, artifacts: ArtifactService) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        artifacts: ArtifactService,
+        search: SearchService,
+        history: HistoryService,
+        lineage: LineageService,
+    ) -> None:
         self.registry = registry
         self.artifacts = artifacts
+        self.search = search
+        self.history = history
+        self.lineage = lineage
 
     # models
 
@@ -126,12 +139,6 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.DeleteModelVersionTagResponse()
 
-    def FindModelVersionsByRun(self, request, context):
-        found = self.registry.find_model_versions_by_run(request.run_id)
-        return pb.FindModelVersionsByRunResponse(
-            model_versions=[convert.version_to_proto(v) for v in found]
-        )
-
     # aliases
 
     def SetRegisteredModelAlias(self, request, context):
@@ -163,12 +170,59 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def ListModelEvents(self, request, context):
-        page = self.registry.list_model_events(
-            request.name, request.after_event_id, request.page_size
-        )
+        page = self.history.list_events(convert.event_query_from_proto(request))
         return pb.ListModelEventsResponse(
             events=[convert.event_to_proto(e) for e in page.events],
             next_after_event_id=page.next_after_event_id,
+        )
+
+    def GetModelStateAsOf(self, request, context):
+        state = self.history.state_as_of(request.name, request.as_of_timestamp)
+        return convert.state_as_of_to_proto(state)
+
+    # search and lineage
+
+    def SearchRegisteredModels(self, request, context):
+        page = self.search.search_models(
+            request.filter, list(request.order_by), request.page_size, request.page_token
+        )
+        return pb.SearchRegisteredModelsResponse(
+            registered_models=[convert.model_to_proto(m) for m in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def SearchModelVersions(self, request, context):
+        page = self.search.search_versions(
+            request.filter, list(request.order_by), request.page_size, request.page_token
+        )
+        return pb.SearchModelVersionsResponse(
+            model_versions=[convert.version_to_proto(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def FindModelVersionsByRun(self, request, context):
+        page = self.search.versions_by_run(request.run_id, request.page_size, request.page_token)
+        return pb.FindModelVersionsByRunResponse(
+            model_versions=[convert.version_to_proto(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def FindModelVersionsByDataset(self, request, context):
+        page = self.search.versions_by_dataset(
+            request.digest, request.page_size, request.page_token
+        )
+        return pb.FindModelVersionsByDatasetResponse(
+            model_versions=[convert.version_to_proto(v) for v in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def GetModelVersionLineage(self, request, context):
+        found = self.lineage.lineage(request.name, request.version, request.max_depth)
+        return pb.GetModelVersionLineageResponse(
+            model_version=convert.version_to_proto(found.version),
+            ancestors=[convert.version_to_proto(v) for v in found.ancestors],
+            descendants=[convert.version_to_proto(v) for v in found.descendants],
+            truncated=found.truncated,
         )
 
     # artifacts

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class Stage(enum.StrEnum):
@@ -125,3 +127,54 @@ class AliasMove:
 class EventPage:
     events: tuple[ModelEvent, ...]
     next_after_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated listing."""
+
+    items: tuple[T, ...]
+    # Opaque cursor for the next page; "" when this is the last page.
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionLineage:
+    version: ModelVersion
+    # Parent first, then the parent's parent, ...
+    ancestors: tuple[ModelVersion, ...]
+    # Nearest generation first, then by name and version.
+    descendants: tuple[ModelVersion, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of ListModelEvents (already shape-checked); all combine with AND."""
+
+    name: str = ""
+    version: int = 0
+    alias: str = ""
+    kinds: tuple[str, ...] = ()
+    actor: str = ""
+    since_ms: int = 0
+    until_ms: int = 0
+    after_event_id: int = 0
+    page_size: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class VersionState:
+    version: int
+    stage: Stage
+    status: VersionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStateAsOf:
+    name: str
+    as_of_ms: int
+    versions: tuple[VersionState, ...]
+    # alias -> version, sorted by alias.
+    aliases: dict[str, int]
+    last_event_id: int

@@ -10,6 +10,8 @@ from registry_server.domain.entities import ModelEvent
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.sql import load_json
 
+ALIAS_KINDS = frozenset({"alias_set", "alias_deleted"})
+
 
 def record(
     conn: Connection,
@@ -33,6 +35,9 @@ def record(
             event_time=now,
             before=before or {},
             after=after or {},
+            alias=(after or {}).get("alias") or (before or {}).get("alias")
+            if kind in ALIAS_KINDS
+            else None,
         )
     )
 

@@ -188,6 +188,11 @@ model_events = Table(
     Column("event_time", BigInteger, nullable=False),
     Column("before", JSON, nullable=False),
     Column("after", JSON, nullable=False),
+    # The alias an alias_set / alias_deleted event is about (NULL otherwise).
+    Column("alias", String(255), nullable=True),
     Index(None, "model_id", "id"),
     Index(None, "model_name", "id"),
+    Index(None, "model_id", "alias", "id"),
+    Index(None, "actor", "id"),
+    Index(None, "event_time"),
 )

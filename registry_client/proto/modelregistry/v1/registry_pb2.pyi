@@ -434,27 +434,125 @@ class ResolveModelUriResponse(_message.Message):
     resolved_uri: str
     def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., path: _Optional[str] = ..., resolved_uri: _Optional[str] = ...) -> None: ...
 
+class SearchRegisteredModelsRequest(_message.Message):
+    __slots__ = ("filter", "order_by", "page_size", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    order_by: _containers.RepeatedScalarFieldContainer[str]
+    page_size: int
+    page_token: str
+    def __init__(self, filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class SearchRegisteredModelsResponse(_message.Message):
+    __slots__ = ("registered_models", "next_page_token")
+    REGISTERED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    registered_models: _containers.RepeatedCompositeFieldContainer[RegisteredModel]
+    next_page_token: str
+    def __init__(self, registered_models: _Optional[_Iterable[_Union[RegisteredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SearchModelVersionsRequest(_message.Message):
+    __slots__ = ("filter", "order_by", "page_size", "page_token")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    order_by: _containers.RepeatedScalarFieldContainer[str]
+    page_size: int
+    page_token: str
+    def __init__(self, filter: _Optional[str] = ..., order_by: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class SearchModelVersionsResponse(_message.Message):
+    __slots__ = ("model_versions", "next_page_token")
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    next_page_token: str
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class FindModelVersionsByRunRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "page_size", "page_token")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, run_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class FindModelVersionsByRunResponse(_message.Message):
-    __slots__ = ("model_versions",)
+    __slots__ = ("model_versions", "next_page_token")
     MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
-    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class FindModelVersionsByDatasetRequest(_message.Message):
+    __slots__ = ("digest", "page_size", "page_token")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    page_size: int
+    page_token: str
+    def __init__(self, digest: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class FindModelVersionsByDatasetResponse(_message.Message):
+    __slots__ = ("model_versions", "next_page_token")
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    next_page_token: str
+    def __init__(self, model_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetModelVersionLineageRequest(_message.Message):
+    __slots__ = ("name", "version", "max_depth")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    max_depth: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., max_depth: _Optional[int] = ...) -> None: ...
+
+class GetModelVersionLineageResponse(_message.Message):
+    __slots__ = ("model_version", "ancestors", "descendants", "truncated")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    DESCENDANTS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    ancestors: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    descendants: _containers.RepeatedCompositeFieldContainer[ModelVersion]
+    truncated: bool
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., ancestors: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., descendants: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class ListModelEventsRequest(_message.Message):
-    __slots__ = ("name", "after_event_id", "page_size")
+    __slots__ = ("name", "after_event_id", "page_size", "version", "alias", "kinds", "actor", "since_timestamp", "until_timestamp")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    SINCE_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     name: str
     after_event_id: int
     page_size: int
-    def __init__(self, name: _Optional[str] = ..., after_event_id: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+    version: int
+    alias: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    actor: str
+    since_timestamp: int
+    until_timestamp: int
+    def __init__(self, name: _Optional[str] = ..., after_event_id: _Optional[int] = ..., page_size: _Optional[int] = ..., version: _Optional[int] = ..., alias: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., actor: _Optional[str] = ..., since_timestamp: _Optional[int] = ..., until_timestamp: _Optional[int] = ...) -> None: ...
 
 class ListModelEventsResponse(_message.Message):
     __slots__ = ("events", "next_after_event_id")
@@ -463,6 +561,37 @@ class ListModelEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[ModelEvent]
     next_after_event_id: int
     def __init__(self, events: _Optional[_Iterable[_Union[ModelEvent, _Mapping]]] = ..., next_after_event_id: _Optional[int] = ...) -> None: ...
+
+class GetModelStateAsOfRequest(_message.Message):
+    __slots__ = ("name", "as_of_timestamp")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    as_of_timestamp: int
+    def __init__(self, name: _Optional[str] = ..., as_of_timestamp: _Optional[int] = ...) -> None: ...
+
+class GetModelStateAsOfResponse(_message.Message):
+    __slots__ = ("name", "as_of_timestamp", "versions", "aliases", "last_event_id")
+    class VersionState(_message.Message):
+        __slots__ = ("version", "current_stage", "status")
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        CURRENT_STAGE_FIELD_NUMBER: _ClassVar[int]
+        STATUS_FIELD_NUMBER: _ClassVar[int]
+        version: int
+        current_stage: str
+        status: ModelVersionStatus
+        def __init__(self, version: _Optional[int] = ..., current_stage: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    as_of_timestamp: int
+    versions: _containers.RepeatedCompositeFieldContainer[GetModelStateAsOfResponse.VersionState]
+    aliases: _containers.RepeatedCompositeFieldContainer[ModelAlias]
+    last_event_id: int
+    def __init__(self, name: _Optional[str] = ..., as_of_timestamp: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[GetModelStateAsOfResponse.VersionState, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[ModelAlias, _Mapping]]] = ..., last_event_id: _Optional[int] = ...) -> None: ...
 
 class UploadArtifactRequest(_message.Message):
     __slots__ = ("header", "chunk")

@@ -135,15 +135,40 @@ class ModelRegistryStub:
                 request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ResolveModelUriRequest.SerializeToString,
                 response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ResolveModelUriResponse.FromString,
                 _registered_method=True)
+        self.SearchRegisteredModels = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/SearchRegisteredModels',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsResponse.FromString,
+                _registered_method=True)
+        self.SearchModelVersions = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/SearchModelVersions',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsResponse.FromString,
+                _registered_method=True)
         self.FindModelVersionsByRun = channel.unary_unary(
                 '/modelregistry.v1.ModelRegistry/FindModelVersionsByRun',
                 request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByRunRequest.SerializeToString,
                 response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByRunResponse.FromString,
                 _registered_method=True)
+        self.FindModelVersionsByDataset = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/FindModelVersionsByDataset',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetResponse.FromString,
+                _registered_method=True)
+        self.GetModelVersionLineage = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/GetModelVersionLineage',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageResponse.FromString,
+                _registered_method=True)
         self.ListModelEvents = channel.unary_unary(
                 '/modelregistry.v1.ModelRegistry/ListModelEvents',
                 request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.SerializeToString,
                 response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.FromString,
+                _registered_method=True)
+        self.GetModelStateAsOf = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/GetModelStateAsOf',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfResponse.FromString,
                 _registered_method=True)
         self.UploadArtifact = channel.stream_unary(
                 '/modelregistry.v1.ModelRegistry/UploadArtifact',
@@ -355,19 +380,107 @@ class ModelRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchRegisteredModels(self, request, context):
+        """Searches registered models with a filter (MLflow's grammar, extended),
+        one page at a time. Results carry tags, aliases and latest_versions.
+
+        Filter grammar: comparisons joined with AND / OR, grouped with
+        parentheses (AND binds tighter). A comparison is `<field> <op> <value>`:
+        name                    =, !=, LIKE, ILIKE, NOT LIKE, NOT ILIKE, IN, NOT IN
+        tags.<key>, tags.`k y`  same operators; the model has the tag with such
+        a value (`tag.` is accepted for `tags.`)
+        alias                   =, !=, LIKE, IN...: the model has such an alias
+        description             =, !=, LIKE, ILIKE
+        creation_timestamp, last_updated_timestamp   =, !=, <, <=, >, >=
+        Strings are quoted with ' or " (a doubled quote escapes it); numbers are
+        integers; IN takes a parenthesised, comma-separated list. Keywords are
+        case-insensitive. LIKE is case-sensitive, ILIKE is not; `%` matches any
+        run of characters and `_` one character. Field names may be prefixed
+        with `attribute.` or `attributes.` as in MLflow.
+
+        order_by: up to 3 of `name`, `creation_timestamp`,
+        `last_updated_timestamp`, each optionally followed by ASC or DESC;
+        default `name ASC`. Pages are keyset-paginated: the token holds the last
+        row's sort key, so pages stay consistent while others insert or delete.
+        INVALID_ARGUMENT: bad filter (the message gives the position and token),
+        bad order_by, page_size outside 0..1000, or a page_token that is
+        malformed or was issued for a different filter/order_by.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchModelVersions(self, request, context):
+        """Searches model versions across all models, with the same grammar as
+        SearchRegisteredModels and these fields:
+        name                    the model's name
+        version_number          =, !=, <, <=, >, >=, IN, NOT IN
+        run_id, source_path, current_stage, status, description
+        string operators (stage in canonical spelling or
+        any case; status as READY, PENDING_REGISTRATION,
+        FAILED_REGISTRATION)
+        tags.<key>              the version has the tag with such a value
+        alias                   an alias of the version
+        dataset.digest, dataset.name   a data set the version was trained on
+        creation_timestamp, last_updated_timestamp
+        (`source` is accepted for `source_path`, `stage` for `current_stage`,
+        `version` for `version_number`.)
+        order_by: up to 3 of `name`, `version_number`, `creation_timestamp`,
+        `last_updated_timestamp`, each with ASC or DESC; default
+        `name ASC, version_number DESC`.
+        INVALID_ARGUMENT as for SearchRegisteredModels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def FindModelVersionsByRun(self, request, context):
         """Lists versions produced by a run, across models, newest first.
-        INVALID_ARGUMENT: empty or too long run_id.
+        INVALID_ARGUMENT: empty or too long run_id, bad page_size or page_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindModelVersionsByDataset(self, request, context):
+        """Lists versions trained on a data set, by its digest, across models,
+        newest first.
+        INVALID_ARGUMENT: empty or too long digest, bad page_size or page_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelVersionLineage(self, request, context):
+        """A version's ancestors (its parent, the parent's parent, ...) and
+        descendants (every version derived from it, directly or not), through
+        the lineage parent links, across models.
+        INVALID_ARGUMENT: bad name, version or max_depth. NOT_FOUND: no such
+        version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListModelEvents(self, request, context):
-        """Lists the recorded changes to a model, oldest first. Works for deleted
-        models too (by the name they had when deleted).
-        INVALID_ARGUMENT: bad name or page_size. NOT_FOUND: no model of that name
-        and no history under it.
+        """Lists recorded changes, oldest first, optionally narrowed to one model
+        (deleted models too, by the name they had when deleted), a version, an
+        alias, kinds of change, an actor and a time range. Filters combine with
+        AND.
+        INVALID_ARGUMENT: bad name, kind, time range or page_size. NOT_FOUND:
+        `name` given, but no model of that name and no history under it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelStateAsOf(self, request, context):
+        """The state of a model at a moment in the past, rebuilt from its history:
+        which version held each stage and where each alias pointed, e.g. "what
+        was Production / @champion on 2026-03-01 10:00?".
+        INVALID_ARGUMENT: bad name or a timestamp <= 0. NOT_FOUND: no model of
+        that name and no history under it, or the model did not exist yet at
+        that moment.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -536,15 +649,40 @@ def add_ModelRegistryServicer_to_server(servicer, server):
                     request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ResolveModelUriRequest.FromString,
                     response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ResolveModelUriResponse.SerializeToString,
             ),
+            'SearchRegisteredModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchRegisteredModels,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsResponse.SerializeToString,
+            ),
+            'SearchModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchModelVersions,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsResponse.SerializeToString,
+            ),
             'FindModelVersionsByRun': grpc.unary_unary_rpc_method_handler(
                     servicer.FindModelVersionsByRun,
                     request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByRunRequest.FromString,
                     response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByRunResponse.SerializeToString,
             ),
+            'FindModelVersionsByDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindModelVersionsByDataset,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetResponse.SerializeToString,
+            ),
+            'GetModelVersionLineage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelVersionLineage,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageResponse.SerializeToString,
+            ),
             'ListModelEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModelEvents,
                     request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.FromString,
                     response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.SerializeToString,
+            ),
+            'GetModelStateAsOf': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStateAsOf,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfResponse.SerializeToString,
             ),
             'UploadArtifact': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadArtifact,
@@ -1107,6 +1245,60 @@ class ModelRegistry:
             _registered_method=True)
 
     @staticmethod
+    def SearchRegisteredModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/SearchRegisteredModels',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchRegisteredModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/SearchModelVersions',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SearchModelVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def FindModelVersionsByRun(request,
             target,
             options=(),
@@ -1134,6 +1326,60 @@ class ModelRegistry:
             _registered_method=True)
 
     @staticmethod
+    def FindModelVersionsByDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/FindModelVersionsByDataset',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.FindModelVersionsByDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelVersionLineage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/GetModelVersionLineage',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelVersionLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ListModelEvents(request,
             target,
             options=(),
@@ -1150,6 +1396,33 @@ class ModelRegistry:
             '/modelregistry.v1.ModelRegistry/ListModelEvents',
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsRequest.SerializeToString,
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStateAsOf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/GetModelStateAsOf',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetModelStateAsOfResponse.FromString,
             options,
             channel_credentials,
             insecure,
