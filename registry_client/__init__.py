@@ -46,6 +46,7 @@ from registry_client._errors import (
     error_from_rpc,
 )
 from registry_client._types import (
+    AliasMove,
     ArtifactDownloadUrls,
     ArtifactFile,
     ArtifactListing,
@@ -67,6 +68,7 @@ from registry_client._types import (
 __all__ = [
     "ALIAS_MUST_NOT_EXIST",
     "RPC_METHODS",
+    "AliasMove",
     "AlreadyExists",
     "ArtifactDownloadUrls",
     "ArtifactFile",

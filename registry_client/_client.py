@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from registry_client import _artifacts
 from registry_client._errors import Internal, RegistryError, error_from_rpc
 from registry_client._types import (
+    AliasMove,
     ArtifactDownloadUrls,
     ArtifactFile,
     ArtifactListing,
@@ -515,8 +516,24 @@ class RegistryClient:
         with ``FailedPrecondition`` unless the alias currently points at that
         version, or, with ``ALIAS_MUST_NOT_EXIST``, unless it does not exist.
         Use it when two deployers might move the same alias concurrently.
-        Returns the version now pointed at.
+        Returns the version now pointed at; ``move_registered_model_alias``
+        also tells where the alias pointed before.
         """
+        return self.move_registered_model_alias(
+            name, alias, version, expected_version=expected_version
+        ).model_version
+
+    def move_registered_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | str,
+        *,
+        expected_version: int | None = None,
+    ) -> AliasMove:
+        """``set_registered_model_alias`` that also returns the version the
+        alias pointed at before the move (None if it did not exist), which is
+        what a deployment needs to roll back."""
         request = pb.SetRegisteredModelAliasRequest(
             name=name, alias=alias, version=_version_number(version)
         )
@@ -526,7 +543,7 @@ class RegistryClient:
         response = self._call(
             "SetRegisteredModelAlias", request, retry_safe=expected_version is None
         )
-        return ModelVersion._from_proto(response.model_version)
+        return AliasMove._from_proto(response)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         request = pb.DeleteRegisteredModelAliasRequest(name=name, alias=alias)

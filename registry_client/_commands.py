@@ -9,27 +9,38 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registry_client import _output as out
 from registry_client._artifacts import compute_manifest
 from registry_client._client import ALIAS_MUST_NOT_EXIST, RegistryClient
+from registry_client._progress import progress_bar
 from registry_client._types import Dataset, Lineage
 
 
 @dataclass(frozen=True)
 class Result:
-    """What a command produced: ``data`` for --output json, ``text`` for people."""
+    """What a command produced: ``data`` for --output json, ``text`` for people.
+
+    ``note`` is a hint for people (e.g. how to get the next page) that goes
+    to stderr in table mode, keeping stdout a clean table for ``grep`` and
+    ``awk``; in JSON mode the same information is a field of ``data``.
+    """
 
     data: Any
     text: str
+    note: str = ""
 
 
 Handler = Callable[[RegistryClient, argparse.Namespace], Result]
+
+#: Checks argument combinations argparse cannot express; returns what is
+#: wrong (reported as a usage error, exit 2, before connecting) or None.
+Check = Callable[[argparse.Namespace], str | None]
 
 
 # -- argument types ---------------------------------------------------------------
@@ -64,6 +75,43 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Epoch milliseconds below this (1973-03-03) are almost surely epoch seconds
+# or a compact date (20260301) typed by mistake; refusing them beats silently
+# asking about January 1970.
+_MIN_EPOCH_MS = 10**11
+
+
+def timestamp(text: str) -> int:
+    """A moment on the command line -> epoch milliseconds.
+
+    Accepts ISO-8601 (``2026-03-01``, ``2026-03-01T10:00``, ``2026-03-01
+    10:00:00+02:00``, ``...Z``) or epoch milliseconds. A time without an
+    offset is UTC, not the local zone: the same command then means the same
+    moment on a laptop, a CI runner and a server.
+    """
+    value = text.strip()
+    if value.isdigit():
+        ms = int(value)
+        if ms < _MIN_EPOCH_MS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not epoch milliseconds (13 digits today); for epoch seconds "
+                "append 000, for a date write it as 2026-03-01"
+            )
+        return ms
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time such as 2026-03-01T10:00 or epoch milliseconds, "
+            f"got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # Integer arithmetic: float timestamps can be off by a millisecond.
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -200,16 +248,6 @@ def _lineage(a: argparse.Namespace) -> Lineage | None:
     )
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[out.ProgressBar]:
-    """A progress bar on stderr (drawn only on a terminal), ended on exit."""
-    bar = out.ProgressBar(sys.stderr, label)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def versions_create(c: RegistryClient, a: argparse.Namespace) -> Result:
     if a.artifacts is None:
         mv = c.create_model_version(
@@ -223,7 +261,7 @@ def versions_create(c: RegistryClient, a: argparse.Namespace) -> Result:
             idempotency_key=a.idempotency_key,
         )
         return Result(mv, out.version_text(mv))
-    with _progress("uploading") as bar:
+    with progress_bar("uploading") as bar:
         mv = c.log_model_version(
             a.name,
             a.artifacts,
@@ -299,16 +337,15 @@ def versions_transition(c: RegistryClient, a: argparse.Namespace) -> Result:
     return Result(mv, out.version_text(mv))
 
 
-def versions_by_run(c: RegistryClient, a: argparse.Namespace) -> Result:
-    versions = c.find_model_versions_by_run(a.run_id)
-    return Result(versions, out.versions_table(versions))
-
-
 def aliases_set(c: RegistryClient, a: argparse.Namespace) -> Result:
     expected = ALIAS_MUST_NOT_EXIST if a.must_not_exist else a.expected_version
-    mv = c.set_registered_model_alias(a.name, a.alias, a.version, expected_version=expected)
-    text = f"{a.name}@{a.alias} -> version {mv.version}\n\n" + out.version_text(mv)
-    return Result(mv, text)
+    move = c.move_registered_model_alias(a.name, a.alias, a.version, expected_version=expected)
+    mv = move.model_version
+    was = "new alias" if move.previous_version is None else f"was {move.previous_version}"
+    text = f"{a.name}@{a.alias} -> version {mv.version} ({was})\n\n" + out.version_text(mv)
+    # The version's JSON plus where the alias pointed before: what a
+    # rollback step needs, without a second call.
+    return Result({**out.to_jsonable(mv), "previous_version": move.previous_version}, text)
 
 
 def aliases_get(c: RegistryClient, a: argparse.Namespace) -> Result:
@@ -328,9 +365,102 @@ def resolve(c: RegistryClient, a: argparse.Namespace) -> Result:
     return Result(resolved, out.resolved_text(resolved))
 
 
+# -- search and lineage --------------------------------------------------------------
+
+
+def _page_note(option: str, token: str | None) -> str:
+    if not token:
+        return ""
+    # The token last on the line, shell-quoted: scripts and people can take it as is.
+    return f"more results; for the next page add: {option} {shlex.quote(token)}"
+
+
+def search_models(c: RegistryClient, a: argparse.Namespace) -> Result:
+    token: str | None = None
+    if a.all:
+        found = list(c.iter_registered_models(a.filter, a.order_by, page_size=a.max_results))
+    else:
+        page = c.search_registered_models(a.filter, a.max_results, a.order_by, a.page_token)
+        found, token = list(page), page.token
+    return Result(
+        {"registered_models": found, "next_page_token": token},
+        out.models_table(found),
+        _page_note("--page-token", token),
+    )
+
+
+def search_versions(c: RegistryClient, a: argparse.Namespace) -> Result:
+    token: str | None = None
+    if a.all:
+        found = list(c.iter_model_versions(a.filter, a.order_by, page_size=a.max_results))
+    else:
+        page = c.search_model_versions(a.filter, a.max_results, a.order_by, a.page_token)
+        found, token = list(page), page.token
+    return Result(
+        {"model_versions": found, "next_page_token": token},
+        out.versions_table(found),
+        _page_note("--page-token", token),
+    )
+
+
+def lineage_by_run(c: RegistryClient, a: argparse.Namespace) -> Result:
+    versions = c.find_model_versions_by_run(a.run_id)
+    return Result(versions, out.versions_table(versions))
+
+
+def lineage_by_dataset(c: RegistryClient, a: argparse.Namespace) -> Result:
+    versions = c.find_model_versions_by_dataset(a.digest)
+    return Result(versions, out.versions_table(versions))
+
+
+def lineage_show(c: RegistryClient, a: argparse.Namespace) -> Result:
+    found = c.get_model_version_lineage(a.name, a.version, max_depth=a.max_depth)
+    return Result(found, out.lineage_text(found))
+
+
+# -- history ----------------------------------------------------------------------------
+
+_EVENT_FILTERS = (
+    ("--version", "version"),
+    ("--alias", "alias"),
+    ("--kind", "kinds"),
+    ("--actor", "by_actor"),
+    ("--since", "since"),
+    ("--until", "until"),
+    ("--after", "after"),
+    ("--limit", "limit"),
+)
+
+
+def check_history(a: argparse.Namespace) -> str | None:
+    """--as-of answers a different question (a state, not a list of changes),
+    so the list's filters mean nothing with it; say so instead of ignoring them."""
+    if a.as_of is not None:
+        if not a.name:
+            return "--as-of needs NAME: the state of which model?"
+        given = [flag for flag, dest in _EVENT_FILTERS if getattr(a, dest)]
+        if given:
+            return f"--as-of shows a past state; it cannot be combined with {', '.join(given)}"
+    elif a.version and not a.name:
+        return "--version needs NAME"
+    return None
+
+
 def history(c: RegistryClient, a: argparse.Namespace) -> Result:
+    if a.as_of is not None:
+        return _state_as_of(c, a)
     page_size = min(a.limit, 1000) if a.limit else 0
-    events = c.iter_model_events(a.name, after_event_id=a.after, page_size=page_size)
+    events = c.iter_model_events(
+        a.name or "",
+        after_event_id=a.after,
+        page_size=page_size,
+        version=a.version or 0,
+        alias=a.alias or "",
+        kinds=a.kinds or (),
+        actor=a.by_actor or "",
+        since=a.since,
+        until=a.until,
+    )
     if a.limit:
         # One event past the limit tells us whether more remain, so the
         # output can say where to continue.
@@ -340,10 +470,16 @@ def history(c: RegistryClient, a: argparse.Namespace) -> Result:
     else:
         shown, more = list(events), False
     cursor = shown[-1].event_id if more else 0
-    text = out.events_table(shown)
-    if more:
-        text += f"\n(more events: registry history {a.name} --after {cursor})"
-    return Result({"events": shown, "next_after_event_id": cursor}, text)
+    note = f"more events; to continue add: --after {cursor}" if more else ""
+    return Result({"events": shown, "next_after_event_id": cursor}, out.events_table(shown), note)
+
+
+def _state_as_of(c: RegistryClient, a: argparse.Namespace) -> Result:
+    state = c.get_model_state_as_of(a.name, a.as_of)
+    # "stages" is derived from "versions"; it is there because "what was in
+    # Production" is the question scripts ask (jq .stages.Production).
+    data = {**out.to_jsonable(state), "stages": out.stage_holders(state)}
+    return Result(data, out.state_text(state))
 
 
 def artifacts_list(c: RegistryClient, a: argparse.Namespace) -> Result:
@@ -368,7 +504,7 @@ def artifacts_urls(c: RegistryClient, a: argparse.Namespace) -> Result:
 
 
 def download(c: RegistryClient, a: argparse.Namespace) -> Result:
-    with _progress("downloading") as bar:
+    with progress_bar("downloading") as bar:
         result = c.download_artifacts(
             a.uri,
             a.dst_dir,

@@ -9,21 +9,24 @@ Kept apart from argument parsing so each stays small.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
+# Moved to its own module; re-exported for code that still imports it from here.
+from registry_client._progress import ProgressBar as ProgressBar
 from registry_client._types import (
     ArtifactDownloadUrls,
     ArtifactFile,
     ArtifactListing,
     DownloadedModel,
     ModelEvent,
+    ModelStateAsOf,
     ModelVersion,
     RegisteredModel,
     ResolvedModel,
+    VersionLineage,
 )
 
 _EMPTY = "-"
@@ -96,12 +99,18 @@ def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
 
 
 def rows(
-    headers: Sequence[str], body: Sequence[Sequence[Any]], empty: str, *, full_last: bool = False
+    headers: Sequence[str],
+    body: Sequence[Sequence[Any]],
+    empty: str,
+    *,
+    full_last: bool = False,
+    full_first: bool = False,
 ) -> str:
     """A left-aligned table, or ``empty`` when there is nothing to show.
 
     Cells are cut to keep rows on one line, except the last column when
-    ``full_last`` is set (for a column that is the point of the row).
+    ``full_last`` is set (for a column that is the point of the row) and the
+    first when ``full_first`` is (a tree, whose indentation must survive).
     """
     if not body:
         return empty
@@ -110,7 +119,7 @@ def rows(
     def cell(i: int, value: Any) -> str:
         if value in ("", None):
             return _EMPTY
-        if full_last and i == last:
+        if (full_last and i == last) or (full_first and i == 0):
             return str(value)
         return _cell(value)
 
@@ -234,20 +243,139 @@ def _change(event: ModelEvent) -> str:
 
 
 def events_table(events: Sequence[ModelEvent]) -> str:
-    body = [
-        (
+    # The model column only when it tells something: a listing across models,
+    # or one model renamed within the listed period.
+    with_model = len({e.model_name for e in events}) > 1
+    headers = ["EVENT", "TIME", "ACTOR", "KIND", "VERSION", "CHANGE"]
+    if with_model:
+        headers.insert(3, "MODEL")
+    body = []
+    for e in events:
+        row = [
             str(e.event_id),
             fmt_time(e.timestamp),
             e.actor,
             e.kind,
             str(e.version or ""),
             _change(e),
-        )
-        for e in events
-    ]
+        ]
+        if with_model:
+            row.insert(3, e.model_name)
+        body.append(row)
+    return rows(headers, body, "(no events)", full_last=True)
+
+
+# -- search, lineage and past states -----------------------------------------
+
+
+def models_table(models: Sequence[RegisteredModel]) -> str:
     return rows(
-        ("EVENT", "TIME", "ACTOR", "KIND", "VERSION", "CHANGE"), body, "(no events)", full_last=True
+        ("NAME", "LAST_VERSION", "ALIASES", "TAGS", "UPDATED", "DESCRIPTION"),
+        [
+            (
+                m.name,
+                str(m.last_version or ""),
+                fmt_map(m.aliases),
+                fmt_map(m.tags),
+                fmt_time(m.last_updated_timestamp),
+                m.description,
+            )
+            for m in models
+        ],
+        "(no models)",
     )
+
+
+def _tree_entries(lin: VersionLineage) -> list[tuple[str, ModelVersion]]:
+    """(tree label, version) from the oldest ancestor down to the version
+    asked about (marked ``*``), then its descendants as a tree."""
+    focus = lin.model_version
+    chain = [*reversed(lin.ancestors), focus]
+    entries: list[tuple[str, ModelVersion]] = []
+    for depth, v in enumerate(chain):
+        branch = "" if depth == 0 else "    " * (depth - 1) + "`-- "
+        entries.append((branch + v.uri + (" *" if v is focus else ""), v))
+    placed = {(v.name, v.version) for v in chain}
+
+    def walk(parent: ModelVersion, prefix: str) -> None:
+        kids = [
+            k
+            for k in lin.children_of(parent.name, parent.version)
+            if (k.name, k.version) not in placed
+        ]
+        placed.update((k.name, k.version) for k in kids)
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            entries.append((prefix + ("`-- " if last else "|-- ") + kid.uri, kid))
+            walk(kid, prefix + ("    " if last else "|   "))
+
+    walk(focus, "    " * (len(chain) - 1))
+    # A descendant whose parent link the tree cannot follow (it should not
+    # happen) is still listed rather than silently dropped.
+    entries += [("? " + d.uri, d) for d in lin.descendants if (d.name, d.version) not in placed]
+    return entries
+
+
+def lineage_text(lin: VersionLineage) -> str:
+    head = key_values(
+        [
+            ("version", lin.model_version.uri + "  (* in the tree)"),
+            ("ancestors", len(lin.ancestors)),
+            ("descendants", len(lin.descendants)),
+        ]
+    )
+    tree = rows(
+        ("LINEAGE", "STAGE", "STATUS", "ALIASES", "RUN_ID", "CREATED"),
+        [
+            (
+                label,
+                v.current_stage,
+                v.status,
+                ",".join(v.aliases),
+                v.run_id,
+                fmt_time(v.creation_timestamp),
+            )
+            for label, v in _tree_entries(lin)
+        ],
+        "",
+        full_first=True,
+    )
+    text = head + "\n\n" + tree
+    if lin.truncated:
+        text += "\n(truncated: the depth limit (--max-depth) or the 1,000-descendant limit was hit)"
+    return text
+
+
+#: Stages in the order people ask about them.
+STAGES = ("Production", "Staging", "None", "Archived")
+
+
+def stage_holders(state: ModelStateAsOf) -> dict[str, list[int]]:
+    """Stage -> the versions in it at that moment, highest first; every stage present."""
+    holders: dict[str, list[int]] = {stage: [] for stage in STAGES}
+    for v in state.versions:
+        holders.setdefault(v.current_stage, []).append(v.version)
+    return {stage: sorted(held, reverse=True) for stage, held in holders.items()}
+
+
+def state_text(state: ModelStateAsOf) -> str:
+    pairs: list[tuple[str, Any]] = [
+        ("model", state.name),
+        ("as_of", fmt_time(state.as_of_timestamp)),
+    ]
+    pairs += [
+        (stage, ", ".join(map(str, held)) or _EMPTY) for stage, held in stage_holders(state).items()
+    ]
+    pairs += [("aliases", fmt_map(state.aliases)), ("last_event", state.last_event_id or "")]
+    versions = rows(
+        ("VERSION", "STAGE", "STATUS"),
+        [
+            (str(v.version), v.current_stage, v.status)
+            for v in sorted(state.versions, key=lambda v: v.version)
+        ],
+        "(no versions then)",
+    )
+    return key_values(pairs) + "\n\n" + versions
 
 
 # -- artifacts ------------------------------------------------------------------
@@ -309,45 +437,3 @@ def urls_text(result: ArtifactDownloadUrls) -> str:
         "(no files)",
         full_last=True,
     )
-
-
-class ProgressBar:
-    """``label [#####-----] 12.0 MiB / 40.0 MiB`` redrawn in place on a terminal.
-
-    Draws nothing when ``stream`` is not a terminal, so logs and pipes stay
-    clean. Pass the instance as a ``progress`` callback and ``close()`` it
-    afterwards to end the line.
-    """
-
-    _WIDTH = 30
-    _INTERVAL = 0.1  # seconds between redraws
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self._stream = stream
-        self._label = label
-        isatty = getattr(stream, "isatty", None)
-        self.enabled = bool(isatty and isatty())
-        self._last_draw = 0.0
-        self._last_len = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if done < total and now - self._last_draw < self._INTERVAL:
-            return
-        self._last_draw = now
-        filled = self._WIDTH if total <= 0 else min(self._WIDTH, self._WIDTH * done // total)
-        line = (
-            f"{self._label} [{'#' * filled}{'-' * (self._WIDTH - filled)}] "
-            f"{fmt_bytes(done)} / {fmt_bytes(total)}"
-        )
-        self._stream.write("\r" + line.ljust(self._last_len))
-        self._stream.flush()
-        self._last_len = len(line)
-
-    def close(self) -> None:
-        if self._last_len:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._last_len = 0

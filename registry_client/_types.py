@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 
 __all__ = [
+    "AliasMove",
     "ArtifactDownloadUrls",
     "ArtifactFile",
     "ArtifactListing",
@@ -523,5 +524,23 @@ class ModelStateAsOf:
             ),
             aliases=_frozen_map((a.alias, a.version) for a in msg.aliases),
             last_event_id=msg.last_event_id,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """The outcome of moving an alias: the version it now points at and the
+    one it pointed at before (None when the alias was new)."""
+
+    model_version: ModelVersion
+    previous_version: int | None
+    raw: pb.SetRegisteredModelAliasResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_proto(cls, msg: pb.SetRegisteredModelAliasResponse) -> AliasMove:
+        return cls(
+            model_version=ModelVersion._from_proto(msg.model_version),
+            previous_version=msg.previous_version or None,
             raw=msg,
         )

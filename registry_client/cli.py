@@ -5,12 +5,15 @@ Python users get and cannot grow behaviour of its own.
 
 Exit codes are part of the interface for shell scripts: 0 success, 1 the
 registry refused or failed the call (the reason goes to stderr as
-``error: CODE: message``), 2 bad command line.
+``error: CODE: message``), 2 bad command line. stdout carries only the result
+(one JSON document with ``--output json``); hints for people, such as the next
+page's token, and progress bars go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,8 +29,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-#: RPC name -> CLI command. Lets a test check that every RPC of the service is
-#: reachable from the command line.
+#: RPC name -> CLI command (with the option selecting the RPC, if any). Lets a
+#: test check that every RPC of the service is reachable from the command line.
 RPC_COMMANDS: dict[str, str] = {
     "CreateRegisteredModel": "models create",
     "GetRegisteredModel": "models get",
@@ -48,8 +51,13 @@ RPC_COMMANDS: dict[str, str] = {
     "DeleteRegisteredModelAlias": "aliases delete",
     "GetModelVersionByAlias": "aliases get",
     "ResolveModelUri": "resolve",
-    "FindModelVersionsByRun": "versions by-run",
+    "SearchRegisteredModels": "search models",
+    "SearchModelVersions": "search versions",
+    "FindModelVersionsByRun": "lineage by-run",
+    "FindModelVersionsByDataset": "lineage by-dataset",
+    "GetModelVersionLineage": "lineage show",
     "ListModelEvents": "history",
+    "GetModelStateAsOf": "history --as-of",
     "UploadArtifact": "artifacts upload",
     "FinalizeModelVersion": "versions finalize",
     "AbortModelVersion": "versions abort",
@@ -84,6 +92,8 @@ def _command(
     help: str,
     description: str,
     examples: Sequence[str],
+    *,
+    check: cmd.Check | None = None,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
@@ -92,7 +102,9 @@ def _command(
         epilog=_examples(*examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(handler=handler)
+    # The parser itself is kept so that `check` failures are reported with
+    # this command's usage line, like argparse's own errors.
+    parser.set_defaults(handler=handler, check=check, command_parser=parser)
     return parser
 
 
@@ -389,9 +401,10 @@ def _add_versions(sub: Any) -> None:
     p = _command(
         g,
         "by-run",
-        cmd.versions_by_run,
-        "versions produced by a run",
-        "List the versions, across all models, produced by a training run; newest first.",
+        cmd.lineage_by_run,
+        "versions produced by a run (= lineage by-run)",
+        "List the versions, across all models, produced by a training run; newest first.\n"
+        "Kept for scripts written before `registry lineage by-run`, which it equals.",
         ["registry versions by-run run-42"],
     )
     p.add_argument("run_id", metavar="RUN_ID", help="training run id")
@@ -543,6 +556,261 @@ def _add_artifacts(sub: Any) -> None:
     )
 
 
+def _add_search_options(p: argparse.ArgumentParser, fields: str, order_keys: str) -> None:
+    p.add_argument(
+        "--filter",
+        metavar="FILTER",
+        default=None,
+        # argparse %-formats help strings: a LIKE pattern's % must be doubled.
+        help=f"e.g. {fields.replace('%', '%%')} (default: everything)",
+    )
+    p.add_argument(
+        "--order-by",
+        dest="order_by",
+        action="append",
+        metavar="KEY",
+        help=f"{order_keys}, each optionally followed by ASC or DESC; repeat for up to 3",
+    )
+    p.add_argument(
+        "--max-results",
+        type=cmd.positive_int,
+        default=100,
+        metavar="N",
+        help="results per page, up to 1000 (default: 100); with --all, the size of each page",
+    )
+    pages = p.add_mutually_exclusive_group()
+    pages.add_argument(
+        "--page-token",
+        metavar="TOKEN",
+        help="continue after the page that printed this token",
+    )
+    pages.add_argument(
+        "--all", action="store_true", help="fetch every page instead of one (no token printed)"
+    )
+
+
+_SEARCH_PAGES = (
+    "One page per call: when more results remain, the token for the next page goes\n"
+    "to stderr (table) or is next_page_token (JSON, null on the last page)."
+)
+_GRAMMAR = (
+    "Filters use MLflow's grammar plus OR and parentheses: comparisons such as\n"
+    "name LIKE 'fraud%', tags.team = 'risk' or alias = 'champion', joined with AND/OR.\n"
+    "Quote the whole filter for the shell; see the README's Search section."
+)
+
+
+def _add_search(sub: Any) -> None:
+    g = _group(
+        sub,
+        "search",
+        "find models and versions with a filter",
+        "Search registered models or versions with a filter, sorted and paged.\n\n" + _GRAMMAR,
+        [
+            "registry search models --filter \"tags.team = 'risk'\"",
+            "registry search versions --filter \"alias = 'champion'\" --all",
+        ],
+    )
+    p = _command(
+        g,
+        "models",
+        cmd.search_models,
+        "search registered models",
+        "List registered models matching --filter (fields: name, tags.KEY, alias,\n"
+        "description, creation_timestamp, last_updated_timestamp), by name unless\n"
+        "--order-by.\n\n" + _GRAMMAR + "\n\n" + _SEARCH_PAGES,
+        [
+            "registry search models --filter \"name LIKE 'fraud%' AND tags.team = 'risk'\"",
+            "registry search models --order-by 'last_updated_timestamp DESC' --max-results 10",
+            "registry --output json search models --filter \"alias = 'champion'\" --all",
+            "registry search models --filter \"name LIKE 'fraud%'\" --page-token TOKEN",
+        ],
+    )
+    _add_search_options(
+        p,
+        "\"name LIKE 'fraud%' AND tags.team = 'risk'\"",
+        "name, creation_timestamp or last_updated_timestamp",
+    )
+
+    p = _command(
+        g,
+        "versions",
+        cmd.search_versions,
+        "search model versions across models",
+        "List versions, across models, matching --filter (fields: name, version_number,\n"
+        "run_id, source_path, current_stage, status, description, tags.KEY, alias,\n"
+        "dataset.digest, dataset.name, creation_timestamp, last_updated_timestamp); by\n"
+        "model name, then newest version first, unless --order-by.\n\n"
+        + _GRAMMAR
+        + "\n\n"
+        + _SEARCH_PAGES,
+        [
+            "registry search versions --filter \"name = 'fraud-detector' AND current_stage = "
+            "'Production'\"",
+            "registry search versions --filter \"dataset.digest = 'sha256:ab12'\" --all",
+            "registry search versions --filter \"tags.validated = 'true'\" "
+            "--order-by 'creation_timestamp DESC'",
+        ],
+    )
+    _add_search_options(
+        p,
+        "\"name = 'fraud-detector' AND tags.validated = 'true'\"",
+        "name, version_number, creation_timestamp or last_updated_timestamp",
+    )
+
+
+def _add_lineage(sub: Any) -> None:
+    g = _group(
+        sub,
+        "lineage",
+        "where versions came from: runs, data sets, parent versions",
+        "Follow lineage: the versions a training run produced, the versions trained on\n"
+        "a data set, and a version's ancestors and descendants through parent links.",
+        [
+            "registry lineage by-dataset sha256:ab12",
+            "registry lineage show fraud-detector 3",
+        ],
+    )
+    p = _command(
+        g,
+        "by-run",
+        cmd.lineage_by_run,
+        "versions produced by a run",
+        "List the versions, across all models, produced by a training run; newest first.",
+        ["registry lineage by-run run-42"],
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="training run id")
+
+    p = _command(
+        g,
+        "by-dataset",
+        cmd.lineage_by_dataset,
+        "versions trained on a data set",
+        "List the versions, across all models, trained on the data set with this digest\n"
+        "(as given with `registry versions create --dataset digest=...`); newest first.",
+        ["registry lineage by-dataset sha256:ab12"],
+    )
+    p.add_argument("digest", metavar="DIGEST", help="the data set's digest, matched exactly")
+
+    p = _command(
+        g,
+        "show",
+        cmd.lineage_show,
+        "a version's ancestors and descendants",
+        "Show where a version came from and what was derived from it, across models,\n"
+        "through the parent links set with `registry versions create --parent`. The\n"
+        "table draws one tree: the oldest ancestor first, down to the version (marked\n"
+        "*), then every version derived from it. JSON has model_version, ancestors\n"
+        "(parent first), descendants (nearest generation first; each one's\n"
+        "lineage.parent_model_uri names its parent) and truncated.",
+        [
+            "registry lineage show fraud-detector 3",
+            "registry --output json lineage show fraud-detector 3 --max-depth 1",
+        ],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=cmd.positive_int, help="version number")
+    p.add_argument(
+        "--max-depth",
+        type=cmd.positive_int,
+        default=0,
+        metavar="N",
+        help="links to follow each way, up to 100 (default: 100)",
+    )
+
+
+_TIMES = (
+    "Times are ISO-8601 (2026-03-01, 2026-03-01T10:00, '2026-03-01 10:00:00+02:00',\n"
+    "2026-03-01T08:00Z) or epoch milliseconds; a time without an offset is UTC, not\n"
+    "your local time. Times in the table are shown in UTC."
+)
+
+_KINDS = (
+    "model_created, model_renamed, model_updated, model_deleted, model_tag_set,\n"
+    "model_tag_deleted, version_created, version_updated, version_deleted,\n"
+    "version_stage_changed, version_status_changed, version_tag_set,\n"
+    "version_tag_deleted, alias_set, alias_deleted"
+)
+
+
+def _add_history(sub: Any) -> None:
+    p = _command(
+        sub,
+        "history",
+        cmd.history,
+        "recorded changes, or a model's state at a past moment",
+        "List recorded changes, oldest first: who changed what, when, and the values\n"
+        "before and after. With NAME, the changes to that model (deleted models too, by\n"
+        "the name they had); without, the changes to every model. The options narrow the\n"
+        "list and combine with AND.\n\n"
+        "With --as-of, show instead the model as it was at that moment: which versions\n"
+        "held each stage, where each alias pointed, and every version's stage and status.\n\n"
+        + _TIMES
+        + "\n\nKinds of change, for --kind:\n"
+        + _KINDS
+        + ".",
+        [
+            "registry history fraud-detector",
+            "registry history fraud-detector --after 120 --limit 20",
+            "registry history fraud-detector --alias champion --since 2026-03-01",
+            "registry history fraud-detector --version 3 --kind version_stage_changed",
+            "registry history --actor ci-bot --since 2026-03-01T00:00Z --until 2026-03-02",
+            'registry history fraud-detector --as-of "2026-03-01 10:00"',
+            "registry --output json history fraud-detector --as-of 1772359200000",
+        ],
+        check=cmd.check_history,
+    )
+    p.add_argument(
+        "name", metavar="NAME", nargs="?", default=None, help="model name (default: every model)"
+    )
+    p.add_argument(
+        "--version",
+        type=cmd.positive_int,
+        default=None,
+        metavar="N",
+        help="only changes to version N (needs NAME)",
+    )
+    p.add_argument("--alias", metavar="ALIAS", help="only moves and deletions of this alias")
+    p.add_argument(
+        "--kind",
+        dest="kinds",
+        action="append",
+        metavar="KIND",
+        help="only changes of this kind (e.g. alias_set); repeat for several",
+    )
+    p.add_argument(
+        "--actor",
+        dest="by_actor",
+        metavar="ACTOR",
+        help="only changes made by ACTOR (the global --actor, before the command, is who\nyou are)",
+    )
+    p.add_argument(
+        "--since", type=cmd.timestamp, metavar="TIME", help="only changes at or after TIME"
+    )
+    p.add_argument("--until", type=cmd.timestamp, metavar="TIME", help="only changes before TIME")
+    p.add_argument(
+        "--after",
+        type=cmd.non_negative_int,
+        default=0,
+        metavar="EVENT_ID",
+        help="only events after this event id (to continue a listing)",
+    )
+    p.add_argument(
+        "--limit",
+        type=cmd.positive_int,
+        default=None,
+        metavar="N",
+        help="show at most N events (default: all); the id to continue after goes to stderr",
+    )
+    p.add_argument(
+        "--as-of",
+        type=cmd.timestamp,
+        default=None,
+        metavar="TIME",
+        help="show the model's stages and aliases as they were at TIME (needs NAME)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``registry`` argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
@@ -556,6 +824,9 @@ def build_parser() -> argparse.ArgumentParser:
             "registry --output json history fraud-detector",
             "registry versions create fraud-detector --artifacts ./model-out",
             "registry download models:/fraud-detector@champion ./model",
+            "registry search versions --filter \"alias = 'champion' AND tags.team = 'risk'\"",
+            "registry lineage show fraud-detector 3",
+            'registry history fraud-detector --as-of "2026-03-01 10:00"',
         )
         + "\n\nExit status: 0 success, 1 the call failed, 2 bad command line.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -580,6 +851,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--actor", help="who to record in the history (default: $REGISTRY_ACTOR, else your user)"
+    )
+    parser.add_argument(
+        "--token",
+        help="bearer token sent with every call (default: $REGISTRY_TOKEN; prefer the variable:\n"
+        "command lines are visible to other users of the machine)",
     )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     _add_models(sub)
@@ -637,33 +913,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="parallel downloads (default: 4)",
     )
 
-    p = _command(
-        sub,
-        "history",
-        cmd.history,
-        "list the recorded changes to a model",
-        "List the changes made to a model, oldest first: who changed what, when,\n"
-        "and the values before and after. Works for deleted models too.",
-        [
-            "registry history fraud-detector",
-            "registry history fraud-detector --after 120 --limit 20",
-        ],
-    )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument(
-        "--after",
-        type=cmd.non_negative_int,
-        default=0,
-        metavar="EVENT_ID",
-        help="only events after this event id",
-    )
-    p.add_argument(
-        "--limit",
-        type=cmd.positive_int,
-        default=None,
-        metavar="N",
-        help="show at most N events (default: all)",
-    )
+    _add_search(sub)
+    _add_lineage(sub)
+    _add_history(sub)
     return parser
 
 
@@ -684,10 +936,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        problem = args.check(args) if args.check is not None else None
+        if problem is not None:
+            args.command_parser.error(problem)  # prints usage and exits 2
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return _exit_status(exc.code)
     try:
-        client = RegistryClient(args.target, timeout=args.timeout, actor=args.actor)
+        client = RegistryClient(
+            args.target, timeout=args.timeout, actor=args.actor, token=args.token
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -701,7 +958,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-    print(out.dumps(result.data) if args.output == "json" else result.text)
+    try:
+        if args.output == "json":
+            print(out.dumps(result.data), flush=True)
+        else:
+            print(result.text, flush=True)
+            if result.note:
+                print(result.note, file=sys.stderr)
+    except BrokenPipeError:
+        # The reader stopped early (`registry history | head`): not worth a
+        # traceback. Point stdout at /dev/null so that the interpreter's final
+        # flush does not fail again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -141,3 +141,14 @@ def test_delete_alias(client: RegistryClient, three_versions: str) -> None:
         {"alias": "champion", "version": 3},
         3,
     )
+
+
+def test_move_reports_the_previous_target(client: RegistryClient, three_versions: str) -> None:
+    name = three_versions
+    first = client.move_registered_model_alias(name, "champion", 1)
+    assert first.previous_version is None and first.model_version.version == 1
+    second = client.move_registered_model_alias(name, "champion", 3, expected_version=1)
+    assert second.previous_version == 1
+    assert second.model_version.version == 3 and second.model_version.aliases == ("champion",)
+    # A no-op move still says where the alias was.
+    assert client.move_registered_model_alias(name, "champion", 3).previous_version == 3

@@ -6,15 +6,24 @@ script runs it, so exit codes, stdout and stderr are what a shell sees.
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Callable
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support.net import free_port
 
-from registry_client import RPC_METHODS, RegistryClient
-from registry_client.cli import RPC_COMMANDS, main
+from registry_client import RPC_METHODS, RegistryClient, cli
+from registry_client import _commands as cmd
+from registry_client.cli import RPC_COMMANDS, build_parser, main
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 
 SERVICE_RPCS = sorted(m.name for m in pb.DESCRIPTOR.services_by_name["ModelRegistry"].methods)
@@ -65,13 +74,106 @@ def test_every_rpc_has_a_cli_command_and_a_client_method() -> None:
 
 @pytest.mark.parametrize("rpc", SERVICE_RPCS)
 def test_every_command_has_help_with_examples(rpc: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _offline(capsys, *RPC_COMMANDS[rpc].split(), "--help")
+    # "history --as-of": the command is the words, the option selects the RPC.
+    words = RPC_COMMANDS[rpc].split()
+    code, out, _ = _offline(capsys, *[w for w in words if not w.startswith("-")], "--help")
     assert code == 0
-    assert "Examples:" in out
-    assert f"registry {RPC_COMMANDS[rpc]}" in out
+    examples = out.split("Examples:\n", 1)[1].splitlines()
+    assert any(
+        line.strip().startswith("registry ") and all(w in line.split() for w in words)
+        for line in examples
+    ), f"no example of `registry {RPC_COMMANDS[rpc]}`"
 
 
-@pytest.mark.parametrize("group", [[], ["models"], ["versions"], ["aliases"], ["artifacts"]])
+def _parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every parser of the CLI (root, groups, commands) with its command words."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def _example_commands(epilog: str) -> list[str]:
+    """The example command lines of an epilog, continuation lines joined."""
+    lines = epilog.split("Examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    commands: list[str] = []
+    pending = ""
+    for line in lines:
+        pending += line.strip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        commands.append(pending)
+        pending = ""
+    return commands
+
+
+ALL_PARSERS = list(_parsers(build_parser()))
+
+
+@pytest.mark.parametrize(
+    ("path", "parser"), ALL_PARSERS, ids=[" ".join(p) or "registry" for p, _ in ALL_PARSERS]
+)
+def test_every_parser_has_examples_that_parse(
+    path: tuple[str, ...], parser: argparse.ArgumentParser
+) -> None:
+    """Every group and command shows at least one example of itself, and every
+    example is a valid command line: help that errors out is worse than none."""
+    assert parser.epilog and "Examples:" in parser.epilog, path
+    commands = _example_commands(parser.epilog)
+    assert any(c.startswith("registry ") for c in commands), path
+    assert any(" ".join(path) in c for c in commands), f"no example uses {' '.join(path)!r}"
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "registry", command
+        try:
+            args = build_parser().parse_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"example does not parse: {command}")
+        assert args.check is None or args.check(args) is None, command
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_commands() -> list[str]:
+    """Every `registry ...` invocation in the README's shell blocks, shell
+    variables replaced by 1 and redirections dropped."""
+    found = []
+    for block in re.findall(r"```(?:sh|bash)\n(.*?)```", README.read_text(), flags=re.S):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            # A command starts a line or follows $( || && ; and ends at a pipe.
+            for match in re.finditer(r"(?:^|\$\(|\|\||&&|;)\s*(registry\s[^|;&)]*)", line):
+                found.append(re.sub(r"\$\{?\w+(?::-[^}]*)?\}?", "1", match.group(1)))
+    return found
+
+
+def test_readme_command_lines_parse() -> None:
+    """The README's CLI examples (written by several people) stay valid
+    command lines as the CLI changes."""
+    commands = _readme_commands()
+    assert len(commands) >= 20
+    for command in commands:
+        argv = [t for t in shlex.split(command, comments=True) if ">" not in t]
+        try:
+            args = build_parser().parse_args(argv[1:])
+        except SystemExit:
+            pytest.fail(f"README command does not parse: {command}")
+        assert args.check is None or args.check(args) is None, command
+
+
+def test_the_command_list_covers_every_parser() -> None:
+    commands = {p for p, parser in ALL_PARSERS if parser.get_default("handler")}
+    mapped = {tuple(w for w in c.split() if not w.startswith("-")) for c in RPC_COMMANDS.values()}
+    assert mapped <= commands
+
+
+@pytest.mark.parametrize(
+    "group", [[], ["models"], ["versions"], ["aliases"], ["artifacts"], ["search"], ["lineage"]]
+)
 def test_groups_have_help_with_examples(
     group: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,6 +206,19 @@ def test_groups_have_help_with_examples(
         ["versions", "get", "m", "0"],
         ["aliases", "set", "m", "a", "1", "--must-not-exist", "--expected-version", "1"],
         ["history", "m", "--limit", "0"],
+        ["history", "--version", "2"],
+        ["history", "--as-of", "2026-03-01"],
+        ["history", "m", "--as-of", "2026-03-01", "--kind", "alias_set"],
+        ["history", "m", "--as-of", "2026-03-01", "--limit", "3"],
+        ["history", "m", "--since", "yesterday"],
+        ["history", "m", "--since", "1772359200"],  # epoch seconds, not ms
+        ["history", "m", "--until", "20260301"],  # a compact date, not ms
+        ["search"],
+        ["search", "models", "--all", "--page-token", "abc"],
+        ["search", "versions", "--max-results", "0"],
+        ["lineage", "by-dataset"],
+        ["lineage", "show", "m"],
+        ["lineage", "show", "m", "1", "--max-depth", "0"],
     ],
 )
 def test_usage_errors_exit_2_without_calling_the_server(
@@ -114,6 +229,74 @@ def test_usage_errors_exit_2_without_calling_the_server(
     assert code == 2
     assert out == ""
     assert "usage:" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("2026-03-01T10:00", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+        ("2026-03-01 10:00:00+02:00", datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("2026-03-01T08:00Z", datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("2026-03-01T10:00:00.123", datetime(2026, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+        ("1772359200000", datetime(2026, 3, 1, 10, tzinfo=UTC)),
+    ],
+)
+def test_times_are_iso_8601_or_epoch_ms_and_naive_means_utc(text: str, expected: datetime) -> None:
+    assert cmd.timestamp(text) == round(expected.timestamp() * 1000)
+
+
+def test_token_is_sent_as_a_bearer_header(
+    target: str,
+    model_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    made: list[RegistryClient] = []
+
+    class Recording(RegistryClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(cli, "RegistryClient", Recording)
+    code, _, err = _offline(
+        capsys, "--target", target, "--token", "t0k", "models", "create", model_name
+    )
+    assert code == 0, err
+    monkeypatch.setenv("REGISTRY_TOKEN", "from-env")
+    code, _, err = _offline(capsys, "--target", target, "models", "get", model_name)
+    assert code == 0, err
+    sent = [dict(c._metadata).get("authorization") for c in made]
+    assert sent == ["Bearer t0k", "Bearer from-env"]
+
+    # A token gRPC could not send is a bad command line, caught before any call.
+    code, out, err = _offline(
+        capsys, "--target", target, "--token", "two words", "models", "get", "m"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("error: token must be")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(
+    target: str, client: RegistryClient, model_name: str
+) -> None:
+    """`registry ... | head -1`: the pipe closes before the output is written."""
+    client.create_registered_model(model_name)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "registry_client.cli", "--target", target, "models", "get",
+             model_name],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (1, "")
 
 
 def test_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -388,12 +571,15 @@ def test_history(run: Run, run_json: Callable[..., Any], model_name: str) -> Non
     assert [e["event_id"] for e in rest["events"]] == ids[4:]
     assert run_json("history", model_name, "--limit", "6")["next_after_event_id"] == 0
 
-    code, out, _ = run("history", model_name, "--limit", "2")
+    code, out, err = run("history", model_name, "--limit", "2")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:2] == ["EVENT", "TIME"]
+    assert "MODEL" not in lines[0]  # one model: no column repeating its name
     assert "model_created" in lines[1]
-    assert f"--after {ids[1]}" in lines[-1]
+    assert len(lines) == 3
+    # Where to continue goes to stderr, so stdout stays a plain table.
+    assert err.strip().endswith(f"--after {ids[1]}")
 
 
 def test_history_of_deleted_model(run: Run, run_json: Callable[..., Any], model_name: str) -> None:
@@ -405,3 +591,20 @@ def test_history_of_deleted_model(run: Run, run_json: Callable[..., Any], model_
     code, _, err = run("history", model_name + "-never-existed")
     assert code == 1
     assert err.startswith("error: NOT_FOUND: ")
+
+
+def test_aliases_set_reports_the_previous_version(
+    target: str, client: RegistryClient, model_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.create_registered_model(model_name)
+    for i in range(2):
+        client.create_model_version(model_name, source=f"s3://m/{i}")
+    client.set_registered_model_alias(model_name, "champion", 1)
+    code = main(
+        ["--target", target, "--output", "json", "aliases", "set", model_name, "champion", "2"]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["version"] == 2 and data["previous_version"] == 1
+    assert main(["--target", target, "aliases", "set", model_name, "champion", "1"]) == 0
+    assert "(was 2)" in capsys.readouterr().out
