@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+from sqlalchemy import create_engine
 
 from registry_client import InvalidArgument, NotFound, RegistryClient
+from registry_server.store import events as event_store
+from registry_server.store.schema import metadata
+
+PROTO = (
+    Path(__file__).resolve().parent.parent / "protos" / "modelregistry" / "v1" / "registry.proto"
+)
 
 
 def test_every_change_is_recorded_in_order(
@@ -108,3 +118,50 @@ def test_rejected_calls_record_nothing(client: RegistryClient, model_name: str) 
         with pytest.raises((InvalidArgument, NotFound, Exception)):
             bad()
     assert [e.event_id for e in client.iter_model_events(model_name)] == before
+
+
+def _documented_kinds() -> set[str]:
+    """The kinds listed in the ModelEvent.kind comment of the proto."""
+    text = PROTO.read_text()
+    comment = re.search(r"// What happened, one of:(.*?)\n\s*string kind", text, flags=re.S)
+    assert comment is not None
+    return set(re.findall(r"[a-z_]+", comment.group(1).replace("//", "")))
+
+
+def test_every_kind_is_documented_recorded_and_filterable(
+    client: RegistryClient, model_name: str
+) -> None:
+    assert _documented_kinds() == event_store.EVENT_KINDS
+    client.create_registered_model(model_name)
+    client.update_registered_model(model_name, "d")
+    client.set_registered_model_tag(model_name, "k", "v")
+    client.delete_registered_model_tag(model_name, "k")
+    client.create_model_version(model_name, source="s3://a")
+    client.update_model_version(model_name, 1, "d")
+    client.set_model_version_tag(model_name, 1, "k", "v")
+    client.delete_model_version_tag(model_name, 1, "k")
+    client.transition_model_version_stage(model_name, 1, "Staging")
+    client.set_registered_model_alias(model_name, "champion", 1)
+    client.delete_registered_model_alias(model_name, "champion")
+    pending = client.create_model_version(model_name, registry_held_artifacts=True)
+    client.abort_model_version(model_name, pending.version, "test")
+    client.delete_model_version(model_name, 1)
+    renamed = model_name + "-renamed"
+    client.rename_registered_model(model_name, renamed)
+    client.delete_registered_model(renamed)
+
+    recorded = [e.kind for e in client.iter_model_events(renamed)]
+    assert set(recorded) == event_store.EVENT_KINDS
+    for kind in sorted(event_store.EVENT_KINDS):
+        found = client.list_model_events(renamed, kinds=[kind]).events
+        assert [e.kind for e in found] == [k for k in recorded if k == kind]
+
+
+def test_unknown_kinds_are_never_written() -> None:
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    with engine.begin() as conn, pytest.raises(ValueError, match="unknown event kind"):
+        event_store.record(
+            conn, model_id=1, model_name="m", kind="model_exploded", actor="a", now=1
+        )
+    engine.dispose()

@@ -52,9 +52,9 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         validation.artifact_path(path)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
+            now = now_ms()
             self._require_pending_held(name, version, row)
             existing = files.get(conn, row.id, path)
             if existing is None:
@@ -147,9 +147,9 @@ class ArtifactService:
                     f"artifact store, expected {item.size}; the version stays pending"
                 )
         # ...then decide under the model lock.
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
+            now = now_ms()
             self._require_pending_held(name, version, row)
             uploaded = {r.path: r for r in files.rows(conn, row.id)}
             self._compare(declared, uploaded)
@@ -225,9 +225,9 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         validation.short(reason, "reason", validation.MAX_URI)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
+            now = now_ms()
             if row.status == VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is READY; delete it instead of aborting"

@@ -1,20 +1,196 @@
 """The model history: filtered event listings and point-in-time state.
 
-TO BE IMPLEMENTED (issue 4).
+Both read the audit log only. The log is written in the same transaction as
+every change (see Registry), so replaying a model's events in id order
+rebuilds exactly the state the tables held after each of them; no snapshot
+table is needed, and the answer for a past moment can never disagree with
+what ListModelEvents shows for it.
 """
 
 from __future__ import annotations
 
-from registry_server.domain.entities import EventPage, EventQuery, ModelStateAsOf
+from dataclasses import dataclass
+
+from registry_server.domain import validation
+from registry_server.domain.entities import (
+    EventPage,
+    EventQuery,
+    ModelEvent,
+    ModelStateAsOf,
+    Stage,
+    VersionState,
+    VersionStatus,
+)
+from registry_server.domain.errors import InvalidArgument, NotFound
+from registry_server.store import events
 from registry_server.store.database import Database
+
+# The kinds that change what GetModelStateAsOf reports (name, versions'
+# stage and status, aliases, existence). Tags and descriptions are not part
+# of the rebuilt state, so their events are not even fetched.
+STATE_KINDS = frozenset(
+    {
+        "model_created",
+        "model_renamed",
+        "model_deleted",
+        "version_created",
+        "version_stage_changed",
+        "version_status_changed",
+        "version_deleted",
+        "alias_set",
+        "alias_deleted",
+    }
+)
+
+
+def _no_history(name: str) -> NotFound:
+    return NotFound(f"registered model {name!r} not found and has no history")
 
 
 class HistoryService:
+    """ListModelEvents and GetModelStateAsOf: read-only, one transaction each."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    # ------------------------------------------------------------- listings
+
     def list_events(self, query: EventQuery) -> EventPage:
-        raise NotImplementedError
+        """One page of the events matching every filter, oldest first.
+
+        A name designates the live model of that name, else the last deleted
+        model that had it (history outlives the model); NOT_FOUND only when
+        neither exists, not when the filters merely match nothing.
+        """
+        limit = self._check(query)
+        with self.db.read() as conn:
+            found = events.page(conn, query, limit + 1)
+            if not found and query.name and events.model_id_for_name(conn, query.name) is None:
+                raise _no_history(query.name)
+        more = len(found) > limit
+        found = found[:limit]
+        return EventPage(tuple(found), found[-1].event_id if more else 0)
+
+    @staticmethod
+    def _check(query: EventQuery) -> int:
+        """Shape checks before any SQL; returns the effective page size."""
+        if query.name:
+            validation.model_name(query.name)
+        if query.version:
+            if query.version < 0:
+                raise InvalidArgument(f"version: must be a positive integer, got {query.version}")
+            if not query.name:
+                raise InvalidArgument(
+                    "version: filtering by version requires name (version numbers are per model)"
+                )
+        if query.alias:
+            validation.alias(query.alias)
+        for index, kind in enumerate(query.kinds):
+            if kind not in events.EVENT_KINDS:
+                known = ", ".join(sorted(events.EVENT_KINDS))
+                raise InvalidArgument(
+                    f"kinds[{index}]: {kind[:100]!r} is not an event kind; known kinds: {known}"
+                )
+        if query.actor:
+            validation.short(query.actor, "actor")
+        if query.since_ms < 0:
+            raise InvalidArgument(f"since_timestamp must not be negative, got {query.since_ms}")
+        if query.until_ms < 0:
+            raise InvalidArgument(f"until_timestamp must not be negative, got {query.until_ms}")
+        if query.since_ms and query.until_ms and query.since_ms >= query.until_ms:
+            raise InvalidArgument(
+                f"until_timestamp ({query.until_ms}) must be after since_timestamp "
+                f"({query.since_ms}): the range is since (inclusive) to until (exclusive)"
+            )
+        if query.after_event_id < 0:
+            raise InvalidArgument("after_event_id must not be negative")
+        return validation.page_size(query.page_size)
+
+    # ------------------------------------------------------- point in time
 
     def state_as_of(self, name: str, as_of_ms: int) -> ModelStateAsOf:
-        raise NotImplementedError
+        """The model's name, versions (stage, status) and aliases as they were
+        after every change committed at or before `as_of_ms`.
+
+        The model is the one `name` designates now (live, else last deleted
+        under that name), as for ListModelEvents. NOT_FOUND when there is no
+        such model, when it was created after `as_of_ms`, or when it had
+        already been deleted then: a deleted model has no state, and an empty
+        answer would read as "existed with no versions".
+        """
+        validation.model_name(name)
+        if as_of_ms <= 0:
+            raise InvalidArgument(
+                f"as_of_timestamp must be a positive number of ms since the epoch, got {as_of_ms}"
+            )
+        with self.db.read() as conn:
+            replayed, last_event_id = events.replay(conn, name, as_of_ms, STATE_KINDS)
+            if not replayed:
+                if events.model_id_for_name(conn, name) is None:
+                    raise _no_history(name)
+                created = events.first_event_time(conn, name)
+                since = f" (created at {created})" if created is not None else ""
+                raise NotFound(
+                    f"as_of_timestamp: registered model {name!r} did not exist yet at "
+                    f"{as_of_ms}{since}"
+                )
+        state = _Replay()
+        for event in replayed:
+            state.apply(event)
+        if state.deleted_at is not None:
+            raise NotFound(
+                f"as_of_timestamp: registered model {name!r} was deleted at {state.deleted_at}, "
+                f"before {as_of_ms}; ListModelEvents still shows its history"
+            )
+        return ModelStateAsOf(
+            name=state.name or name,
+            as_of_ms=as_of_ms,
+            versions=tuple(state.versions[v] for v in sorted(state.versions)),
+            aliases=dict(sorted(state.aliases.items())),
+            last_event_id=last_event_id,
+        )
+
+
+@dataclass
+class _Replay:
+    """The state machine GetModelStateAsOf runs over a model's events.
+
+    Each kind mirrors what the Registry method that records it did to the
+    tables. It is lenient on purpose: an event about a version it has not
+    seen (possible only if the log was edited by hand) updates what it can
+    instead of failing the whole question.
+    """
+
+    name: str = ""
+    deleted_at: int | None = None
+
+    def __post_init__(self) -> None:
+        self.versions: dict[int, VersionState] = {}
+        self.aliases: dict[str, int] = {}
+
+    def apply(self, event: ModelEvent) -> None:
+        kind, version = event.kind, event.version
+        if kind in ("model_created", "model_renamed"):
+            self.name = str(event.after.get("name") or event.model_name)
+        elif kind == "model_deleted":
+            self.deleted_at = event.timestamp
+        elif kind == "version_created" and version is not None:
+            # Versions created before registry-held artifacts existed were
+            # READY from the start and their events carry no status.
+            status = event.after.get("status", VersionStatus.READY.value)
+            self.versions[version] = VersionState(version, Stage.NONE, VersionStatus(status))
+        elif kind == "version_stage_changed" and version in self.versions:
+            stage = Stage(event.after["stage"])
+            self.versions[version] = VersionState(version, stage, self.versions[version].status)
+        elif kind == "version_status_changed" and version in self.versions:
+            status = VersionStatus(event.after["status"])
+            self.versions[version] = VersionState(version, self.versions[version].stage, status)
+        elif kind == "version_deleted" and version is not None:
+            self.versions.pop(version, None)
+            # Registry records alias_deleted events first; this only guards
+            # against a log without them.
+            self.aliases = {a: v for a, v in self.aliases.items() if v != version}
+        elif kind == "alias_set":
+            self.aliases[str(event.after["alias"])] = int(event.after["version"])
+        elif kind == "alias_deleted":
+            self.aliases.pop(str(event.before.get("alias")), None)

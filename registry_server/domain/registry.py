@@ -25,7 +25,6 @@ from registry_server.domain.entities import (
     STAGE_ORDER,
     AliasMove,
     CreatedVersion,
-    EventPage,
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
@@ -42,6 +41,9 @@ PROMOTION_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
 def now_ms() -> int:
+    """The time recorded for a change. Mutations read it after taking the
+    model's row lock, so that on one model the order of event times is the
+    order of commits (and of event ids), which point-in-time queries rely on."""
     return time.time_ns() // 1_000_000
 
 
@@ -118,9 +120,9 @@ class Registry:
     def update_registered_model(self, name: str, description: str, actor: str) -> RegisteredModel:
         validation.model_name(name)
         validation.description(description)
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, name)
+            now = now_ms()
             models.set_description(conn, row.id, description, now)
             events.record(
                 conn,
@@ -137,9 +139,9 @@ class Registry:
     def rename_registered_model(self, name: str, new_name: str, actor: str) -> RegisteredModel:
         validation.model_name(name)
         validation.model_name(new_name, "new_name")
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, name)
+            now = now_ms()
             if new_name != name:
                 models.rename(conn, row.id, new_name, now)
                 events.record(
@@ -156,9 +158,9 @@ class Registry:
 
     def delete_registered_model(self, name: str, actor: str) -> None:
         validation.model_name(name)
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, name)
+            now = now_ms()
             before = {
                 "name": name,
                 "last_version": row.last_version,
@@ -180,9 +182,9 @@ class Registry:
         validation.model_name(name)
         validation.tag_key(key)
         validation.tag_value(value)
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, name)
+            now = now_ms()
             old = models.get_tag(conn, row.id, key)
             models.set_tag(conn, row.id, key, value)
             models.touch(conn, row.id, now)
@@ -200,9 +202,9 @@ class Registry:
     def delete_registered_model_tag(self, name: str, key: str, actor: str) -> None:
         validation.model_name(name)
         validation.tag_key(key)
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, name)
+            now = now_ms()
             old = models.get_tag(conn, row.id, key)
             if old is None:
                 raise NotFound(f"key: registered model {name!r} has no tag {key!r}")
@@ -257,9 +259,9 @@ class Registry:
     def _create_version(
         self, new: NewModelVersion, parent: uris.ModelUri | None, actor: str
     ) -> CreatedVersion:
-        now = now_ms()
         with self.db.write() as conn:
             row = models.lock(conn, new.name)
+            now = now_ms()
             if new.idempotency_key:
                 existing = versions.id_by_idempotency_key(conn, row.id, new.idempotency_key)
                 if existing is not None:
@@ -342,9 +344,9 @@ class Registry:
         validation.model_name(name)
         validation.version_number(version)
         validation.description(description)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             versions.set_description(conn, row.id, description, now)
             events.record(
                 conn,
@@ -364,9 +366,9 @@ class Registry:
     def delete_model_version(self, name: str, version: int, actor: str) -> None:
         validation.model_name(name)
         validation.version_number(version)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             for alias in aliases.remove_for_version(conn, row.id):
                 events.record(
                     conn,
@@ -405,9 +407,9 @@ class Registry:
                 "archive_existing_versions is only allowed with stage Staging or Production, "
                 f"not {target.value}"
             )
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is {row.status}; only READY versions "
@@ -454,9 +456,9 @@ class Registry:
         validation.version_number(version)
         validation.tag_key(key)
         validation.tag_value(value)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             old = versions.get_tag(conn, row.id, key)
             versions.set_tag(conn, row.id, key, value)
             versions.touch(conn, row.id, now)
@@ -476,9 +478,9 @@ class Registry:
         validation.model_name(name)
         validation.version_number(version)
         validation.tag_key(key)
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             old = versions.get_tag(conn, row.id, key)
             if old is None:
                 raise NotFound(f"key: {version_label(name, version)} has no tag {key!r}")
@@ -495,13 +497,6 @@ class Registry:
                 before={"key": key, "value": old},
             )
 
-    def find_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
-        if not run_id:
-            raise InvalidArgument("run_id is required")
-        validation.short(run_id, "run_id")
-        with self.db.read() as conn:
-            return versions.by_run(conn, run_id)
-
     # ----------------------------------------------------------------- aliases
 
     def set_registered_model_alias(
@@ -514,9 +509,9 @@ class Registry:
             raise InvalidArgument(
                 "expected_version must be 0 (alias must not exist) or a version number"
             )
-        now = now_ms()
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
+            now = now_ms()
             if row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is {row.status}; "
@@ -555,9 +550,9 @@ class Registry:
     def delete_registered_model_alias(self, name: str, alias: str, actor: str) -> None:
         validation.model_name(name)
         validation.alias(alias)
-        now = now_ms()
         with self.db.write() as conn:
             model = models.lock(conn, name)
+            now = now_ms()
             current = aliases.current_version(conn, model.id, alias)
             if current is None:
                 raise NotFound(f"alias: registered model {name!r} has no alias {alias!r}")
@@ -621,20 +616,3 @@ class Registry:
                 raise NotFound(f"{field}: registered model {name!r} not found")
             raise NotFound(f"{field}: {missing}")
         return found
-
-    # ------------------------------------------------------------------ events
-
-    def list_model_events(self, name: str, after_event_id: int, page_size: int) -> EventPage:
-        validation.model_name(name)
-        limit = validation.page_size(page_size)
-        if after_event_id < 0:
-            raise InvalidArgument("after_event_id must not be negative")
-        with self.db.read() as conn:
-            row = models.get(conn, name)
-            model_id = row.id if row is not None else events.deleted_model_id(conn, name)
-            if model_id is None:
-                raise NotFound(f"registered model {name!r} not found and has no history")
-            page = events.page_for_model(conn, model_id, after_event_id, limit + 1)
-        more = len(page) > limit
-        page = page[:limit]
-        return EventPage(tuple(page), page[-1].event_id if more else 0)

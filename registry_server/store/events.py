@@ -1,15 +1,46 @@
-"""The audit log: one row per change, written in the change's transaction."""
+"""The audit log: one row per change, written in the change's transaction.
+
+Reads come in two shapes, each a single SELECT with bound parameters:
+filtered pages (ListModelEvents) and the replay of one model's history up to a
+moment (GetModelStateAsOf). Both find "the model called X" inside the query
+(`_History`), so the hit path is one round trip; only an empty answer
+costs a second query to tell "no such model" from "nothing matched".
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
-from registry_server.domain.entities import ModelEvent
+from registry_server.domain.entities import EventQuery, ModelEvent
 from registry_server.store.schema import model_events as events_t
+from registry_server.store.schema import registered_models as models_t
 from registry_server.store.sql import load_json
 
+# Every kind the registry writes (ModelEvent.kind in the proto). `record`
+# refuses others, so the ListModelEvents `kinds` filter, which accepts only
+# these, can never hide a kind that exists in the log.
+EVENT_KINDS = frozenset(
+    {
+        "model_created",
+        "model_renamed",
+        "model_updated",
+        "model_deleted",
+        "model_tag_set",
+        "model_tag_deleted",
+        "version_created",
+        "version_updated",
+        "version_deleted",
+        "version_stage_changed",
+        "version_status_changed",
+        "version_tag_set",
+        "version_tag_deleted",
+        "alias_set",
+        "alias_deleted",
+    }
+)
 ALIAS_KINDS = frozenset({"alias_set", "alias_deleted"})
 
 
@@ -25,6 +56,10 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
+    if kind not in EVENT_KINDS:
+        # A programming error: a new kind must be added to EVENT_KINDS (and
+        # documented in the proto) or the history filters could not find it.
+        raise ValueError(f"unknown event kind {kind!r}")
     conn.execute(
         events_t.insert().values(
             model_id=model_id,
@@ -55,27 +90,139 @@ def _to_entity(row: Any) -> ModelEvent:
     )
 
 
-def page_for_model(
-    conn: Connection, model_id: int, after_event_id: int, limit: int
-) -> list[ModelEvent]:
-    rows = conn.execute(
-        select(events_t)
-        .where(events_t.c.model_id == model_id, events_t.c.id > after_event_id)
-        .order_by(events_t.c.id)
-        .limit(limit)
+class _History:
+    """The events a model name designates, as SQL conditions on `model_events`.
+
+    The name means the live model of that name, else the most recently
+    deleted model that had that name when it was deleted. Everything is
+    scalar sub-selects (evaluated once per statement, on indexes), so callers
+    stay at one round trip.
+
+    SQLite reuses the highest rowid after a delete, so there one `model_id`
+    can carry the histories of several models, one after the other, each
+    ended by its `model_deleted` event. There the history is also cut to the
+    events after the previous such deletion (and, for a deleted model, up to
+    its own). PostgreSQL never reuses ids and skips those conditions.
+    """
+
+    def __init__(self, name: str, ids_reused: bool) -> None:
+        self.name = name
+        self.ids_reused = ids_reused
+        self.live = (
+            select(models_t.c.id).where(models_t.c.name == name).correlate(None).scalar_subquery()
+        )
+        self.dead_model_id = self._last_deletion(events_t.alias("deleted_e").c.model_id)
+        self.dead_event_id = self._last_deletion(events_t.alias("deleted_id_e").c.id)
+        self.model_id = func.coalesce(self.live, self.dead_model_id)
+
+    def _last_deletion(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """`column` of the newest model_deleted event under this name."""
+        table = column.table
+        return (
+            select(column)
+            .where(table.c.model_name == self.name, table.c.kind == "model_deleted")
+            .order_by(table.c.id.desc())
+            .limit(1)
+            .correlate(None)
+            .scalar_subquery()
+        )
+
+    def conditions(self, e: Any) -> list[ColumnElement[bool]]:
+        """Restrict `e` (model_events or an alias of it) to this history."""
+        found: list[ColumnElement[bool]] = [e.c.model_id == self.model_id]
+        if not self.ids_reused:
+            return found
+        is_live = self.live.is_not(None)
+        earlier = events_t.alias("earlier_e")
+        previous_end = (
+            select(func.max(earlier.c.id))
+            .where(
+                earlier.c.model_id == self.model_id,
+                earlier.c.kind == "model_deleted",
+                or_(is_live, earlier.c.id < self.dead_event_id),
+            )
+            .correlate(None)
+            .scalar_subquery()
+        )
+        found.append(e.c.id > func.coalesce(previous_end, 0))
+        found.append(or_(is_live, e.c.id <= self.dead_event_id))
+        return found
+
+
+def _history(conn: Connection, name: str) -> _History:
+    return _History(name, ids_reused=conn.dialect.name == "sqlite")
+
+
+def model_id_for_name(conn: Connection, name: str) -> int | None:
+    """The model a name designates in history (see `_History`), for the miss
+    path: None means no live model and no deleted one of that name."""
+    found = conn.execute(select(_history(conn, name).model_id)).scalar()
+    return int(found) if found is not None else None
+
+
+def page(conn: Connection, query: EventQuery, limit: int) -> list[ModelEvent]:
+    """Up to `limit` events matching every filter of `query`, oldest first.
+
+    `query` is already checked (version only with a name, known kinds, sane
+    time range); each filter lands on an index of 0003 where one fits.
+    """
+    e = events_t
+    stmt = select(e).where(e.c.id > query.after_event_id)
+    if query.name:
+        stmt = stmt.where(*_history(conn, query.name).conditions(e))
+    if query.version:
+        stmt = stmt.where(e.c.version == query.version)
+    if query.alias:
+        stmt = stmt.where(e.c.alias == query.alias)
+    if query.kinds:
+        stmt = stmt.where(e.c.kind.in_(sorted(set(query.kinds))))
+    if query.actor:
+        stmt = stmt.where(e.c.actor == query.actor)
+    if query.since_ms:
+        stmt = stmt.where(e.c.event_time >= query.since_ms)
+    if query.until_ms:
+        stmt = stmt.where(e.c.event_time < query.until_ms)
+    return [_to_entity(r) for r in conn.execute(stmt.order_by(e.c.id).limit(limit))]
+
+
+def _replay_select(history: _History, as_of_ms: int, kinds: Iterable[str]) -> Select[Any]:
+    e = events_t
+    newest = events_t.alias("newest_e")
+    last_id = (
+        select(func.max(newest.c.id))
+        .where(*history.conditions(newest), newest.c.event_time <= as_of_ms)
+        .correlate(None)
+        .scalar_subquery()
     )
-    return [_to_entity(r) for r in rows]
+    return (
+        select(e, last_id.label("last_event_id"))
+        .where(*history.conditions(e), e.c.event_time <= as_of_ms, e.c.kind.in_(sorted(kinds)))
+        .order_by(e.c.id)
+    )
 
 
-def deleted_model_id(conn: Connection, name: str) -> int | None:
-    """The id of the most recently deleted model that had this name, if any."""
-    return conn.execute(
-        select(events_t.c.model_id)
-        .where(events_t.c.model_name == name, events_t.c.kind == "model_deleted")
-        .order_by(events_t.c.id.desc())
+def replay(
+    conn: Connection, name: str, as_of_ms: int, kinds: Iterable[str]
+) -> tuple[list[ModelEvent], int]:
+    """The events of the kinds given, of the model `name` designates, written
+    at or before `as_of_ms`, in id order; and the id of the model's newest
+    event of any kind up to then (0: none).
+
+    One query. Ordered by id, not time: ids follow commit order per model
+    (every mutation holds the model's row lock), timestamps may not.
+    """
+    rows = conn.execute(_replay_select(_history(conn, name), as_of_ms, kinds)).all()
+    if not rows:
+        return [], 0
+    return [_to_entity(r) for r in rows], int(rows[0].last_event_id)
+
+
+def first_event_time(conn: Connection, name: str) -> int | None:
+    """When the history `name` designates starts (its model_created event)."""
+    found = conn.execute(
+        select(events_t.c.event_time)
+        .where(*_history(conn, name).conditions(events_t))
+        .order_by(events_t.c.id)
         .limit(1)
     ).scalar_one_or_none()
-
-
-def any_for_model(conn: Connection, model_id: int) -> bool:
-    return bool(conn.execute(select(exists().where(events_t.c.model_id == model_id))).scalar())
+    return int(found) if found is not None else None
