@@ -49,6 +49,17 @@ registered_models = Table(
     Column("last_version", Integer, nullable=False, server_default="0"),
     Column("created_by", String(256), nullable=False, server_default=""),
     UniqueConstraint("name"),
+    # Search: `name LIKE 'prefix%'` on PostgreSQL. Unless the database collation
+    # is C, the unique index above cannot serve LIKE; a pattern_ops index can.
+    # (On SQLite this is a plain second index on name.)
+    Index(
+        "ix_registered_models_name_pattern",
+        "name",
+        postgresql_ops={"name": "varchar_pattern_ops"},
+    ),
+    # Search ordered by time: (key, id) is the keyset order, one index scan.
+    Index(None, "creation_time", "id"),
+    Index(None, "last_updated_time", "id"),
 )
 
 registered_model_tags = Table(
@@ -62,6 +73,10 @@ registered_model_tags = Table(
     ),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    # Search `tags.k = 'v'`: values go up to 64 KiB, beyond what a PostgreSQL
+    # btree entry may hold, so equality is indexed by hash (PostgreSQL only;
+    # SQLite builds a plain index, which has no size limit).
+    Index("ix_registered_model_tags_value_hash", "value", postgresql_using="hash"),
 )
 
 model_versions = Table(
@@ -106,6 +121,8 @@ model_versions = Table(
     Index(None, "model_id", "stage", "version"),
     Index(None, "run_id"),
     Index(None, "parent_version_id"),
+    Index(None, "creation_time", "id"),
+    Index(None, "last_updated_time", "id"),
 )
 
 model_version_tags = Table(
@@ -119,6 +136,7 @@ model_version_tags = Table(
     ),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_model_version_tags_value_hash", "value", postgresql_using="hash"),
 )
 
 model_version_datasets = Table(
@@ -135,6 +153,7 @@ model_version_datasets = Table(
     Column("digest", String(256), nullable=False, server_default=""),
     Column("source_uri", Text, nullable=False, server_default=""),
     Index(None, "digest"),
+    Index(None, "name"),
 )
 
 registered_model_aliases = Table(

@@ -7,7 +7,7 @@ correlated sub-selects, so a hot read is a single indexed round trip.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, delete, func, select, update
@@ -175,30 +175,40 @@ def latest(
 def latest_per_stage(
     conn: Connection, model_id: int, stages: Iterable[Stage] = STAGE_ORDER
 ) -> list[ModelVersion]:
+    return latest_per_stage_many(conn, [model_id], stages).get(model_id, [])
+
+
+def latest_per_stage_many(
+    conn: Connection, model_ids: Sequence[int], stages: Iterable[Stage] = STAGE_ORDER
+) -> dict[int, list[ModelVersion]]:
+    """The highest version in each stage, in stage order, for many models in
+    one query (a search page hydrates all its models at once)."""
+    if not model_ids:
+        return {}
     wanted = [s.value for s in stages]
     top = (
-        select(versions_t.c.stage, func.max(versions_t.c.version).label("version"))
-        .where(versions_t.c.model_id == model_id, versions_t.c.stage.in_(wanted))
-        .group_by(versions_t.c.stage)
+        select(
+            versions_t.c.model_id,
+            versions_t.c.stage,
+            func.max(versions_t.c.version).label("version"),
+        )
+        .where(versions_t.c.model_id.in_(list(model_ids)), versions_t.c.stage.in_(wanted))
+        .group_by(versions_t.c.model_id, versions_t.c.stage)
         .subquery()
     )
-    stmt = (
-        _version_select()
-        .join(top, (top.c.stage == versions_t.c.stage) & (top.c.version == versions_t.c.version))
-        .where(versions_t.c.model_id == model_id)
+    stmt = _version_select().join(
+        top,
+        (top.c.model_id == versions_t.c.model_id)
+        & (top.c.stage == versions_t.c.stage)
+        & (top.c.version == versions_t.c.version),
     )
-    found = {v.stage: v for v in map(_to_entity, conn.execute(stmt))}
-    return [found[s] for s in STAGE_ORDER if s in found]
-
-
-def by_run(conn: Connection, run_id: str, limit: int = 1000) -> list[ModelVersion]:
-    stmt = (
-        _version_select()
-        .where(versions_t.c.run_id == run_id)
-        .order_by(versions_t.c.creation_time.desc(), versions_t.c.id.desc())
-        .limit(limit)
-    )
-    return [_to_entity(r) for r in conn.execute(stmt)]
+    found: dict[int, dict[Stage, ModelVersion]] = {}
+    for version in map(_to_entity, conn.execute(stmt)):
+        found.setdefault(version.model_id, {})[version.stage] = version
+    return {
+        model_id: [by_stage[s] for s in STAGE_ORDER if s in by_stage]
+        for model_id, by_stage in found.items()
+    }
 
 
 def locate(conn: Connection, model_id: int, version: int) -> Any:

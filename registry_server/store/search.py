@@ -1,0 +1,351 @@
+"""Search queries: a filter's syntax tree compiled to SQLAlchemy Core, read in
+keyset pages.
+
+The tree comes from domain/search_filter.py with canonical field names and
+checked values; here each comparison becomes a column expression whose value
+is a bound parameter, so filter text never becomes SQL text.
+
+Multi-valued fields (tags, aliases, data sets) compile to EXISTS: the row
+matches when at least one of its tags (aliases, data sets) satisfies the
+comparison. That is MLflow's meaning for tags (``tags.k != 'v'``: has tag k
+with another value) and needs no DISTINCT, which a join would.
+
+LIKE is case-sensitive on both databases: PostgreSQL's LIKE is; SQLite's is
+not (for ASCII), so there a LIKE pattern is translated to the equivalent GLOB,
+which is case-sensitive and can still use an index for a literal prefix. In
+both, a backslash escapes the next character (PostgreSQL's default escape).
+
+A page is read in one round trip: an inner query picks the ids of the page
+(filter, keyset condition, ORDER BY, LIMIT), and the outer query hydrates only
+those rows, so the per-row sub-selects for tags and aliases never run over the
+whole table. Models take one more query for the latest version per stage of
+every model on the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    String,
+    Subquery,
+    and_,
+    case,
+    cast,
+    exists,
+    literal,
+    not_,
+    or_,
+    select,
+)
+
+from registry_server.domain.entities import ModelVersion, RegisteredModel
+from registry_server.domain.search_filter import And, Comparison, Node, Op, Or
+from registry_server.store import versions
+from registry_server.store.schema import model_version_datasets as datasets_t
+from registry_server.store.schema import model_version_tags as vtags_t
+from registry_server.store.schema import model_versions as versions_t
+from registry_server.store.schema import registered_model_aliases as aliases_t
+from registry_server.store.schema import registered_model_tags as mtags_t
+from registry_server.store.schema import registered_models as models_t
+from registry_server.store.sql import json_object_agg, load_json
+
+# (order key, descending), e.g. ("creation_timestamp", True).
+SortKey = tuple[str, bool]
+# The sort key values of a row followed by its id: where the next page starts.
+Cursor = tuple[Any, ...]
+
+_MODEL_KEYS: Mapping[str, ColumnElement[Any]] = {
+    "name": models_t.c.name,
+    "creation_timestamp": models_t.c.creation_time,
+    "last_updated_timestamp": models_t.c.last_updated_time,
+}
+
+_VERSION_KEYS: Mapping[str, ColumnElement[Any]] = {
+    "name": models_t.c.name,
+    "version_number": versions_t.c.version,
+    "creation_timestamp": versions_t.c.creation_time,
+    "last_updated_timestamp": versions_t.c.last_updated_time,
+}
+
+_MODEL_COLUMNS: Mapping[str, ColumnElement[Any]] = {
+    "name": models_t.c.name,
+    "description": models_t.c.description,
+    "creation_timestamp": models_t.c.creation_time,
+    "last_updated_timestamp": models_t.c.last_updated_time,
+}
+
+# What the API shows as `source`: registry-held versions store none and are
+# addressed as models:/<current name>/<version> (see versions._to_entity), so
+# the filter matches what the caller sees.
+_SOURCE_AS_SHOWN: ColumnElement[Any] = case(
+    (
+        and_(versions_t.c.source == "", versions_t.c.artifacts_held),
+        literal("models:/") + models_t.c.name + "/" + cast(versions_t.c.version, String),
+    ),
+    else_=versions_t.c.source,
+)
+
+_VERSION_COLUMNS: Mapping[str, ColumnElement[Any]] = {
+    "name": models_t.c.name,
+    "version_number": versions_t.c.version,
+    "run_id": versions_t.c.run_id,
+    "source_path": _SOURCE_AS_SHOWN,
+    "current_stage": versions_t.c.stage,
+    "status": versions_t.c.status,
+    "description": versions_t.c.description,
+    "creation_timestamp": versions_t.c.creation_time,
+    "last_updated_timestamp": versions_t.c.last_updated_time,
+}
+
+_GLOB_SPECIAL = frozenset("*?[")
+
+
+def like_to_glob(pattern: str) -> str:
+    """The GLOB pattern matching exactly what ``LIKE pattern`` matches,
+    case-sensitively: % -> *, _ -> ?, backslash escapes the next character,
+    and GLOB's own wildcards are bracketed so they stay literal."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            # The parser refuses a pattern ending in a lone backslash.
+            ch = next(chars, "\\")
+        elif ch == "%":
+            out.append("*")
+            continue
+        elif ch == "_":
+            out.append("?")
+            continue
+        out.append(f"[{ch}]" if ch in _GLOB_SPECIAL else ch)
+    return "".join(out)
+
+
+def _compare(column: ColumnElement[Any], op: Op, value: Any, dialect: str) -> ColumnElement[bool]:
+    if op is Op.EQ:
+        return column == value
+    if op is Op.NE:
+        return column != value
+    if op is Op.LT:
+        return column < value
+    if op is Op.LE:
+        return column <= value
+    if op is Op.GT:
+        return column > value
+    if op is Op.GE:
+        return column >= value
+    if op is Op.IN:
+        return column.in_(list(value))
+    if op is Op.NOT_IN:
+        return column.not_in(list(value))
+    if op in (Op.LIKE, Op.NOT_LIKE):
+        if dialect == "sqlite":
+            matched = column.op("GLOB", is_comparison=True)(like_to_glob(value))
+        else:
+            matched = column.like(value)
+        return not_(matched) if op is Op.NOT_LIKE else matched
+    if op in (Op.ILIKE, Op.NOT_ILIKE):
+        # PostgreSQL: native ILIKE, backslash is the default escape. SQLite:
+        # lower(x) LIKE lower(p), which needs the escape spelled out.
+        escape = "\\" if dialect == "sqlite" else None
+        matched = column.ilike(value, escape=escape)
+        return not_(matched) if op is Op.NOT_ILIKE else matched
+    raise AssertionError(f"unhandled operator {op}")
+
+
+def _compile(
+    node: Node, comparison: Callable[[Comparison], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    if isinstance(node, And):
+        return and_(*(_compile(n, comparison) for n in node.operands))
+    if isinstance(node, Or):
+        return or_(*(_compile(n, comparison) for n in node.operands))
+    return comparison(node)
+
+
+def model_condition(node: Node, dialect: str) -> ColumnElement[bool]:
+    """The WHERE condition over registered_models for a filter tree."""
+
+    def comparison(c: Comparison) -> ColumnElement[bool]:
+        if c.field == "tags":
+            return exists().where(
+                mtags_t.c.model_id == models_t.c.id,
+                mtags_t.c.key == c.key,
+                _compare(mtags_t.c.value, c.op, c.value, dialect),
+            )
+        if c.field == "alias":
+            return exists().where(
+                aliases_t.c.model_id == models_t.c.id,
+                _compare(aliases_t.c.alias, c.op, c.value, dialect),
+            )
+        return _compare(_MODEL_COLUMNS[c.field], c.op, c.value, dialect)
+
+    return _compile(node, comparison)
+
+
+def version_condition(node: Node, dialect: str) -> ColumnElement[bool]:
+    """The WHERE condition over model_versions JOIN registered_models."""
+
+    def comparison(c: Comparison) -> ColumnElement[bool]:
+        if c.field == "tags":
+            return exists().where(
+                vtags_t.c.version_id == versions_t.c.id,
+                vtags_t.c.key == c.key,
+                _compare(vtags_t.c.value, c.op, c.value, dialect),
+            )
+        if c.field == "alias":
+            return exists().where(
+                aliases_t.c.version_id == versions_t.c.id,
+                _compare(aliases_t.c.alias, c.op, c.value, dialect),
+            )
+        if c.field in ("dataset.digest", "dataset.name"):
+            column = datasets_t.c.digest if c.field == "dataset.digest" else datasets_t.c.name
+            return exists().where(
+                datasets_t.c.version_id == versions_t.c.id,
+                _compare(column, c.op, c.value, dialect),
+            )
+        return _compare(_VERSION_COLUMNS[c.field], c.op, c.value, dialect)
+
+    return _compile(node, comparison)
+
+
+def _after(
+    columns: Sequence[tuple[ColumnElement[Any], bool]], cursor: Cursor
+) -> ColumnElement[bool]:
+    """Rows strictly after ``cursor`` in the order of ``columns``.
+
+    The row comparison (k1, k2, id) > (v1, v2, i) expanded into its OR form,
+    because keys may mix ASC and DESC, which a row-value comparison cannot
+    express. The leading ``k1 >= v1`` is implied by the OR form and repeated
+    so the database can use it as an index range bound.
+    """
+    if len(cursor) != len(columns):
+        raise ValueError("cursor does not match the sort keys")
+    first, first_desc = columns[0]
+    bound = first <= cursor[0] if first_desc else first >= cursor[0]
+    branches = []
+    for i, (column, descending) in enumerate(columns):
+        equal_before = [c == v for (c, _), v in zip(columns[:i], cursor[:i], strict=True)]
+        step = column < cursor[i] if descending else column > cursor[i]
+        branches.append(and_(*equal_before, step))
+    return and_(bound, or_(*branches))
+
+
+def _page_ids(
+    source: FromClause,
+    row_id: ColumnElement[Any],
+    keys: Sequence[tuple[ColumnElement[Any], bool]],
+    where: ColumnElement[bool] | None,
+    after: Cursor | None,
+    limit: int,
+) -> Subquery:
+    """Ids and sort key values (k0, k1, ...) of the page's rows, in order.
+
+    The id breaks ties in the direction of the last key, so an index on
+    (key, id) serves the whole ORDER BY in one scan direction.
+    """
+    columns = [*keys, (row_id, keys[-1][1])]
+    stmt = select(row_id.label("id"), *(c.label(f"k{i}") for i, (c, _) in enumerate(keys)))
+    stmt = stmt.select_from(source)
+    if where is not None:
+        stmt = stmt.where(where)
+    if after is not None:
+        stmt = stmt.where(_after(columns, after))
+    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit)
+    return stmt.subquery("page")
+
+
+def _page_order(page: Subquery, order: Sequence[SortKey]) -> list[ColumnElement[Any]]:
+    directions = [d for _, d in order] + [order[-1][1]]
+    names = [f"k{i}" for i in range(len(order))] + ["id"]
+    return [
+        page.c[n].desc() if d else page.c[n].asc() for n, d in zip(names, directions, strict=True)
+    ]
+
+
+def _cursor(row: Any, order: Sequence[SortKey]) -> Cursor:
+    mapping = row._mapping
+    return (*(mapping[f"k{i}"] for i in range(len(order))), mapping["id"])
+
+
+def models_page(
+    conn: Connection,
+    where: Node | None,
+    order: Sequence[SortKey],
+    after: Cursor | None,
+    limit: int,
+) -> list[tuple[RegisteredModel, Cursor]]:
+    """Up to ``limit`` models matching ``where`` after ``after``, each with its
+    tags, aliases and latest version per stage, and its cursor."""
+    condition = model_condition(where, conn.dialect.name) if where is not None else None
+    keys = [(_MODEL_KEYS[name], descending) for name, descending in order]
+    page = _page_ids(models_t, models_t.c.id, keys, condition, after, limit)
+    tags = (
+        select(json_object_agg(mtags_t.c.key, mtags_t.c.value))
+        .where(mtags_t.c.model_id == models_t.c.id)
+        .correlate_except(mtags_t)
+        .scalar_subquery()
+    )
+    aliases = (
+        select(json_object_agg(aliases_t.c.alias, versions_t.c.version))
+        .select_from(aliases_t.join(versions_t, versions_t.c.id == aliases_t.c.version_id))
+        .where(aliases_t.c.model_id == models_t.c.id)
+        .correlate_except(aliases_t, versions_t)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            models_t,
+            tags.label("tags"),
+            aliases.label("aliases"),
+            *(page.c[f"k{i}"] for i in range(len(order))),
+        )
+        .select_from(page.join(models_t, models_t.c.id == page.c.id))
+        .order_by(*_page_order(page, order))
+    )
+    rows = conn.execute(stmt).all()
+    latest = versions.latest_per_stage_many(conn, [row.id for row in rows])
+    return [
+        (
+            RegisteredModel(
+                id=row.id,
+                name=row.name,
+                description=row.description,
+                creation_timestamp=row.creation_time,
+                last_updated_timestamp=row.last_updated_time,
+                last_version=row.last_version,
+                created_by=row.created_by,
+                tags=dict(sorted(load_json(row.tags, {}).items())),
+                aliases={k: int(v) for k, v in sorted(load_json(row.aliases, {}).items())},
+                latest_versions=tuple(latest.get(row.id, ())),
+            ),
+            _cursor(row, order),
+        )
+        for row in rows
+    ]
+
+
+def versions_page(
+    conn: Connection,
+    where: Node | None,
+    order: Sequence[SortKey],
+    after: Cursor | None,
+    limit: int,
+) -> list[tuple[ModelVersion, Cursor]]:
+    """Up to ``limit`` versions (across models) matching ``where`` after
+    ``after``, hydrated like every other version read, with their cursors."""
+    condition = version_condition(where, conn.dialect.name) if where is not None else None
+    keys = [(_VERSION_KEYS[name], descending) for name, descending in order]
+    source = versions_t.join(models_t, models_t.c.id == versions_t.c.model_id)
+    page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
+    stmt = (
+        versions._version_select()
+        .add_columns(*(page.c[f"k{i}"] for i in range(len(order))))
+        .join(page, page.c.id == versions_t.c.id)
+        .order_by(*_page_order(page, order))
+    )
+    return [(versions._to_entity(row), _cursor(row, order)) for row in conn.execute(stmt)]
