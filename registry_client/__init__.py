@@ -46,6 +46,7 @@ from registry_client._errors import (
     error_from_rpc,
 )
 from registry_client._types import (
+    AccessToken,
     AliasMove,
     ArtifactDownloadUrls,
     ArtifactFile,
@@ -56,18 +57,22 @@ from registry_client._types import (
     EventPage,
     Lineage,
     ModelEvent,
+    ModelGrant,
     ModelStateAsOf,
     ModelVersion,
+    NewAccessToken,
     RegisteredModel,
     ResolvedModel,
     SearchPage,
     VersionLineage,
     VersionState,
+    WhoAmI,
 )
 
 __all__ = [
     "ALIAS_MUST_NOT_EXIST",
     "RPC_METHODS",
+    "AccessToken",
     "AliasMove",
     "AlreadyExists",
     "ArtifactDownloadUrls",
@@ -84,8 +89,10 @@ __all__ = [
     "InvalidArgument",
     "Lineage",
     "ModelEvent",
+    "ModelGrant",
     "ModelStateAsOf",
     "ModelVersion",
+    "NewAccessToken",
     "NotFound",
     "PermissionDenied",
     "RegisteredModel",
@@ -98,6 +105,7 @@ __all__ = [
     "Unavailable",
     "VersionLineage",
     "VersionState",
+    "WhoAmI",
     "compute_manifest",
     "error_from_rpc",
 ]

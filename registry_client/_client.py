@@ -14,10 +14,13 @@ from __future__ import annotations
 import getpass
 import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
@@ -27,6 +30,7 @@ from google.protobuf.message import Message
 from registry_client import _artifacts
 from registry_client._errors import Internal, RegistryError, error_from_rpc
 from registry_client._types import (
+    AccessToken,
     AliasMove,
     ArtifactDownloadUrls,
     ArtifactFile,
@@ -35,12 +39,16 @@ from registry_client._types import (
     EventPage,
     Lineage,
     ModelEvent,
+    ModelGrant,
     ModelStateAsOf,
     ModelVersion,
+    NewAccessToken,
     RegisteredModel,
     ResolvedModel,
     SearchPage,
     VersionLineage,
+    WhoAmI,
+    _role_name,
 )
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
@@ -88,7 +96,18 @@ RPC_METHODS: dict[str, str] = {
     "ListArtifacts": "list_artifacts",
     "DownloadArtifact": "download_artifact",
     "GetArtifactDownloadUrls": "get_artifact_download_urls",
+    "SetModelProtection": "set_model_protection",
+    "SetModelGrant": "set_model_grant",
+    "DeleteModelGrant": "delete_model_grant",
+    "ListModelGrants": "list_model_grants",
+    "CreateAccessToken": "create_access_token",
+    "ListAccessTokens": "list_access_tokens",
+    "RevokeAccessToken": "revoke_access_token",
+    "WhoAmI": "whoami",
 }
+
+#: Role names accepted by the access-control methods.
+ROLES = ("none", "reader", "writer", "admin")
 
 _ACTOR_METADATA_KEY = "registry-actor"
 _AUTHORIZATION_METADATA_KEY = "authorization"
@@ -117,14 +136,179 @@ def _default_actor() -> str:
         return "unknown"
 
 
-def _open_channel(target: str, options: Sequence[tuple[str, Any]]) -> grpc.Channel:
-    """Open the channel to the registry.
+#: Environment defaults of the TLS arguments. The client's own certificate is
+#: REGISTRY_TLS_CLIENT_CERT/KEY, not REGISTRY_TLS_CERT/KEY: those are the
+#: server's, and in the server's container (where the health check and an
+#: operator's `registry` commands run) a client must not pick up the server's key.
+_TLS_ENV = {
+    "tls": "REGISTRY_TLS",
+    "tls_ca": "REGISTRY_TLS_CA",
+    "tls_cert": "REGISTRY_TLS_CLIENT_CERT",
+    "tls_key": "REGISTRY_TLS_CLIENT_KEY",
+    "tls_server_name": "REGISTRY_TLS_SERVER_NAME",
+}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
-    Plain text for now. TLS and token credentials belong here: build
-    ``grpc.ssl_channel_credentials(...)`` (composed with call credentials once
-    tokens exist) and return ``grpc.secure_channel(target, creds, options)``.
+
+class _TlsArgumentError(ValueError):
+    """A TLS argument is unusable. ``argument`` names it (``tls_ca``), ``env``
+    the variable it came from, if any, and ``{partner}`` in ``problem`` another
+    argument, so that the CLI can show flags (``--tls-ca``) instead."""
+
+    def __init__(
+        self, argument: str, problem: str, env: str | None = None, partner: str | None = None
+    ) -> None:
+        self.argument = argument
+        self.problem = problem
+        self.env = env
+        self.partner = partner
+        super().__init__(self.naming())
+
+    def naming(self, as_flags: bool = False) -> str:
+        def show(name: str) -> str:
+            return "--" + name.replace("_", "-") if as_flags else name
+
+        source = f" (from ${self.env})" if self.env else ""
+        problem = self.problem.replace("{partner}", show(self.partner or ""))
+        return f"{show(self.argument)}{source}: {problem}"
+
+
+@dataclass(frozen=True)
+class _Tls:
+    """What a TLS channel is opened with; ``root_certificates`` None means the system's."""
+
+    root_certificates: bytes | None = None
+    private_key: bytes | None = None
+    certificate_chain: bytes | None = None
+    server_name: str | None = None
+
+
+def _tls_settings(
+    tls: bool | None,
+    tls_ca: str | os.PathLike[str] | None,
+    tls_cert: str | os.PathLike[str] | None,
+    tls_key: str | os.PathLike[str] | None,
+    tls_server_name: str | None,
+    env: Mapping[str, str],
+) -> _Tls | None:
+    """Decide plaintext (None) or TLS, fill gaps from ``env``, read the files.
+
+    An argument beats the environment: ``tls=False`` ignores REGISTRY_TLS_*
+    variables (but refuses TLS arguments, which contradict it), and a CA,
+    certificate or server name passed in asks for TLS even if REGISTRY_TLS=0.
+    Without any of them, REGISTRY_TLS decides, and a REGISTRY_TLS_* file or
+    name alone asks for TLS as well. Files are read here so that a wrong path
+    fails at construction, naming the argument, not as UNAVAILABLE on a call.
     """
-    return grpc.insecure_channel(target, options=list(options))
+    given = {
+        "tls_ca": tls_ca,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_server_name": tls_server_name,
+    }
+    explicit = [name for name, value in given.items() if value]
+    if tls is False:
+        if explicit:
+            raise _TlsArgumentError(explicit[0], "given with tls=False")
+        return None
+    from_env = {name: env.get(_TLS_ENV[name]) or None for name, value in given.items() if not value}
+    if tls is None and not explicit:
+        switch = env.get(_TLS_ENV["tls"], "").strip().lower()
+        if switch and switch not in _TRUE | _FALSE:
+            raise _TlsArgumentError(
+                "tls", f"expected 1/0, true/false, yes/no or on/off, got {switch!r}", "REGISTRY_TLS"
+            )
+        if switch in _FALSE or (switch not in _TRUE and not any(from_env.values())):
+            return None
+    values = {name: given[name] or from_env.get(name) for name in given}
+    sources = {name: None if given[name] else _TLS_ENV[name] for name in given}
+    if bool(values["tls_cert"]) != bool(values["tls_key"]):
+        present, missing = (
+            ("tls_cert", "tls_key") if values["tls_cert"] else ("tls_key", "tls_cert")
+        )
+        problem = "needs {partner} as well (a client certificate and its key)"
+        raise _TlsArgumentError(present, problem, sources[present], missing)
+
+    def read(name: str, label: str) -> bytes | None:
+        path = values[name]
+        if not path:
+            return None
+        return _read_pem(name, os.fspath(path), label, sources[name])
+
+    certificate_chain = read("tls_cert", "CERTIFICATE")
+    private_key = read("tls_key", "PRIVATE KEY")
+    if certificate_chain is not None:
+        _check_key_pair(values, sources)
+    server_name = values["tls_server_name"]
+    return _Tls(
+        root_certificates=read("tls_ca", "CERTIFICATE"),
+        private_key=private_key,
+        certificate_chain=certificate_chain,
+        server_name=str(server_name) if server_name else None,
+    )
+
+
+def _read_pem(argument: str, path: str, label: str, env: str | None) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        problem = f"cannot read {path!r}: {exc.strerror or exc}"
+        raise _TlsArgumentError(argument, problem, env) from exc
+    # "-----BEGIN PRIVATE KEY-----", "... RSA PRIVATE KEY-----", "... EC PRIVATE KEY-----".
+    if f"{label}-----".encode() not in data or b"-----BEGIN " not in data:
+        problem = f"{path!r} holds no PEM {label.lower()} (a '-----BEGIN {label}-----' block)"
+        raise _TlsArgumentError(argument, problem, env)
+    if label == "CERTIFICATE":
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
+                cadata=data.decode("ascii", errors="replace")
+            )
+        except (ssl.SSLError, ValueError) as exc:
+            problem = f"{path!r} is not a valid PEM certificate"
+            raise _TlsArgumentError(argument, problem, env) from exc
+    return data
+
+
+def _check_key_pair(values: Mapping[str, Any], sources: Mapping[str, str | None]) -> None:
+    """The key must belong to the certificate; a mix-up would only show as a
+    handshake the server closes without saying why."""
+    try:
+        # An empty password makes an encrypted key fail instead of prompting.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+            os.fspath(values["tls_cert"]), os.fspath(values["tls_key"]), password=b""
+        )
+    except ssl.SSLError as exc:
+        key = repr(os.fspath(values["tls_key"]))
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            problem = f"{key} is not the private key of the certificate in {{partner}}"
+        else:
+            problem = f"{key} is not an unencrypted PEM private key (gRPC needs one)"
+        raise _TlsArgumentError("tls_key", problem, sources["tls_key"], "tls_cert") from exc
+
+
+def _open_channel(
+    target: str, options: Sequence[tuple[str, Any]], tls: _Tls | None = None
+) -> grpc.Channel:
+    """Open the channel to the registry: plaintext, or TLS when ``tls`` is given.
+
+    The bearer token is deliberately not attached here as call credentials:
+    gRPC refuses those on plaintext channels, and plaintext on loopback is the
+    embedded default. ``_call`` sends it as ordinary metadata instead, which
+    works over both kinds of channel (and is encrypted on a TLS one).
+    """
+    if tls is None:
+        return grpc.insecure_channel(target, options=list(options))
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.root_certificates,
+        private_key=tls.private_key,
+        certificate_chain=tls.certificate_chain,
+    )
+    if tls.server_name:
+        # Verify the certificate against this name instead of the target's host
+        # (a connection through an IP address, a tunnel or a port-forward).
+        options = [*options, ("grpc.ssl_target_name_override", tls.server_name)]
+    return grpc.secure_channel(target, credentials, options=list(options))
 
 
 def _version_number(version: int | str) -> int:
@@ -161,6 +345,12 @@ def _epoch_ms(value: datetime | int | None, name: str) -> int:
     raise TypeError(f"{name} must be a datetime or epoch milliseconds, got {value!r}")
 
 
+def _role_value(role: str) -> int:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    return pb.Role.Value(f"ROLE_{role.upper()}")
+
+
 def _order_by(order_by: Sequence[str] | str | None) -> list[str]:
     if order_by is None:
         return []
@@ -187,6 +377,24 @@ class RegistryClient:
             custom credentials). The client does not close a channel it was
             given.
         options: Extra gRPC channel options; they override the defaults.
+        tls: Connect with TLS (True) or plaintext (False). None (the
+            default): TLS when any ``tls_*`` argument is given, else
+            ``$REGISTRY_TLS``, else TLS when a ``$REGISTRY_TLS_*`` file or name
+            is set, else plaintext (the embedded server's default).
+        tls_ca: PEM file of the CA(s) to verify the server's certificate
+            with; implies TLS. Default ``$REGISTRY_TLS_CA``, else the system's
+            trusted roots.
+        tls_cert, tls_key: PEM client certificate chain and its unencrypted
+            key, for servers that require client certificates (mutual TLS);
+            given together. Defaults ``$REGISTRY_TLS_CLIENT_CERT`` and
+            ``$REGISTRY_TLS_CLIENT_KEY``.
+        tls_server_name: The name the server's certificate must carry, when
+            it is not the host in ``target`` (an IP address, a tunnel).
+            Default ``$REGISTRY_TLS_SERVER_NAME``.
+
+    TLS files are read when the client is built: a missing or malformed file,
+    or a key that does not match its certificate, raises ValueError naming the
+    argument.
 
     Use it as a context manager, or call ``close()``, to release the channel.
 
@@ -220,6 +428,11 @@ class RegistryClient:
         token: str | None = None,
         channel: grpc.Channel | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        tls: bool | None = None,
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
@@ -244,10 +457,16 @@ class RegistryClient:
             metadata.append((_AUTHORIZATION_METADATA_KEY, f"Bearer {token}"))
         self._metadata = tuple(metadata)
         if channel is None:
+            security = _tls_settings(tls, tls_ca, tls_cert, tls_key, tls_server_name, os.environ)
+            #: Whether the channel this client opened uses TLS (None: channel given).
+            self.tls: bool | None = security is not None
             merged = {**_DEFAULT_CHANNEL_OPTIONS, **dict(options)}
-            channel = _open_channel(self.target, list(merged.items()))
+            channel = _open_channel(self.target, list(merged.items()), security)
             self._owns_channel = True
         else:
+            if tls is not None or tls_ca or tls_cert or tls_key or tls_server_name:
+                raise ValueError("channel and tls arguments exclude each other")
+            self.tls = None  # unknown: a given channel carries its own credentials
             self._owns_channel = False
         self._channel = channel
         self._stub = registry_pb2_grpc.ModelRegistryStub(channel)
@@ -777,6 +996,82 @@ class RegistryClient:
         request = pb.GetModelStateAsOfRequest(name=name, as_of_timestamp=_epoch_ms(as_of, "as_of"))
         response = self._call("GetModelStateAsOf", request, retry_safe=True)
         return ModelStateAsOf._from_proto(response)
+
+    # -- access control ----------------------------------------------------------
+
+    def whoami(self) -> WhoAmI:
+        """Who the server takes this client to be, and its global role."""
+        response = self._call("WhoAmI", pb.WhoAmIRequest(), retry_safe=True)
+        return WhoAmI(
+            response.principal,
+            _role_name(response.role),
+            response.authentication_required,
+        )
+
+    def set_model_protection(
+        self,
+        name: str,
+        *,
+        protected_aliases: Sequence[str] = (),
+        protected_stages: Sequence[str] = (),
+    ) -> RegisteredModel:
+        """Replace the model's protected aliases and stages: moving those then
+        needs the admin role on the model. Pass empty lists to unprotect."""
+        request = pb.SetModelProtectionRequest(
+            name=name,
+            protected_aliases=list(protected_aliases),
+            protected_stages=list(protected_stages),
+        )
+        response = self._call("SetModelProtection", request, retry_safe=True)
+        return RegisteredModel._from_proto(response.registered_model)
+
+    def set_model_grant(self, name: str, principal: str, role: str) -> None:
+        """Give ``principal`` at least ``role`` ("reader", "writer", "admin")
+        on one model, e.g. a team's CI writer on its own models only."""
+        request = pb.SetModelGrantRequest(name=name, principal=principal, role=_role_value(role))
+        self._call("SetModelGrant", request, retry_safe=True)
+
+    def delete_model_grant(self, name: str, principal: str) -> None:
+        request = pb.DeleteModelGrantRequest(name=name, principal=principal)
+        self._call("DeleteModelGrant", request, retry_safe=False)
+
+    def list_model_grants(self, name: str) -> list[ModelGrant]:
+        response = self._call(
+            "ListModelGrants", pb.ListModelGrantsRequest(name=name), retry_safe=True
+        )
+        return [ModelGrant(g.principal, _role_name(g.role)) for g in response.grants]
+
+    def create_access_token(
+        self,
+        principal: str,
+        role: str,
+        *,
+        description: str = "",
+        expires_in: float | None = None,
+    ) -> NewAccessToken:
+        """Create a token for ``principal`` with a global ``role`` ("none" for
+        tokens that only act through per-model grants). ``expires_in`` is in
+        seconds (None: never). The secret is in the result only: keep it."""
+        request = pb.CreateAccessTokenRequest(
+            principal=principal,
+            role=_role_value(role),
+            description=description,
+            expires_in_seconds=int(expires_in or 0),
+        )
+        # Not resent: a replay would mint a second token.
+        response = self._call("CreateAccessToken", request, retry_safe=False)
+        return NewAccessToken(AccessToken._from_proto(response.token), response.secret)
+
+    def list_access_tokens(self, *, include_inactive: bool = False) -> list[AccessToken]:
+        request = pb.ListAccessTokensRequest(include_inactive=include_inactive)
+        response = self._call("ListAccessTokens", request, retry_safe=True)
+        return [AccessToken._from_proto(t) for t in response.tokens]
+
+    def revoke_access_token(self, token_id: int) -> AccessToken:
+        """Revoke a token; calls carrying it fail within seconds on every replica."""
+        request = pb.RevokeAccessTokenRequest(token_id=token_id)
+        response = self._call("RevokeAccessToken", request, retry_safe=True)
+        return AccessToken._from_proto(response.token)
 
     # -- registry-held artifacts -------------------------------------------------
 

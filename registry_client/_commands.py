@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from registry_client import _output as out
 from registry_client._artifacts import compute_manifest
 from registry_client._client import ALIAS_MUST_NOT_EXIST, RegistryClient
 from registry_client._progress import progress_bar
-from registry_client._types import Dataset, Lineage
+from registry_client._types import AccessToken, Dataset, Lineage
 
 
 @dataclass(frozen=True)
@@ -513,3 +513,101 @@ def download(c: RegistryClient, a: argparse.Namespace) -> Result:
             progress=bar,
         )
     return Result(result, out.downloaded_text(result))
+
+
+# -- access control ------------------------------------------------------------------
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> int:
+    """``90d``, ``12h``, ``30m``, ``45s`` or plain seconds -> seconds."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:])
+    number = value[:-1] if unit else value
+    if not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 90d, 12h, 30m or seconds, got {text!r}"
+        )
+    return int(number) * (unit or 1)
+
+
+def _tokens_table(tokens: Sequence[AccessToken]) -> str:
+    body = [
+        [
+            t.token_id,
+            t.principal,
+            t.role,
+            t.prefix + "...",
+            out.fmt_time(t.creation_timestamp),
+            out.fmt_time(t.expiration_timestamp) if t.expiration_timestamp else "never",
+            "revoked" if t.revocation_timestamp else ("active" if t.active else "expired"),
+            t.description,
+        ]
+        for t in tokens
+    ]
+    headers = ["ID", "PRINCIPAL", "ROLE", "PREFIX", "CREATED", "EXPIRES", "STATE", "DESCRIPTION"]
+    return out.rows(headers, body, "(no tokens)", full_last=True)
+
+
+def whoami(c: RegistryClient, a: argparse.Namespace) -> Result:
+    me = c.whoami()
+    auth = "token required" if me.authentication_required else "no authentication"
+    return Result(me, f"{me.principal} ({me.role}; server: {auth})")
+
+
+def access_protect(c: RegistryClient, a: argparse.Namespace) -> Result:
+    rm = c.set_model_protection(
+        a.name, protected_aliases=a.aliases or [], protected_stages=a.stages or []
+    )
+    aliases = ", ".join(rm.protected_aliases) or "(none)"
+    stages = ", ".join(rm.protected_stages) or "(none)"
+    text = f"{rm.name}: protected aliases {aliases}; protected stages {stages}"
+    return Result(rm, text)
+
+
+def access_grant(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.set_model_grant(a.name, a.principal, a.role)
+    return _done(
+        f"{a.principal!r} now has at least {a.role} on {a.name!r}.",
+        name=a.name,
+        principal=a.principal,
+        role=a.role,
+    )
+
+
+def access_ungrant(c: RegistryClient, a: argparse.Namespace) -> Result:
+    c.delete_model_grant(a.name, a.principal)
+    return _done(
+        f"Removed the grant of {a.principal!r} on {a.name!r}.",
+        name=a.name,
+        principal=a.principal,
+        deleted=True,
+    )
+
+
+def access_grants(c: RegistryClient, a: argparse.Namespace) -> Result:
+    grants = c.list_model_grants(a.name)
+    text = out.rows(["PRINCIPAL", "ROLE"], [[g.principal, g.role] for g in grants], "(no grants)")
+    return Result({"name": a.name, "grants": grants}, text)
+
+
+def tokens_create(c: RegistryClient, a: argparse.Namespace) -> Result:
+    created = c.create_access_token(
+        a.principal, a.role, description=a.description or "", expires_in=a.expires_in
+    )
+    text = (
+        _tokens_table([created.token]) + f"\n\nsecret (shown once, store it now):\n{created.secret}"
+    )
+    return Result({**out.to_jsonable(created.token), "secret": created.secret}, text)
+
+
+def tokens_list(c: RegistryClient, a: argparse.Namespace) -> Result:
+    tokens = c.list_access_tokens(include_inactive=a.all)
+    return Result({"tokens": tokens}, _tokens_table(tokens))
+
+
+def tokens_revoke(c: RegistryClient, a: argparse.Namespace) -> Result:
+    token = c.revoke_access_token(a.token_id)
+    return Result(token, f"Revoked token {token.token_id} of {token.principal!r}.")

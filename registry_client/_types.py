@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 
 __all__ = [
+    "AccessToken",
     "AliasMove",
     "ArtifactDownloadUrls",
     "ArtifactFile",
@@ -34,13 +35,16 @@ __all__ = [
     "EventPage",
     "Lineage",
     "ModelEvent",
+    "ModelGrant",
     "ModelStateAsOf",
     "ModelVersion",
+    "NewAccessToken",
     "RegisteredModel",
     "ResolvedModel",
     "SearchPage",
     "VersionLineage",
     "VersionState",
+    "WhoAmI",
 ]
 
 T = TypeVar("T")
@@ -216,8 +220,10 @@ class ModelVersion:
 class RegisteredModel:
     """A named model: a container of numbered versions.
 
-    ``latest_versions`` holds the highest version per stage and is only filled
-    by ``get_registered_model``; other calls return it empty.
+    ``latest_versions`` holds the highest version per stage (filled by
+    ``get_registered_model`` and searches). ``protected_aliases`` and
+    ``protected_stages`` (only admins of the model may move them) are filled
+    by ``get_registered_model`` and ``set_model_protection``.
     """
 
     name: str
@@ -229,6 +235,8 @@ class RegisteredModel:
     latest_versions: tuple[ModelVersion, ...]
     last_version: int
     created_by: str
+    protected_aliases: tuple[str, ...] = ()
+    protected_stages: tuple[str, ...] = ()
     raw: pb.RegisteredModel | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -251,6 +259,8 @@ class RegisteredModel:
             latest_versions=tuple(ModelVersion._from_proto(v) for v in msg.latest_versions),
             last_version=msg.last_version,
             created_by=msg.created_by,
+            protected_aliases=tuple(msg.protected_aliases),
+            protected_stages=tuple(msg.protected_stages),
             raw=msg,
         )
 
@@ -544,3 +554,69 @@ class AliasMove:
             previous_version=msg.previous_version or None,
             raw=msg,
         )
+
+
+def _role_name(value: int) -> str:
+    """ "none", "reader", "writer" or "admin" (the wire enum without prefix)."""
+    try:
+        return pb.Role.Name(value).removeprefix("ROLE_").lower()
+    except ValueError:
+        return f"unknown({value})"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """An access token as listed: never its secret."""
+
+    token_id: int
+    principal: str
+    role: str
+    description: str
+    prefix: str
+    creation_timestamp: int
+    expiration_timestamp: int | None
+    revocation_timestamp: int | None
+    created_by: str
+    raw: pb.AccessToken | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def active(self) -> bool:
+        now = datetime.now(tz=UTC).timestamp() * 1000
+        expired = self.expiration_timestamp is not None and self.expiration_timestamp <= now
+        return self.revocation_timestamp is None and not expired
+
+    @classmethod
+    def _from_proto(cls, msg: pb.AccessToken) -> AccessToken:
+        return cls(
+            token_id=msg.token_id,
+            principal=msg.principal,
+            role=_role_name(msg.role),
+            description=msg.description,
+            prefix=msg.prefix,
+            creation_timestamp=msg.creation_timestamp,
+            expiration_timestamp=msg.expiration_timestamp or None,
+            revocation_timestamp=msg.revocation_timestamp or None,
+            created_by=msg.created_by,
+            raw=msg,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccessToken:
+    """A created token and its secret, which the server does not keep."""
+
+    token: AccessToken
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelGrant:
+    principal: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class WhoAmI:
+    principal: str
+    role: str
+    authentication_required: bool

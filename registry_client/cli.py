@@ -20,7 +20,7 @@ from typing import Any
 
 from registry_client import _commands as cmd
 from registry_client import _output as out
-from registry_client._client import RegistryClient
+from registry_client._client import RegistryClient, _TlsArgumentError
 from registry_client._errors import RegistryError
 
 __all__ = ["RPC_COMMANDS", "build_parser", "main"]
@@ -64,6 +64,14 @@ RPC_COMMANDS: dict[str, str] = {
     "ListArtifacts": "artifacts list",
     "DownloadArtifact": "download",
     "GetArtifactDownloadUrls": "artifacts urls",
+    "SetModelProtection": "access protect",
+    "SetModelGrant": "access grant",
+    "DeleteModelGrant": "access ungrant",
+    "ListModelGrants": "access grants",
+    "CreateAccessToken": "tokens create",
+    "ListAccessTokens": "tokens list",
+    "RevokeAccessToken": "tokens revoke",
+    "WhoAmI": "whoami",
 }
 
 
@@ -857,11 +865,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="bearer token sent with every call (default: $REGISTRY_TOKEN; prefer the variable:\n"
         "command lines are visible to other users of the machine)",
     )
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="connect with TLS, or plaintext with --no-tls (default: $REGISTRY_TLS; "
+        "any --tls-* option implies --tls; else plaintext)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="CA certificate(s) to verify the server with; implies --tls "
+        "(default: $REGISTRY_TLS_CA, else the system's trusted roots)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="client certificate for servers that require one (mutual TLS); needs --tls-key "
+        "(default: $REGISTRY_TLS_CLIENT_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        help="the client certificate's unencrypted private key (default: $REGISTRY_TLS_CLIENT_KEY)",
+    )
+    parser.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="name the server's certificate must carry when --target does not use it, "
+        "e.g. an IP address (default: $REGISTRY_TLS_SERVER_NAME)",
+    )
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     _add_models(sub)
     _add_versions(sub)
     _add_aliases(sub)
     _add_artifacts(sub)
+    _command(
+        sub,
+        "whoami",
+        cmd.whoami,
+        "show who the server takes you to be",
+        "Show the principal and global role the server sees for your token (or your\n"
+        "actor name when the server runs without authentication).",
+        ['registry --token "$REGISTRY_TOKEN" whoami'],
+    )
 
     p = _command(
         sub,
@@ -916,7 +963,135 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_lineage(sub)
     _add_history(sub)
+    _add_access(sub)
+    _add_tokens(sub)
     return parser
+
+
+def _add_access(sub: Any) -> None:
+    g = _group(
+        sub,
+        "access",
+        "who may change a model: protected aliases/stages, per-model grants",
+        "Per-model access control. A protected alias or stage can only be moved by an\n"
+        "admin of the model; a grant raises a principal's role on one model (e.g. a\n"
+        "team's CI token is writer on its own models only).",
+        [
+            "registry access protect fraud-detector --alias champion --stage Production",
+            "registry access grant fraud-detector ci-risk writer",
+        ],
+    )
+    p = _command(
+        g,
+        "protect",
+        cmd.access_protect,
+        "set the protected aliases and stages of a model",
+        "Replace the model's protected aliases and stages with the ones given (none:\n"
+        "unprotect everything). Needs the admin role on the model.",
+        [
+            "registry access protect fraud-detector --alias champion --stage Production",
+            "registry access protect fraud-detector",
+        ],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument(
+        "--alias", dest="aliases", action="append", metavar="ALIAS", help="protect this alias"
+    )
+    p.add_argument(
+        "--stage",
+        dest="stages",
+        action="append",
+        metavar="STAGE",
+        help="protect this stage (Staging, Production or Archived)",
+    )
+    p = _command(
+        g,
+        "grant",
+        cmd.access_grant,
+        "give a principal a role on one model",
+        "Give PRINCIPAL at least ROLE on the model, replacing an earlier grant.\n"
+        "Needs the global admin role.",
+        ["registry access grant fraud-detector ci-risk writer"],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("principal", metavar="PRINCIPAL", help="the token's principal")
+    p.add_argument("role", choices=("reader", "writer", "admin"), help="role on this model")
+    p = _command(
+        g,
+        "ungrant",
+        cmd.access_ungrant,
+        "remove a principal's grant on a model",
+        "Remove PRINCIPAL's grant on the model. Needs the global admin role.",
+        ["registry access ungrant fraud-detector ci-risk"],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("principal", metavar="PRINCIPAL", help="the token's principal")
+    p = _command(
+        g,
+        "grants",
+        cmd.access_grants,
+        "list the grants on a model",
+        "List who has a per-model grant on the model. Needs the admin role on it.",
+        ["registry access grants fraud-detector"],
+    )
+    p.add_argument("name", metavar="NAME", help="registered model name")
+
+
+def _add_tokens(sub: Any) -> None:
+    g = _group(
+        sub,
+        "tokens",
+        "access tokens: create, list, revoke (admins)",
+        "Manage bearer tokens. The secret is printed once at creation; the server\n"
+        "keeps only a hash. All commands need the global admin role (on the server\n"
+        "host, `registry-server tokens ...` works without a token).",
+        [
+            "registry tokens create ci-risk --role none --expires-in 90d",
+            "registry tokens list",
+        ],
+    )
+    p = _command(
+        g,
+        "create",
+        cmd.tokens_create,
+        "create a token and print its secret once",
+        "Create a token for PRINCIPAL with a global role (none: only per-model grants\n"
+        "apply). The secret is shown once; pass it with --token or $REGISTRY_TOKEN.",
+        [
+            "registry tokens create ci-risk --role none --description 'CI of the risk team'",
+            "registry --output json tokens create deployer --role reader --expires-in 30d",
+        ],
+    )
+    p.add_argument("principal", metavar="PRINCIPAL", help="who the token authenticates as")
+    p.add_argument(
+        "--role", required=True, choices=("none", "reader", "writer", "admin"), help="global role"
+    )
+    p.add_argument("--description", help="what the token is for")
+    p.add_argument(
+        "--expires-in",
+        type=cmd.duration,
+        metavar="DURATION",
+        help="lifetime, e.g. 90d, 12h, 3600 (default: never expires)",
+    )
+    p = _command(
+        g,
+        "list",
+        cmd.tokens_list,
+        "list tokens (never their secrets)",
+        "List active tokens, newest first; --all includes revoked and expired ones.",
+        ["registry tokens list --all"],
+    )
+    p.add_argument("--all", action="store_true", help="include revoked and expired tokens")
+    p = _command(
+        g,
+        "revoke",
+        cmd.tokens_revoke,
+        "revoke a token",
+        "Revoke a token by its ID (see `registry tokens list`); calls carrying it are\n"
+        "refused within seconds on every server replica.",
+        ["registry tokens revoke 7"],
+    )
+    p.add_argument("token_id", metavar="ID", type=cmd.positive_int, help="token ID")
 
 
 # -- entry point ---------------------------------------------------------------------
@@ -943,8 +1118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_status(exc.code)
     try:
         client = RegistryClient(
-            args.target, timeout=args.timeout, actor=args.actor, token=args.token
+            args.target,
+            timeout=args.timeout,
+            actor=args.actor,
+            token=args.token,
+            tls=args.tls,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_server_name=args.tls_server_name,
         )
+    except _TlsArgumentError as exc:  # name the flag, not the Python argument
+        print(f"error: {exc.naming(as_flags=True)}", file=sys.stderr)
+        return EXIT_USAGE
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

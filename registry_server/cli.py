@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from registry_server import config as cfg
 
@@ -13,7 +14,7 @@ EPILOG = """\
 Examples:
   # embedded: SQLite under ./registry-data, listening on 127.0.0.1:50051
   registry-server serve
-  registry-server serve --listen 0.0.0.0:50051 \
+  registry-server serve --listen 0.0.0.0:50051 \\
       --database-url postgresql+psycopg2://registry@db/registry
   registry-server db upgrade --database-url postgresql+psycopg2://registry@db/registry
   registry-server db current
@@ -21,8 +22,13 @@ Examples:
   registry-server serve --artifact-store 's3://models/registry?endpoint=minio:9000&secure=false'
   registry-server gc --dry-run
 
+  # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
+  registry-server serve --listen 0.0.0.0:50051 --tls-cert cert.pem --tls-key key.pem
+  registry-server serve --tls-cert cert.pem --tls-key key.pem --tls-client-ca clients-ca.pem
+
 Environment: REGISTRY_DATABASE_URL, REGISTRY_ARTIFACT_STORE, REGISTRY_LISTEN,
-REGISTRY_WORKERS; S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+REGISTRY_WORKERS, REGISTRY_TLS_CERT, REGISTRY_TLS_KEY, REGISTRY_TLS_CLIENT_CA;
+S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 """
 
 
@@ -72,6 +78,42 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"worker threads handling calls (env REGISTRY_WORKERS; default {cfg.DEFAULT_WORKERS})",
     )
+    serve.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve TLS with this certificate chain, leaf first (env REGISTRY_TLS_CERT; "
+        "needs --tls-key; default: plaintext)",
+    )
+    serve.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        help="the certificate's private key, unencrypted (env REGISTRY_TLS_KEY)",
+    )
+    serve.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: require a client certificate signed by a CA in this file "
+        "(env REGISTRY_TLS_CLIENT_CA; needs --tls-cert and --tls-key)",
+    )
+    serve.add_argument(
+        "--require-auth",
+        action="store_true",
+        default=None,
+        help="every call needs a bearer token (env REGISTRY_REQUIRE_AUTH=true); create "
+        "tokens with `registry-server tokens create`, or set REGISTRY_BOOTSTRAP_ADMIN_TOKEN "
+        "to a secret of 32+ characters that becomes an admin token at start",
+    )
+    serve.add_argument(
+        "--insecure-allow-anonymous",
+        action="store_true",
+        default=None,
+        help="serve a non-loopback address without authentication: anyone who can reach "
+        "the port is an admin (env REGISTRY_INSECURE_ALLOW_ANONYMOUS=true)",
+    )
+    # Settings that do not go together are reported with this command's usage.
+    serve.set_defaults(command_parser=serve)
+
+    _add_tokens(commands)
 
     gc = commands.add_parser(
         "gc",
@@ -103,7 +145,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "gc":
         return _gc(args)
+    if args.command == "tokens":
+        return _tokens(args)
     return _db(args)
+
+
+def _add_tokens(commands: Any) -> None:
+    tokens = commands.add_parser(
+        "tokens",
+        help="manage access tokens directly in the database",
+        description="Create, list and revoke access tokens. This works on the database "
+        "itself, so it needs no token: use it on the server host to create the first admin "
+        "token (later ones can come from `registry tokens create`).",
+        epilog="Examples:\n"
+        "  registry-server tokens create admin --role admin\n"
+        "  registry-server tokens create ci-risk --role none --expires-in-days 90\n"
+        "  registry-server tokens list --all\n"
+        "  registry-server tokens revoke 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = tokens.add_subparsers(dest="tokens_command", required=True, metavar="TOKENS_COMMAND")
+    create = sub.add_parser("create", help="create a token and print its secret once")
+    _add_database_flag(create)
+    create.add_argument("principal", help="who the token authenticates as")
+    create.add_argument(
+        "--role", required=True, choices=("none", "reader", "writer", "admin"), help="global role"
+    )
+    create.add_argument("--description", default="", help="what the token is for")
+    create.add_argument(
+        "--expires-in-days", type=int, default=0, help="lifetime in days (default: never)"
+    )
+    listing = sub.add_parser("list", help="list tokens (never their secrets)")
+    _add_database_flag(listing)
+    listing.add_argument("--all", action="store_true", help="include revoked and expired tokens")
+    revoke = sub.add_parser("revoke", help="revoke a token by its id")
+    _add_database_flag(revoke)
+    revoke.add_argument("token_id", type=int, help="the token's id (see `tokens list`)")
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from registry_server.domain.access import Role
+    from registry_server.domain.errors import RegistryError
+    from registry_server.domain.tokens import TokenService, principal_name
+    from registry_server.server import prepare_database
+
+    config = cfg.ServerConfig.from_env(args.database_url)
+    database = prepare_database(config.database_url, pool_size=1)
+    service = TokenService(database)
+    actor = "registry-server"
+    try:
+        if args.tokens_command == "create":
+            principal_name(args.principal)
+            if args.expires_in_days < 0:
+                raise cfg.ConfigError("--expires-in-days must not be negative")
+            token, secret = service.create_unchecked(
+                args.principal,
+                Role.parse(args.role),
+                args.description,
+                args.expires_in_days * 86400,
+                actor,
+            )
+            print(f"token {token.token_id} for {token.principal!r} ({token.role.label})")
+            print(secret)
+        elif args.tokens_command == "list":
+            for t in service.list_unchecked(args.all):
+                state = "revoked" if t.revocation_ms else "active"
+                print(f"{t.token_id}\t{t.principal}\t{t.role.label}\t{t.prefix}...\t{state}")
+        else:
+            token = service.revoke_unchecked(args.token_id, actor)
+            print(f"revoked token {token.token_id} of {token.principal!r}")
+    except (RegistryError, cfg.ConfigError) as exc:
+        print(f"registry-server: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    return 0
 
 
 def _gc(args: argparse.Namespace) -> int:
@@ -130,9 +246,21 @@ def _gc(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from registry_server import migrate, server
 
-    config = cfg.ServerConfig.from_env(
-        args.database_url, args.listen, args.workers, args.artifact_store
-    )
+    try:
+        config = cfg.ServerConfig.from_env(
+            args.database_url,
+            args.listen,
+            args.workers,
+            args.artifact_store,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_client_ca=args.tls_client_ca,
+            require_auth=args.require_auth,
+            insecure_allow_anonymous=args.insecure_allow_anonymous,
+        )
+        config.check_exposure()
+    except cfg.ConfigError as exc:
+        args.command_parser.error(str(exc))  # exits 2, like argparse's own errors
     try:
         server.serve_forever(config)
     except migrate.SchemaBehind as exc:

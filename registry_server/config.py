@@ -2,12 +2,16 @@
 
 The defaults are the embedded setup: a SQLite file under ./registry-data and
 loopback only, so `registry-server serve` works on a laptop with no setup and
-is not reachable from the network.
+is not reachable from the network. For the same reason the server speaks
+plaintext unless it is given a certificate and key (TLS), optionally with a CA
+that client certificates must be signed by (mutual TLS).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +28,115 @@ def default_artifact_store(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     return (data_dir / "artifacts").as_posix()
 
 
+class ConfigError(ValueError):
+    """Settings that cannot work together: a usage error, reported before anything starts."""
+
+
+class TlsFileError(ValueError):
+    """A TLS file named in the settings cannot be read or is not what its flag needs.
+
+    Raised when the server starts, before it opens the database: a typo in a
+    path or a swapped key and certificate should stop `serve` with the flag's
+    name, not surface later as an opaque handshake failure on every call.
+    """
+
+
+#: flag -> environment variable, for messages: a setting may come from either.
+_TLS_SETTINGS = {
+    "--tls-cert": "REGISTRY_TLS_CERT",
+    "--tls-key": "REGISTRY_TLS_KEY",
+    "--tls-client-ca": "REGISTRY_TLS_CLIENT_CA",
+}
+
+
+def _setting(flag: str) -> str:
+    return f"{flag} (${_TLS_SETTINGS[flag]})"
+
+
+def env_flag(name: str) -> bool:
+    """A boolean environment variable: 1/true/yes/on (any case) mean true."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"${name} must be true or false, got {value!r}")
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether `host:port` only accepts connections from this machine."""
+    host = listen.rsplit(":", 1)[0].strip("[]").lower()
+    if host in ("localhost", "::1"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost, or "" (all addresses)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
+    """What `serve` needs. TLS paths are PEM files; none of them means plaintext.
+
+    ``tls_cert`` (the certificate chain, leaf first) and ``tls_key`` go
+    together; ``tls_client_ca`` additionally requires every client to present a
+    certificate signed by one of the CAs in that file.
+    """
+
     database_url: str
     artifact_store: str = field(default_factory=default_artifact_store)
     listen: str = DEFAULT_LISTEN
     workers: int = DEFAULT_WORKERS
     grace_seconds: float = 10.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    # Every call must carry a valid bearer token (see domain/tokens.py).
+    require_auth: bool = False
+    # Serve a non-loopback address without authentication anyway.
+    insecure_allow_anonymous: bool = False
+    # A token secret made valid as an admin token at start (e.g. from a
+    # Kubernetes Secret), so a fresh deployment has a first admin.
+    bootstrap_admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            given, missing = (
+                ("--tls-cert", "--tls-key") if self.tls_cert else ("--tls-key", "--tls-cert")
+            )
+            raise ConfigError(
+                f"{_setting(given)} needs {_setting(missing)}: TLS takes a certificate "
+                "and its private key"
+            )
+        if self.bootstrap_admin_token is not None and len(self.bootstrap_admin_token) < 32:
+            raise ConfigError(
+                "$REGISTRY_BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError(
+                f"{_setting('--tls-client-ca')} needs {_setting('--tls-cert')} and "
+                f"{_setting('--tls-key')}: client certificates are checked in a TLS handshake"
+            )
+
+    def check_exposure(self) -> None:
+        """Refuse to serve the network without authentication (unless told to).
+
+        Checked by `serve` and `start`, not when the settings are built: the
+        other commands (gc, db) read the same settings but listen nowhere.
+        """
+        anonymous = not self.require_auth and not self.insecure_allow_anonymous
+        if anonymous and not is_loopback(self.listen):
+            raise ConfigError(
+                f"listening on {self.listen} without authentication would let anyone on "
+                "the network change what runs in production: pass --require-auth "
+                "($REGISTRY_REQUIRE_AUTH=true) and create tokens with `registry-server "
+                "tokens create`, or --insecure-allow-anonymous to accept the risk"
+            )
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     @classmethod
     def from_env(
@@ -39,7 +145,18 @@ class ServerConfig:
         listen: str | None = None,
         workers: int | None = None,
         artifact_store: str | None = None,
+        *,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_client_ca: str | None = None,
+        require_auth: bool | None = None,
+        insecure_allow_anonymous: bool | None = None,
     ) -> ServerConfig:
+        """Fill what the caller left out from REGISTRY_* variables, then defaults.
+
+        Raises ConfigError for TLS settings that do not go together (whether
+        they came from flags or from the environment).
+        """
         return cls(
             database_url=database_url
             or os.environ.get("REGISTRY_DATABASE_URL")
@@ -49,4 +166,77 @@ class ServerConfig:
             or default_artifact_store(),
             listen=listen or os.environ.get("REGISTRY_LISTEN") or DEFAULT_LISTEN,
             workers=workers or int(os.environ.get("REGISTRY_WORKERS", DEFAULT_WORKERS)),
+            tls_cert=tls_cert or os.environ.get("REGISTRY_TLS_CERT") or None,
+            tls_key=tls_key or os.environ.get("REGISTRY_TLS_KEY") or None,
+            tls_client_ca=tls_client_ca or os.environ.get("REGISTRY_TLS_CLIENT_CA") or None,
+            require_auth=require_auth or env_flag("REGISTRY_REQUIRE_AUTH"),
+            insecure_allow_anonymous=insecure_allow_anonymous
+            or env_flag("REGISTRY_INSECURE_ALLOW_ANONYMOUS"),
+            bootstrap_admin_token=os.environ.get("REGISTRY_BOOTSTRAP_ADMIN_TOKEN") or None,
         )
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """The PEM bytes gRPC takes for a TLS listener, read and checked."""
+
+    certificate_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None  # set: client certificates are required and verified
+
+
+def load_tls(config: ServerConfig) -> ServerTls | None:
+    """Read and check the TLS files of ``config``; None when it serves plaintext.
+
+    gRPC itself only says "Failed to bind" for a bad certificate or key, and
+    says nothing at all about a bad client CA until a client connects, so the
+    files are checked here with the standard library's OpenSSL: each parses as
+    PEM, and the key belongs to the certificate. Errors name the flag.
+    """
+    if not config.tls_cert or not config.tls_key:
+        return None
+    chain = _read_pem("--tls-cert", config.tls_cert, "CERTIFICATE")
+    key = _read_pem("--tls-key", config.tls_key, "PRIVATE KEY")
+    _check_certificates("--tls-cert", config.tls_cert, chain)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An empty password makes an encrypted key fail here instead of
+        # prompting on the terminal; unencrypted keys ignore it.
+        context.load_cert_chain(config.tls_cert, config.tls_key, password=b"")
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            problem = f"is not the private key of the certificate in {_setting('--tls-cert')}"
+        else:
+            problem = "is not an unencrypted PEM private key (gRPC cannot use encrypted keys)"
+        raise TlsFileError(f"{_setting('--tls-key')}: {config.tls_key!r} {problem}") from exc
+    client_ca = None
+    if config.tls_client_ca:
+        client_ca = _read_pem("--tls-client-ca", config.tls_client_ca, "CERTIFICATE")
+        _check_certificates("--tls-client-ca", config.tls_client_ca, client_ca)
+    return ServerTls(chain, key, client_ca)
+
+
+def _read_pem(flag: str, path: str, label: str) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise TlsFileError(f"{_setting(flag)}: cannot read {path!r}: {reason}") from exc
+    if f"-----BEGIN {label}-----".encode() not in data and not (
+        label == "PRIVATE KEY" and b" PRIVATE KEY-----" in data
+    ):
+        raise TlsFileError(
+            f"{_setting(flag)}: {path!r} holds no PEM {label.lower()} "
+            f"(expected a '-----BEGIN {label}-----' block)"
+        )
+    return data
+
+
+def _check_certificates(flag: str, path: str, data: bytes) -> None:
+    """Every certificate in a PEM file must parse (a truncated block is caught here)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
+            cadata=data.decode("ascii", errors="replace")
+        )
+    except (ssl.SSLError, ValueError) as exc:
+        raise TlsFileError(f"{_setting(flag)}: {path!r} is not a valid PEM certificate") from exc

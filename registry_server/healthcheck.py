@@ -15,17 +15,33 @@ probes that call the same health service.
 
 Without HOST:PORT the target is $REGISTRY_LISTEN (with a wildcard host such as
 0.0.0.0 replaced by 127.0.0.1), else 127.0.0.1:50051.
+
+TLS: the options and variables of the `registry` CLI apply (--tls, --tls-ca,
+--tls-cert, --tls-key, --tls-server-name; $REGISTRY_TLS, $REGISTRY_TLS_CA, ...).
+On top of that, the check runs next to the server it checks, with the server's
+environment: when $REGISTRY_TLS_CERT is set (the server serves TLS) it connects
+with TLS, trusts that very certificate unless told another CA, and expects the
+name that certificate carries unless told another name. So the image's
+HEALTHCHECK, which passes no options, keeps working when TLS is switched on
+through the environment. A server that requires client certificates
+($REGISTRY_TLS_CLIENT_CA) needs one for the check too: $REGISTRY_TLS_CLIENT_CERT
+and $REGISTRY_TLS_CLIENT_KEY.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+# The client's TLS handling, shared so that the check connects exactly as
+# clients do (same defaults, same file checks, same messages).
+from registry_client._client import _open_channel, _Tls, _tls_settings, _TlsArgumentError
 
 DEFAULT_PORT = 50051
 DEFAULT_TIMEOUT = 3.0
@@ -45,10 +61,58 @@ def default_target(listen: str | None = None) -> str:
     return f"{host}:{port}"
 
 
-def check(target: str, service: str = "", timeout: float = DEFAULT_TIMEOUT) -> tuple[bool, str]:
+def certificate_name(path: str) -> str | None:
+    """The first DNS name (else IP address, else common name) in a PEM certificate.
+
+    gRPC always checks the server's name. When the check trusts the server's
+    own certificate, that name adds nothing, but it must still be one the
+    certificate carries, and 127.0.0.1 often is not. The standard library has
+    no public certificate parser (and `cryptography` is not a dependency of
+    the server), hence CPython's internal decoder; without it, None.
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return None
+    try:
+        decoded = decode(path)
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+    alt_names = decoded.get("subjectAltName", ())
+    for kind in ("DNS", "IP Address"):
+        for found_kind, value in alt_names:
+            if found_kind == kind:
+                # A wildcard covers any one label; gRPC needs a concrete name.
+                return "healthcheck." + value[2:] if value.startswith("*.") else value
+    for rdn in decoded.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
+def tls_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> _Tls | None:
+    """TLS settings of the check: the client's, with the server's certificate as fallback."""
+    env = os.environ if env is None else env
+    tls_ca, server_name = args.tls_ca, args.tls_server_name
+    server_cert = env.get("REGISTRY_TLS_CERT")
+    if server_cert and args.tls is not False:
+        if not tls_ca and not env.get("REGISTRY_TLS_CA"):
+            tls_ca = server_cert
+        if not server_name and not env.get("REGISTRY_TLS_SERVER_NAME"):
+            server_name = certificate_name(server_cert)
+    return _tls_settings(args.tls, tls_ca, args.tls_cert, args.tls_key, server_name, env)
+
+
+def check(
+    target: str,
+    service: str = "",
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    tls: _Tls | None = None,
+) -> tuple[bool, str]:
     """Call grpc.health.v1.Health/Check once; return (serving, what the server said)."""
     request = health_pb2.HealthCheckRequest(service=service)
-    with grpc.insecure_channel(target) as channel:
+    with _open_channel(target, [], tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(request, timeout=timeout)
@@ -84,13 +148,48 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"seconds to wait for the answer (default {DEFAULT_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="connect with TLS, or plaintext with --no-tls (default: TLS when $REGISTRY_TLS "
+        "says so or a --tls-*/$REGISTRY_TLS_* setting or $REGISTRY_TLS_CERT is present)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="CA certificate(s) to verify the server with (default: $REGISTRY_TLS_CA, else "
+        "the server's own certificate $REGISTRY_TLS_CERT, else the system's roots)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="client certificate, for a server that requires one "
+        "(default: $REGISTRY_TLS_CLIENT_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        metavar="PEM",
+        help="its unencrypted private key (default: $REGISTRY_TLS_CLIENT_KEY)",
+    )
+    parser.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="name the server's certificate must carry (default: $REGISTRY_TLS_SERVER_NAME, "
+        "else the first name in $REGISTRY_TLS_CERT, else the target's host)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     target = args.target or default_target()
-    serving, status = check(target, args.service, args.timeout)
+    try:
+        tls = tls_for(args)
+    except _TlsArgumentError as exc:
+        parser.error(exc.naming(as_flags=True))  # exits 2
+    serving, status = check(target, args.service, args.timeout, tls=tls)
     if not serving:
         label = f" service {args.service!r}" if args.service else ""
         print(f"healthcheck: {target}{label}: {status}", file=sys.stderr)

@@ -19,16 +19,20 @@ from grpc_reflection.v1alpha import reflection
 
 from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
 from registry_server import migrate
+from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor
 from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
-from registry_server.config import ServerConfig
+from registry_server.config import ServerConfig, ServerTls, load_tls
+from registry_server.domain.access import AccessControl, Role
 from registry_server.domain.artifacts import ArtifactService
+from registry_server.domain.grants import GrantService
 from registry_server.domain.history import HistoryService
 from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
 from registry_server.domain.search import SearchService
+from registry_server.domain.tokens import Authenticator, TokenService
 from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
@@ -66,12 +70,36 @@ def prepare_database(url: str, pool_size: int) -> Database:
     return Database(engine)
 
 
+def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
+    """TLS for the listener; with a client CA, a client without a certificate
+    signed by it is refused during the handshake, before any call is read."""
+    return grpc.ssl_server_credentials(
+        [(tls.private_key, tls.certificate_chain)],
+        root_certificates=tls.client_ca,
+        require_client_auth=tls.client_ca is not None,
+    )
+
+
+def _transport(tls: ServerTls | None) -> str:
+    if tls is None:
+        return "plaintext"
+    return "TLS, client certificates required" if tls.client_ca is not None else "TLS"
+
+
 def start(config: ServerConfig) -> RunningServer:
+    # TLS files first: a bad certificate should not cost a migration run.
+    config.check_exposure()
+    tls = load_tls(config)
     database = prepare_database(config.database_url, pool_size=config.workers)
     log.info("artifact store: %s", config.artifact_store)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
-        interceptors=[ErrorAndLoggingInterceptor()],
+        # Outermost first: authentication failures are logged and mapped like
+        # any other error.
+        interceptors=[
+            ErrorAndLoggingInterceptor(),
+            AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -79,14 +107,21 @@ def start(config: ServerConfig) -> RunningServer:
         ],
     )
     store = artifact_factory.from_url(config.artifact_store)
-    registry = Registry(database, store)
+    access = AccessControl(database)
+    registry = Registry(database, store, access)
     artifacts = ArtifactService(database, store, registry)
+    tokens = TokenService(database, access)
+    if config.bootstrap_admin_token:
+        tokens.ensure(config.bootstrap_admin_token, "admin", Role.ADMIN)
     servicer = ModelRegistryServicer(
         registry,
         artifacts,
-        SearchService(database),
-        HistoryService(database),
-        LineageService(database),
+        SearchService(database, access),
+        HistoryService(database, access),
+        LineageService(database, access),
+        GrantService(database, access),
+        tokens,
+        authentication_required=config.require_auth,
     )
     registry_pb2_grpc.add_ModelRegistryServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
@@ -95,14 +130,17 @@ def start(config: ServerConfig) -> RunningServer:
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(config.listen)
+        if tls is None:
+            port = server.add_insecure_port(config.listen)
+        else:
+            port = server.add_secure_port(config.listen, _server_credentials(tls))
     except RuntimeError as exc:
         database.dispose()
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
     server.start()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving %s on %s (port %d)", SERVICE_NAME, config.listen, port)
+    log.info("serving %s on %s (port %d, %s)", SERVICE_NAME, config.listen, port, _transport(tls))
     return RunningServer(server, port, database, health_servicer, store, artifacts)
 
 

@@ -24,6 +24,15 @@ def test_every_rpc_documents_its_status_codes() -> None:
     text = PROTO.read_text()
     rpcs = re.findall(r"((?:\s*//[^\n]*\n)+)\s*rpc (\w+)\(", text)
     assert len(rpcs) >= 20
-    codes = ("INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION")
+    codes = (
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "FAILED_PRECONDITION",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+    )
     for comment, name in rpcs:
         assert any(code in comment for code in codes), f"{name} lists no status codes"
+        # Access control is part of each RPC's contract.
+        assert "Role:" in comment or "Needs no role" in comment, f"{name} states no role"

@@ -23,6 +23,9 @@ TABLES = {
     "model_version_datasets",
     "model_version_files",
     "model_events",
+    "access_tokens",
+    "model_grants",
+    "model_protections",
     "alembic_version",
 }
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_server.domain import validation
+from registry_server.domain.access import Role
 from registry_server.domain.entities import (
     ArtifactFile,
     Dataset,
@@ -19,6 +20,8 @@ from registry_server.domain.entities import (
     NewModelVersion,
     RegisteredModel,
 )
+from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.tokens import AccessToken
 
 _STATUS = {
     "PENDING_REGISTRATION": pb.PENDING_REGISTRATION,
@@ -106,6 +109,8 @@ def model_to_proto(m: RegisteredModel) -> pb.RegisteredModel:
         latest_versions=[version_to_proto(v) for v in m.latest_versions],
         last_version=m.last_version,
         created_by=m.created_by,
+        protected_aliases=list(m.protected_aliases),
+        protected_stages=list(m.protected_stages),
     )
 
 
@@ -157,4 +162,28 @@ def state_as_of_to_proto(state: ModelStateAsOf) -> pb.GetModelStateAsOfResponse:
         ],
         aliases=[pb.ModelAlias(alias=a, version=v) for a, v in state.aliases.items()],
         last_event_id=state.last_event_id,
+    )
+
+
+def role_from_proto(value: int, field: str = "role") -> Role:
+    """The wire enum shares the domain's numbering (NONE=1 ... ADMIN=4)."""
+    try:
+        return Role(value)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field}: expected ROLE_NONE, ROLE_READER, ROLE_WRITER or ROLE_ADMIN, got {value}"
+        ) from None
+
+
+def token_to_proto(token: AccessToken) -> pb.AccessToken:
+    return pb.AccessToken(
+        token_id=token.token_id,
+        principal=token.principal,
+        role=int(token.role),  # type: ignore[arg-type]
+        description=token.description,
+        prefix=token.prefix,
+        creation_timestamp=token.creation_ms,
+        expiration_timestamp=token.expiration_ms or 0,
+        revocation_timestamp=token.revocation_ms or 0,
+        created_by=token.created_by,
     )

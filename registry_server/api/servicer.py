@@ -4,30 +4,19 @@ status codes by the error interceptor."""
 
 from __future__ import annotations
 
-import grpc
-
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert
+from registry_server.api.auth import current_caller
 from registry_server.domain import uri as uris
-from registry_server.domain import validation
 from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.grants import GrantService
 from registry_server.domain.history import HistoryService
 from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
 from registry_server.domain.search import SearchService
-
-ACTOR_METADATA_KEY = "registry-actor"
-ANONYMOUS = "anonymous"
-
-
-def actor_of(context: grpc.ServicerContext) -> str:
-    """Who is calling, as recorded in events. Token identities replace this later."""
-    for key, value in context.invocation_metadata() or ():
-        if key == ACTOR_METADATA_KEY and isinstance(value, str) and value.strip():
-            return validation.short(value.strip(), "registry-actor metadata")
-    return ANONYMOUS
+from registry_server.domain.tokens import TokenService
 
 
 class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
@@ -38,12 +27,18 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         search: SearchService,
         history: HistoryService,
         lineage: LineageService,
+        grants: GrantService,
+        tokens: TokenService,
+        authentication_required: bool,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
         self.search = search
         self.history = history
         self.lineage = lineage
+        self.grants = grants
+        self.tokens = tokens
+        self.authentication_required = authentication_required
 
     # models
 
@@ -52,42 +47,44 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             request.name,
             request.description,
             convert.tags_from_proto(request.tags),
-            actor_of(context),
+            current_caller(),
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
     def GetRegisteredModel(self, request, context):
-        model = self.registry.get_registered_model(request.name)
+        model = self.registry.get_registered_model(request.name, current_caller())
         return pb.GetRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
     def UpdateRegisteredModel(self, request, context):
         model = self.registry.update_registered_model(
-            request.name, request.description, actor_of(context)
+            request.name, request.description, current_caller()
         )
         return pb.UpdateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
     def RenameRegisteredModel(self, request, context):
         model = self.registry.rename_registered_model(
-            request.name, request.new_name, actor_of(context)
+            request.name, request.new_name, current_caller()
         )
         return pb.RenameRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
     def DeleteRegisteredModel(self, request, context):
-        self.registry.delete_registered_model(request.name, actor_of(context))
+        self.registry.delete_registered_model(request.name, current_caller())
         return pb.DeleteRegisteredModelResponse()
 
     def SetRegisteredModelTag(self, request, context):
         self.registry.set_registered_model_tag(
-            request.name, request.key, request.value, actor_of(context)
+            request.name, request.key, request.value, current_caller()
         )
         return pb.SetRegisteredModelTagResponse()
 
     def DeleteRegisteredModelTag(self, request, context):
-        self.registry.delete_registered_model_tag(request.name, request.key, actor_of(context))
+        self.registry.delete_registered_model_tag(request.name, request.key, current_caller())
         return pb.DeleteRegisteredModelTagResponse()
 
     def GetLatestVersions(self, request, context):
-        found = self.registry.get_latest_versions(request.name, list(request.stages))
+        found = self.registry.get_latest_versions(
+            request.name, list(request.stages), current_caller()
+        )
         return pb.GetLatestVersionsResponse(
             model_versions=[convert.version_to_proto(v) for v in found]
         )
@@ -96,7 +93,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def CreateModelVersion(self, request, context):
         created = self.registry.create_model_version(
-            convert.new_version_from_proto(request), actor_of(context)
+            convert.new_version_from_proto(request), current_caller()
         )
         return pb.CreateModelVersionResponse(
             model_version=convert.version_to_proto(created.version),
@@ -104,17 +101,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def GetModelVersion(self, request, context):
-        found = self.registry.get_model_version(request.name, request.version)
+        found = self.registry.get_model_version(request.name, request.version, current_caller())
         return pb.GetModelVersionResponse(model_version=convert.version_to_proto(found))
 
     def UpdateModelVersion(self, request, context):
         found = self.registry.update_model_version(
-            request.name, request.version, request.description, actor_of(context)
+            request.name, request.version, request.description, current_caller()
         )
         return pb.UpdateModelVersionResponse(model_version=convert.version_to_proto(found))
 
     def DeleteModelVersion(self, request, context):
-        self.registry.delete_model_version(request.name, request.version, actor_of(context))
+        self.registry.delete_model_version(request.name, request.version, current_caller())
         return pb.DeleteModelVersionResponse()
 
     def TransitionModelVersionStage(self, request, context):
@@ -123,19 +120,19 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             request.version,
             request.stage,
             request.archive_existing_versions,
-            actor_of(context),
+            current_caller(),
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.version_to_proto(moved))
 
     def SetModelVersionTag(self, request, context):
         self.registry.set_model_version_tag(
-            request.name, request.version, request.key, request.value, actor_of(context)
+            request.name, request.version, request.key, request.value, current_caller()
         )
         return pb.SetModelVersionTagResponse()
 
     def DeleteModelVersionTag(self, request, context):
         self.registry.delete_model_version_tag(
-            request.name, request.version, request.key, actor_of(context)
+            request.name, request.version, request.key, current_caller()
         )
         return pb.DeleteModelVersionTagResponse()
 
@@ -144,7 +141,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
     def SetRegisteredModelAlias(self, request, context):
         expected = request.expected_version if request.HasField("expected_version") else None
         move = self.registry.set_registered_model_alias(
-            request.name, request.alias, request.version, expected, actor_of(context)
+            request.name, request.alias, request.version, expected, current_caller()
         )
         return pb.SetRegisteredModelAliasResponse(
             model_version=convert.version_to_proto(move.version),
@@ -152,17 +149,19 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def DeleteRegisteredModelAlias(self, request, context):
-        self.registry.delete_registered_model_alias(request.name, request.alias, actor_of(context))
+        self.registry.delete_registered_model_alias(request.name, request.alias, current_caller())
         return pb.DeleteRegisteredModelAliasResponse()
 
     def GetModelVersionByAlias(self, request, context):
-        found = self.registry.get_model_version_by_alias(request.name, request.alias)
+        found = self.registry.get_model_version_by_alias(
+            request.name, request.alias, current_caller()
+        )
         return pb.GetModelVersionByAliasResponse(model_version=convert.version_to_proto(found))
 
     # URIs and history
 
     def ResolveModelUri(self, request, context):
-        version, path = self.registry.resolve_model_uri(request.uri)
+        version, path = self.registry.resolve_model_uri(request.uri, current_caller())
         return pb.ResolveModelUriResponse(
             model_version=convert.version_to_proto(version),
             path=path,
@@ -170,21 +169,25 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def ListModelEvents(self, request, context):
-        page = self.history.list_events(convert.event_query_from_proto(request))
+        page = self.history.list_events(convert.event_query_from_proto(request), current_caller())
         return pb.ListModelEventsResponse(
             events=[convert.event_to_proto(e) for e in page.events],
             next_after_event_id=page.next_after_event_id,
         )
 
     def GetModelStateAsOf(self, request, context):
-        state = self.history.state_as_of(request.name, request.as_of_timestamp)
+        state = self.history.state_as_of(request.name, request.as_of_timestamp, current_caller())
         return convert.state_as_of_to_proto(state)
 
     # search and lineage
 
     def SearchRegisteredModels(self, request, context):
         page = self.search.search_models(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            request.filter,
+            list(request.order_by),
+            request.page_size,
+            request.page_token,
+            current_caller(),
         )
         return pb.SearchRegisteredModelsResponse(
             registered_models=[convert.model_to_proto(m) for m in page.items],
@@ -193,7 +196,11 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def SearchModelVersions(self, request, context):
         page = self.search.search_versions(
-            request.filter, list(request.order_by), request.page_size, request.page_token
+            request.filter,
+            list(request.order_by),
+            request.page_size,
+            request.page_token,
+            current_caller(),
         )
         return pb.SearchModelVersionsResponse(
             model_versions=[convert.version_to_proto(v) for v in page.items],
@@ -201,7 +208,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def FindModelVersionsByRun(self, request, context):
-        page = self.search.versions_by_run(request.run_id, request.page_size, request.page_token)
+        page = self.search.versions_by_run(
+            request.run_id, request.page_size, request.page_token, current_caller()
+        )
         return pb.FindModelVersionsByRunResponse(
             model_versions=[convert.version_to_proto(v) for v in page.items],
             next_page_token=page.next_page_token,
@@ -209,7 +218,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def FindModelVersionsByDataset(self, request, context):
         page = self.search.versions_by_dataset(
-            request.digest, request.page_size, request.page_token
+            request.digest, request.page_size, request.page_token, current_caller()
         )
         return pb.FindModelVersionsByDatasetResponse(
             model_versions=[convert.version_to_proto(v) for v in page.items],
@@ -217,7 +226,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def GetModelVersionLineage(self, request, context):
-        found = self.lineage.lineage(request.name, request.version, request.max_depth)
+        found = self.lineage.lineage(
+            request.name, request.version, request.max_depth, current_caller()
+        )
         return pb.GetModelVersionLineageResponse(
             model_version=convert.version_to_proto(found.version),
             ancestors=[convert.version_to_proto(v) for v in found.ancestors],
@@ -240,7 +251,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
                 yield message.chunk
 
         stored = self.artifacts.upload(
-            header.name, header.version, header.path, chunks(), actor_of(context)
+            header.name, header.version, header.path, chunks(), current_caller()
         )
         return pb.UploadArtifactResponse(file=convert.file_to_proto(stored))
 
@@ -249,18 +260,20 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             request.name,
             request.version,
             [convert.file_from_proto(f) for f in request.expected_manifest],
-            actor_of(context),
+            current_caller(),
         )
         return pb.FinalizeModelVersionResponse(model_version=convert.version_to_proto(ready))
 
     def AbortModelVersion(self, request, context):
         aborted = self.artifacts.abort(
-            request.name, request.version, request.reason, actor_of(context)
+            request.name, request.version, request.reason, current_caller()
         )
         return pb.AbortModelVersionResponse(model_version=convert.version_to_proto(aborted))
 
     def ListArtifacts(self, request, context):
-        version, manifest = self.artifacts.list(request.name, request.version, request.uri)
+        version, manifest = self.artifacts.list(
+            request.name, request.version, request.uri, current_caller()
+        )
         return pb.ListArtifactsResponse(
             model_version=convert.version_to_proto(version),
             files=[convert.file_to_proto(f) for f in manifest],
@@ -268,7 +281,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def DownloadArtifact(self, request, context):
         download = self.artifacts.download(
-            request.name, request.version, request.path, request.offset
+            request.name, request.version, request.path, request.offset, current_caller()
         )
         header = convert.file_to_proto(download.file)
         sent_header = False
@@ -283,7 +296,11 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def GetArtifactDownloadUrls(self, request, context):
         supported, urls = self.artifacts.download_urls(
-            request.name, request.version, list(request.paths), request.expires_in_seconds
+            request.name,
+            request.version,
+            list(request.paths),
+            request.expires_in_seconds,
+            current_caller(),
         )
         return pb.GetArtifactDownloadUrlsResponse(
             supported=supported,
@@ -291,4 +308,56 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
                 pb.GetArtifactDownloadUrlsResponse.Url(file=convert.file_to_proto(f), url=url)
                 for f, url in urls
             ],
+        )
+
+    # access control
+
+    def SetModelProtection(self, request, context):
+        caller = current_caller()
+        self.grants.set_protection(
+            request.name, list(request.protected_aliases), list(request.protected_stages), caller
+        )
+        model = self.registry.get_registered_model(request.name, caller)
+        return pb.SetModelProtectionResponse(registered_model=convert.model_to_proto(model))
+
+    def SetModelGrant(self, request, context):
+        self.grants.set_grant(
+            request.name, request.principal, convert.role_from_proto(request.role), current_caller()
+        )
+        return pb.SetModelGrantResponse()
+
+    def DeleteModelGrant(self, request, context):
+        self.grants.delete_grant(request.name, request.principal, current_caller())
+        return pb.DeleteModelGrantResponse()
+
+    def ListModelGrants(self, request, context):
+        found = self.grants.list_grants(request.name, current_caller())
+        return pb.ListModelGrantsResponse(
+            grants=[pb.ModelGrant(principal=p, role=int(r)) for p, r in found]
+        )
+
+    def CreateAccessToken(self, request, context):
+        token, secret = self.tokens.create(
+            request.principal,
+            convert.role_from_proto(request.role),
+            request.description,
+            request.expires_in_seconds,
+            current_caller(),
+        )
+        return pb.CreateAccessTokenResponse(token=convert.token_to_proto(token), secret=secret)
+
+    def ListAccessTokens(self, request, context):
+        found = self.tokens.list(request.include_inactive, current_caller())
+        return pb.ListAccessTokensResponse(tokens=[convert.token_to_proto(t) for t in found])
+
+    def RevokeAccessToken(self, request, context):
+        token = self.tokens.revoke(request.token_id, current_caller())
+        return pb.RevokeAccessTokenResponse(token=convert.token_to_proto(token))
+
+    def WhoAmI(self, request, context):
+        caller = current_caller()
+        return pb.WhoAmIResponse(
+            principal=caller.principal,
+            role=int(caller.role),
+            authentication_required=self.authentication_required,
         )

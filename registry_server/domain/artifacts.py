@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
+from registry_server.domain.access import Caller, Role
 from registry_server.domain.entities import ArtifactFile, ModelVersion, VersionStatus
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry_server.domain.registry import Registry, now_ms, version_label
@@ -47,7 +48,7 @@ class ArtifactService:
     # ------------------------------------------------------------------ upload
 
     def upload(
-        self, name: str, version: int, path: str, chunks: Iterable[bytes], actor: str
+        self, name: str, version: int, path: str, chunks: Iterable[bytes], caller: Caller
     ) -> ArtifactFile:
         validation.model_name(name)
         validation.version_number(version)
@@ -55,6 +56,9 @@ class ArtifactService:
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
             now = now_ms()
+            self.registry.access.require(
+                conn, caller, model.id, name, Role.WRITER, "uploading a file"
+            )
             self._require_pending_held(name, version, row)
             existing = files.get(conn, row.id, path)
             if existing is None:
@@ -118,7 +122,7 @@ class ArtifactService:
     # ---------------------------------------------------------------- finalize
 
     def finalize(
-        self, name: str, version: int, expected: Sequence[ArtifactFile], actor: str
+        self, name: str, version: int, expected: Sequence[ArtifactFile], caller: Caller
     ) -> ModelVersion:
         validation.model_name(name)
         validation.version_number(version)
@@ -126,6 +130,9 @@ class ArtifactService:
         # First check the store (network calls, no lock held)...
         with self.db.read() as conn:
             model = models.require(conn, name)
+            self.registry.access.require(
+                conn, caller, model.id, name, Role.WRITER, "finalizing a version"
+            )
             row = versions.locate(conn, model.id, version)
             if row is None:
                 raise NotFound(f"{version_label(name, version)} not found")
@@ -150,13 +157,16 @@ class ArtifactService:
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
             now = now_ms()
+            self.registry.access.require(
+                conn, caller, model.id, name, Role.WRITER, "finalizing a version"
+            )
             self._require_pending_held(name, version, row)
             uploaded = {r.path: r for r in files.rows(conn, row.id)}
             self._compare(declared, uploaded)
             versions.set_status(conn, row.id, VersionStatus.READY, "", now)
             events.record(
                 conn, model_id=model.id, model_name=name, version=version,
-                kind="version_status_changed", actor=actor, now=now,
+                kind="version_status_changed", actor=caller.principal, now=now,
                 before={"status": VersionStatus.PENDING_REGISTRATION.value},
                 after={
                     "status": VersionStatus.READY.value,
@@ -221,13 +231,16 @@ class ArtifactService:
 
     # ------------------------------------------------------------------- abort
 
-    def abort(self, name: str, version: int, reason: str, actor: str) -> ModelVersion:
+    def abort(self, name: str, version: int, reason: str, caller: Caller) -> ModelVersion:
         validation.model_name(name)
         validation.version_number(version)
         validation.short(reason, "reason", validation.MAX_URI)
         with self.db.write() as conn:
             model, row = self.registry.lock_version(conn, name, version)
             now = now_ms()
+            self.registry.access.require(
+                conn, caller, model.id, name, Role.WRITER, "aborting a version"
+            )
             if row.status == VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is READY; delete it instead of aborting"
@@ -239,7 +252,7 @@ class ArtifactService:
                 files.remove_all(conn, row.id)
                 events.record(
                     conn, model_id=model.id, model_name=name, version=version,
-                    kind="version_status_changed", actor=actor, now=now,
+                    kind="version_status_changed", actor=caller.principal, now=now,
                     before={"status": VersionStatus.PENDING_REGISTRATION.value},
                     after={"status": VersionStatus.FAILED_REGISTRATION.value, "reason": reason},
                 )  # fmt: skip
@@ -251,7 +264,9 @@ class ArtifactService:
 
     # -------------------------------------------------------------------- read
 
-    def list(self, name: str, version: int, uri: str) -> tuple[ModelVersion, list[ArtifactFile]]:
+    def list(
+        self, name: str, version: int, uri: str, caller: Caller
+    ) -> tuple[ModelVersion, list[ArtifactFile]]:
         if bool(uri) == bool(name or version):
             raise InvalidArgument("give either uri, or name and version")
         path = ""
@@ -262,6 +277,7 @@ class ArtifactService:
                 path = parsed.path
             else:
                 found = self.registry.version_in(conn, name, version)
+            self.registry.access.require_read(conn, caller, found.model_id, found.name)
             self._require_held(found)
             manifest = files.manifest(conn, versions.id_of(conn, found))
         if path:
@@ -281,10 +297,13 @@ class ArtifactService:
                 f"registry; its files are at {found.source!r}"
             )
 
-    def _ready_file(self, name: str, version: int, path: str) -> tuple[ModelVersion, ArtifactFile]:
+    def _ready_file(
+        self, name: str, version: int, path: str, caller: Caller
+    ) -> tuple[ModelVersion, ArtifactFile]:
         validation.artifact_path(path)
         with self.db.read() as conn:
             found = self.registry.version_in(conn, name, version)
+            self.registry.access.require_read(conn, caller, found.model_id, name)
             self._require_held(found)
             if found.status is not VersionStatus.READY:
                 raise FailedPrecondition(
@@ -296,10 +315,10 @@ class ArtifactService:
             raise NotFound(f"path: {version_label(name, version)} has no file {path!r}")
         return found, ArtifactFile(path=row.path, size=int(row.size), sha256=row.sha256)
 
-    def download(self, name: str, version: int, path: str, offset: int) -> Download:
+    def download(self, name: str, version: int, path: str, offset: int, caller: Caller) -> Download:
         validation.model_name(name)
         validation.version_number(version)
-        found, item = self._ready_file(name, version, path)
+        found, item = self._ready_file(name, version, path, caller)
         if offset < 0 or offset > item.size:
             raise InvalidArgument(f"offset must be between 0 and {item.size}, got {offset}")
         key = object_key(found.model_id, version, path)
@@ -313,7 +332,7 @@ class ArtifactService:
         return Download(item, chunks)
 
     def download_urls(
-        self, name: str, version: int, paths: Sequence[str], expires_seconds: int
+        self, name: str, version: int, paths: Sequence[str], expires_seconds: int, caller: Caller
     ) -> tuple[bool, list[tuple[ArtifactFile, str]]]:
         validation.model_name(name)
         validation.version_number(version)
@@ -322,7 +341,7 @@ class ArtifactService:
             raise InvalidArgument(
                 f"expires_in_seconds must be between 1 and {MAX_PRESIGN_SECONDS}, got {expires}"
             )
-        found, manifest = self.list(name, version, "")
+        found, manifest = self.list(name, version, "", caller)
         if found.status is not VersionStatus.READY:
             raise FailedPrecondition(
                 f"{version_label(name, version)} is {found.status.value}; only READY versions "

@@ -84,6 +84,9 @@ class RegisteredModel:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     latest_versions: tuple[ModelVersion, ...] = ()
+    # Filled by GetRegisteredModel (not by searches).
+    protected_aliases: tuple[str, ...] = ()
+    protected_stages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

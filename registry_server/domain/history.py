@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry_server.domain import validation
+from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import (
     EventPage,
     EventQuery,
@@ -50,12 +51,13 @@ def _no_history(name: str) -> NotFound:
 class HistoryService:
     """ListModelEvents and GetModelStateAsOf: read-only, one transaction each."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, access: AccessControl | None = None) -> None:
         self.db = db
+        self.access = access or AccessControl(db)
 
     # ------------------------------------------------------------- listings
 
-    def list_events(self, query: EventQuery) -> EventPage:
+    def list_events(self, query: EventQuery, caller: Caller) -> EventPage:
         """One page of the events matching every filter, oldest first.
 
         A name designates the live model of that name, else the last deleted
@@ -64,9 +66,15 @@ class HistoryService:
         """
         limit = self._check(query)
         with self.db.read() as conn:
-            found = events.page(conn, query, limit + 1)
-            if not found and query.name and events.model_id_for_name(conn, query.name) is None:
-                raise _no_history(query.name)
+            restrict = None
+            if query.name:
+                model_id = events.model_id_for_name(conn, query.name)
+                if model_id is None:
+                    raise _no_history(query.name)
+                self.access.require_read(conn, caller, model_id, query.name)
+            else:
+                restrict = self.access.read_restriction(caller, events.MODEL_ID)
+            found = events.page(conn, query, limit + 1, restrict)
         more = len(found) > limit
         found = found[:limit]
         return EventPage(tuple(found), found[-1].event_id if more else 0)
@@ -108,7 +116,7 @@ class HistoryService:
 
     # ------------------------------------------------------- point in time
 
-    def state_as_of(self, name: str, as_of_ms: int) -> ModelStateAsOf:
+    def state_as_of(self, name: str, as_of_ms: int, caller: Caller) -> ModelStateAsOf:
         """The model's name, versions (stage, status) and aliases as they were
         after every change committed at or before `as_of_ms`.
 
@@ -124,6 +132,10 @@ class HistoryService:
                 f"as_of_timestamp must be a positive number of ms since the epoch, got {as_of_ms}"
             )
         with self.db.read() as conn:
+            model_id = events.model_id_for_name(conn, name)
+            if model_id is None:
+                raise _no_history(name)
+            self.access.require_read(conn, caller, model_id, name)
             replayed, last_event_id = events.replay(conn, name, as_of_ms, STATE_KINDS)
             if not replayed:
                 if events.model_id_for_name(conn, name) is None:

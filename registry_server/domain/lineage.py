@@ -9,6 +9,7 @@ children exist. Callers that only want usable versions filter on status.
 from __future__ import annotations
 
 from registry_server.domain import validation
+from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import VersionLineage
 from registry_server.domain.errors import InvalidArgument, NotFound
 from registry_server.domain.registry import version_label
@@ -24,10 +25,11 @@ MAX_DESCENDANTS = 1000
 class LineageService:
     """GetModelVersionLineage: two queries (one per direction), any depth."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, access: AccessControl | None = None) -> None:
         self.db = db
+        self.access = access or AccessControl(db)
 
-    def lineage(self, name: str, version: int, max_depth: int) -> VersionLineage:
+    def lineage(self, name: str, version: int, max_depth: int, caller: Caller) -> VersionLineage:
         """The version, its ancestors (parent first) and its descendants
         (nearest generation first, then model name and version), each way up
         to `max_depth` links, at most 1,000 descendants; `truncated` says a
@@ -40,15 +42,22 @@ class LineageService:
             if not chain:
                 models.require(conn, name)
                 raise NotFound(f"{version_label(name, version)} not found")
+            self.access.require_read(conn, caller, chain[0].version.model_id, name)
             below = walks.descendants(conn, chain[0].version_id, depth, MAX_DESCENDANTS)
+            # Links into models the caller may not read are left out (after
+            # the bounds are judged on the full walk).
+            readable = {
+                model_id: self.access.can_read(conn, caller, model_id)
+                for model_id in {v.version.model_id for v in (*chain, *below)}
+            }
         ancestors = chain[1:]
         # The deepest ancestor still has a parent only if max_depth stopped the walk.
         cut_above = len(ancestors) == depth and ancestors[-1].has_parent
         kept = [d for d in below if d.depth <= depth][:MAX_DESCENDANTS]
         return VersionLineage(
             version=chain[0].version,
-            ancestors=tuple(a.version for a in ancestors),
-            descendants=tuple(d.version for d in kept),
+            ancestors=tuple(a.version for a in ancestors if readable[a.version.model_id]),
+            descendants=tuple(d.version for d in kept if readable[d.version.model_id]),
             truncated=cut_above or len(kept) < len(below),
         )
 

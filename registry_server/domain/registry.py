@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from registry_server.artifacts.base import ArtifactStore, model_prefix, version_prefix
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
+from registry_server.domain.access import AccessControl, Caller, Role
 from registry_server.domain.entities import (
     STAGE_ORDER,
     AliasMove,
@@ -32,6 +33,7 @@ from registry_server.domain.entities import (
     VersionStatus,
 )
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry_server.store import access as access_store
 from registry_server.store import aliases, events, models, versions
 from registry_server.store.database import Database
 
@@ -54,9 +56,15 @@ def version_label(name: str, version: int) -> str:
 class Registry:
     """Entry point of the domain; the servicer holds one."""
 
-    def __init__(self, db: Database, store: ArtifactStore | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ArtifactStore | None = None,
+        access: AccessControl | None = None,
+    ) -> None:
         self.db = db
         self.store = store
+        self.access = access or AccessControl(db)
 
     def _delete_objects(self, prefix: str) -> None:
         """After the commit that disowned them; a failure leaves orphans that
@@ -74,15 +82,16 @@ class Registry:
     # ------------------------------------------------------------------ models
 
     def create_registered_model(
-        self, name: str, description: str, tags: dict[str, str], actor: str
+        self, name: str, description: str, tags: dict[str, str], caller: Caller
     ) -> RegisteredModel:
         validation.model_name(name)
         validation.description(description)
         validation.tag_mapping(tags)
+        self.access.require_global(caller, Role.WRITER, "creating a registered model")
         now = now_ms()
         with self.db.write() as conn:
             model_id = models.insert(
-                conn, name=name, description=description, created_by=actor, now=now
+                conn, name=name, description=description, created_by=caller.principal, now=now
             )
             for key, value in tags.items():
                 models.set_tag(conn, model_id, key, value)
@@ -91,19 +100,22 @@ class Registry:
                 model_id=model_id,
                 model_name=name,
                 kind="model_created",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 after={"name": name, "description": description, "tags": tags},
             )
             return self._load_model(conn, name)
 
-    def get_registered_model(self, name: str) -> RegisteredModel:
+    def get_registered_model(self, name: str, caller: Caller) -> RegisteredModel:
         validation.model_name(name)
         with self.db.read() as conn:
-            return self._load_model(conn, name)
+            model = self._load_model(conn, name)
+            self.access.require_read(conn, caller, model.id, name)
+            return model
 
     def _load_model(self, conn: Connection, name: str) -> RegisteredModel:
         row = models.require(conn, name)
+        protected_aliases, protected_stages = access_store.protections(conn, row.id)
         return RegisteredModel(
             id=row.id,
             name=row.name,
@@ -115,33 +127,39 @@ class Registry:
             tags=models.tags(conn, row.id),
             aliases=aliases.of_model(conn, row.id),
             latest_versions=tuple(versions.latest_per_stage(conn, row.id)),
+            protected_aliases=tuple(protected_aliases),
+            protected_stages=tuple(protected_stages),
         )
 
-    def update_registered_model(self, name: str, description: str, actor: str) -> RegisteredModel:
+    def update_registered_model(
+        self, name: str, description: str, caller: Caller
+    ) -> RegisteredModel:
         validation.model_name(name)
         validation.description(description)
         with self.db.write() as conn:
             row = models.lock(conn, name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, name, Role.WRITER, "updating the description")
             models.set_description(conn, row.id, description, now)
             events.record(
                 conn,
                 model_id=row.id,
                 model_name=name,
                 kind="model_updated",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"description": row.description},
                 after={"description": description},
             )
             return self._load_model(conn, name)
 
-    def rename_registered_model(self, name: str, new_name: str, actor: str) -> RegisteredModel:
+    def rename_registered_model(self, name: str, new_name: str, caller: Caller) -> RegisteredModel:
         validation.model_name(name)
         validation.model_name(new_name, "new_name")
         with self.db.write() as conn:
             row = models.lock(conn, name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, name, Role.ADMIN, "renaming")
             if new_name != name:
                 models.rename(conn, row.id, new_name, now)
                 events.record(
@@ -149,18 +167,19 @@ class Registry:
                     model_id=row.id,
                     model_name=new_name,
                     kind="model_renamed",
-                    actor=actor,
+                    actor=caller.principal,
                     now=now,
                     before={"name": name},
                     after={"name": new_name},
                 )
             return self._load_model(conn, new_name)
 
-    def delete_registered_model(self, name: str, actor: str) -> None:
+    def delete_registered_model(self, name: str, caller: Caller) -> None:
         validation.model_name(name)
         with self.db.write() as conn:
             row = models.lock(conn, name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, name, Role.ADMIN, "deleting")
             before = {
                 "name": name,
                 "last_version": row.last_version,
@@ -172,19 +191,20 @@ class Registry:
                 model_id=row.id,
                 model_name=name,
                 kind="model_deleted",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before=before,
             )
         self._delete_objects(model_prefix(row.id))
 
-    def set_registered_model_tag(self, name: str, key: str, value: str, actor: str) -> None:
+    def set_registered_model_tag(self, name: str, key: str, value: str, caller: Caller) -> None:
         validation.model_name(name)
         validation.tag_key(key)
         validation.tag_value(value)
         with self.db.write() as conn:
             row = models.lock(conn, name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, name, Role.WRITER, "setting a tag")
             old = models.get_tag(conn, row.id, key)
             models.set_tag(conn, row.id, key, value)
             models.touch(conn, row.id, now)
@@ -193,18 +213,19 @@ class Registry:
                 model_id=row.id,
                 model_name=name,
                 kind="model_tag_set",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={} if old is None else {"key": key, "value": old},
                 after={"key": key, "value": value},
             )
 
-    def delete_registered_model_tag(self, name: str, key: str, actor: str) -> None:
+    def delete_registered_model_tag(self, name: str, key: str, caller: Caller) -> None:
         validation.model_name(name)
         validation.tag_key(key)
         with self.db.write() as conn:
             row = models.lock(conn, name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, name, Role.WRITER, "deleting a tag")
             old = models.get_tag(conn, row.id, key)
             if old is None:
                 raise NotFound(f"key: registered model {name!r} has no tag {key!r}")
@@ -215,21 +236,24 @@ class Registry:
                 model_id=row.id,
                 model_name=name,
                 kind="model_tag_deleted",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"key": key, "value": old},
             )
 
-    def get_latest_versions(self, name: str, stages: Sequence[str]) -> list[ModelVersion]:
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str], caller: Caller
+    ) -> list[ModelVersion]:
         validation.model_name(name)
         wanted = [validation.stage(s, f"stages[{i}]") for i, s in enumerate(stages)]
         with self.db.read() as conn:
             row = models.require(conn, name)
+            self.access.require_read(conn, caller, row.id, name)
             return versions.latest_per_stage(conn, row.id, wanted or STAGE_ORDER)
 
     # ---------------------------------------------------------------- versions
 
-    def create_model_version(self, new: NewModelVersion, actor: str) -> CreatedVersion:
+    def create_model_version(self, new: NewModelVersion, caller: Caller) -> CreatedVersion:
         validation.model_name(new.name)
         validation.source(new.source)
         if new.registry_held and new.source:
@@ -244,7 +268,7 @@ class Registry:
         validation.tag_mapping(new.tags)
         parent = uris.parse(new.lineage.parent_model_uri) if new.lineage.parent_model_uri else None
         try:
-            return self._create_version(new, parent, actor)
+            return self._create_version(new, parent, caller)
         except versions.DuplicateIdempotencyKey:
             # Lost a race with a concurrent call carrying the same key: the
             # winner's version is the answer.
@@ -257,11 +281,12 @@ class Registry:
             return CreatedVersion(found, idempotent_replay=True)
 
     def _create_version(
-        self, new: NewModelVersion, parent: uris.ModelUri | None, actor: str
+        self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
     ) -> CreatedVersion:
         with self.db.write() as conn:
             row = models.lock(conn, new.name)
             now = now_ms()
+            self.access.require(conn, caller, row.id, new.name, Role.WRITER, "creating a version")
             if new.idempotency_key:
                 existing = versions.id_by_idempotency_key(conn, row.id, new.idempotency_key)
                 if existing is not None:
@@ -272,6 +297,7 @@ class Registry:
             parent_id = None
             if parent is not None:
                 parent_version = self.resolve_in(conn, parent, "lineage.parent_model_uri")
+                self.access.require_read(conn, caller, parent_version.model_id, parent_version.name)
                 parent_id = versions.id_of(conn, parent_version)
                 lineage = replace(
                     lineage,
@@ -290,7 +316,7 @@ class Registry:
                 description=new.description,
                 status=status,
                 artifacts_held=new.registry_held,
-                created_by=actor,
+                created_by=caller.principal,
                 lineage=lineage,
                 parent_version_id=parent_id,
                 idempotency_key=new.idempotency_key or None,
@@ -302,7 +328,7 @@ class Registry:
                 model_name=new.name,
                 version=number,
                 kind="version_created",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 after={
                     "version": number,
@@ -317,11 +343,13 @@ class Registry:
             assert created is not None
             return CreatedVersion(created, idempotent_replay=False)
 
-    def get_model_version(self, name: str, version: int) -> ModelVersion:
+    def get_model_version(self, name: str, version: int, caller: Caller) -> ModelVersion:
         validation.model_name(name)
         validation.version_number(version)
         with self.db.read() as conn:
-            return self.version_in(conn, name, version)
+            found = self.version_in(conn, name, version)
+            self.access.require_read(conn, caller, found.model_id, name)
+            return found
 
     @staticmethod
     def version_in(conn: Connection, name: str, version: int) -> ModelVersion:
@@ -339,7 +367,7 @@ class Registry:
         return model, row
 
     def update_model_version(
-        self, name: str, version: int, description: str, actor: str
+        self, name: str, version: int, description: str, caller: Caller
     ) -> ModelVersion:
         validation.model_name(name)
         validation.version_number(version)
@@ -347,6 +375,7 @@ class Registry:
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require(conn, caller, model.id, name, Role.WRITER, "updating a version")
             versions.set_description(conn, row.id, description, now)
             events.record(
                 conn,
@@ -354,7 +383,7 @@ class Registry:
                 model_name=name,
                 version=version,
                 kind="version_updated",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"description": row.description},
                 after={"description": description},
@@ -363,12 +392,13 @@ class Registry:
             assert updated is not None
             return updated
 
-    def delete_model_version(self, name: str, version: int, actor: str) -> None:
+    def delete_model_version(self, name: str, version: int, caller: Caller) -> None:
         validation.model_name(name)
         validation.version_number(version)
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require(conn, caller, model.id, name, Role.ADMIN, "deleting a version")
             for alias in aliases.remove_for_version(conn, row.id):
                 events.record(
                     conn,
@@ -376,7 +406,7 @@ class Registry:
                     model_name=name,
                     version=version,
                     kind="alias_deleted",
-                    actor=actor,
+                    actor=caller.principal,
                     now=now,
                     before={"alias": alias, "version": version},
                     after={"reason": "version deleted"},
@@ -389,7 +419,7 @@ class Registry:
                 model_name=name,
                 version=version,
                 kind="version_deleted",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"version": version, "stage": row.stage, "status": row.status},
             )
@@ -397,7 +427,7 @@ class Registry:
             self.delete_version_objects(model.id, version)
 
     def transition_model_version_stage(
-        self, name: str, version: int, stage: str, archive_existing_versions: bool, actor: str
+        self, name: str, version: int, stage: str, archive_existing_versions: bool, caller: Caller
     ) -> ModelVersion:
         validation.model_name(name)
         validation.version_number(version)
@@ -410,6 +440,14 @@ class Registry:
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require_stage_change(
+                conn,
+                caller,
+                model.id,
+                name,
+                [Stage(row.stage), target],
+                "transitioning a version",
+            )
             if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is {row.status}; only READY versions "
@@ -423,7 +461,7 @@ class Registry:
                     model_name=name,
                     version=version,
                     kind="version_stage_changed",
-                    actor=actor,
+                    actor=caller.principal,
                     now=now,
                     before={"stage": row.stage},
                     after={"stage": target.value},
@@ -436,7 +474,7 @@ class Registry:
                         model_name=name,
                         version=archived,
                         kind="version_stage_changed",
-                        actor=actor,
+                        actor=caller.principal,
                         now=now,
                         before={"stage": target.value},
                         after={
@@ -450,7 +488,7 @@ class Registry:
             return moved
 
     def set_model_version_tag(
-        self, name: str, version: int, key: str, value: str, actor: str
+        self, name: str, version: int, key: str, value: str, caller: Caller
     ) -> None:
         validation.model_name(name)
         validation.version_number(version)
@@ -459,6 +497,7 @@ class Registry:
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require(conn, caller, model.id, name, Role.WRITER, "setting a version tag")
             old = versions.get_tag(conn, row.id, key)
             versions.set_tag(conn, row.id, key, value)
             versions.touch(conn, row.id, now)
@@ -468,19 +507,20 @@ class Registry:
                 model_name=name,
                 version=version,
                 kind="version_tag_set",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={} if old is None else {"key": key, "value": old},
                 after={"key": key, "value": value},
             )
 
-    def delete_model_version_tag(self, name: str, version: int, key: str, actor: str) -> None:
+    def delete_model_version_tag(self, name: str, version: int, key: str, caller: Caller) -> None:
         validation.model_name(name)
         validation.version_number(version)
         validation.tag_key(key)
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require(conn, caller, model.id, name, Role.WRITER, "deleting a version tag")
             old = versions.get_tag(conn, row.id, key)
             if old is None:
                 raise NotFound(f"key: {version_label(name, version)} has no tag {key!r}")
@@ -492,7 +532,7 @@ class Registry:
                 model_name=name,
                 version=version,
                 kind="version_tag_deleted",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"key": key, "value": old},
             )
@@ -500,7 +540,7 @@ class Registry:
     # ----------------------------------------------------------------- aliases
 
     def set_registered_model_alias(
-        self, name: str, alias: str, version: int, expected_version: int | None, actor: str
+        self, name: str, alias: str, version: int, expected_version: int | None, caller: Caller
     ) -> AliasMove:
         validation.model_name(name)
         validation.alias(alias)
@@ -512,6 +552,9 @@ class Registry:
         with self.db.write() as conn:
             model, row = self.lock_version(conn, name, version)
             now = now_ms()
+            self.access.require_alias_change(
+                conn, caller, model.id, name, alias, "setting an alias"
+            )
             if row.status != VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is {row.status}; "
@@ -538,7 +581,7 @@ class Registry:
                     model_name=name,
                     version=version,
                     kind="alias_set",
-                    actor=actor,
+                    actor=caller.principal,
                     now=now,
                     before={} if current is None else {"alias": alias, "version": current},
                     after={"alias": alias, "version": version},
@@ -547,12 +590,15 @@ class Registry:
             assert moved is not None
             return AliasMove(moved, previous_version=current)
 
-    def delete_registered_model_alias(self, name: str, alias: str, actor: str) -> None:
+    def delete_registered_model_alias(self, name: str, alias: str, caller: Caller) -> None:
         validation.model_name(name)
         validation.alias(alias)
         with self.db.write() as conn:
             model = models.lock(conn, name)
             now = now_ms()
+            self.access.require_alias_change(
+                conn, caller, model.id, name, alias, "deleting an alias"
+            )
             current = aliases.current_version(conn, model.id, alias)
             if current is None:
                 raise NotFound(f"alias: registered model {name!r} has no alias {alias!r}")
@@ -564,12 +610,12 @@ class Registry:
                 model_name=name,
                 version=current,
                 kind="alias_deleted",
-                actor=actor,
+                actor=caller.principal,
                 now=now,
                 before={"alias": alias, "version": current},
             )
 
-    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+    def get_model_version_by_alias(self, name: str, alias: str, caller: Caller) -> ModelVersion:
         validation.model_name(name)
         validation.alias(alias)
         with self.db.read() as conn:
@@ -577,14 +623,17 @@ class Registry:
             if found is None:
                 models.require(conn, name)
                 raise NotFound(f"alias: registered model {name!r} has no alias {alias!r}")
+            self.access.require_read(conn, caller, found.model_id, name)
             return found
 
     # -------------------------------------------------------------------- URIs
 
-    def resolve_model_uri(self, uri: str) -> tuple[ModelVersion, str]:
+    def resolve_model_uri(self, uri: str, caller: Caller) -> tuple[ModelVersion, str]:
         parsed = uris.parse(uri)
         with self.db.read() as conn:
-            return self.resolve_in(conn, parsed, "uri"), parsed.path
+            found = self.resolve_in(conn, parsed, "uri")
+            self.access.require_read(conn, caller, found.model_id, found.name)
+            return found, parsed.path
 
     def resolve_in(self, conn: Connection, parsed: uris.ModelUri, field: str) -> ModelVersion:
         """One indexed query on the hit path; the miss path explains itself."""

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from registry_server.domain import search_filter, validation
+from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import ModelVersion, Page, RegisteredModel
 from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.search_filter import Comparison, Node, Op, Target
@@ -110,8 +111,9 @@ def _page(rows: Sequence[tuple[T, Cursor]], size: int, fingerprint: str) -> Page
 class SearchService:
     """SearchRegisteredModels, SearchModelVersions and the two Find RPCs."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, access: AccessControl | None = None) -> None:
         self.db = db
+        self.access = access or AccessControl(db)
 
     @staticmethod
     def _prepare(
@@ -122,7 +124,12 @@ class SearchService:
         return tree, order, _fingerprint(kind, filter_string, _order_text(order))
 
     def search_models(
-        self, filter_string: str, order_by: Sequence[str], page_size: int, page_token: str
+        self,
+        filter_string: str,
+        order_by: Sequence[str],
+        page_size: int,
+        page_token: str,
+        caller: Caller,
     ) -> Page[RegisteredModel]:
         tree, order, fingerprint = self._prepare(
             search_filter.MODELS, "models", filter_string, order_by
@@ -130,32 +137,41 @@ class SearchService:
         size = validation.page_size(page_size)
         after = decode_token(page_token, fingerprint, order)
         with self.db.read() as conn:
-            rows = search_store.models_page(conn, tree, order, after, size + 1)
+            rows = search_store.models_page(
+                conn, tree, order, after, size + 1, self.access.read_restriction(caller)
+            )
         return _page(rows, size, fingerprint)
 
     def search_versions(
-        self, filter_string: str, order_by: Sequence[str], page_size: int, page_token: str
+        self,
+        filter_string: str,
+        order_by: Sequence[str],
+        page_size: int,
+        page_token: str,
+        caller: Caller,
     ) -> Page[ModelVersion]:
         tree, order, fingerprint = self._prepare(
             search_filter.VERSIONS, "versions", filter_string, order_by
         )
-        return self._versions(tree, order, fingerprint, page_size, page_token)
+        return self._versions(tree, order, fingerprint, page_size, page_token, caller)
 
-    def versions_by_run(self, run_id: str, page_size: int, page_token: str) -> Page[ModelVersion]:
+    def versions_by_run(
+        self, run_id: str, page_size: int, page_token: str, caller: Caller
+    ) -> Page[ModelVersion]:
         """SearchModelVersions with the fixed filter ``run_id = <run_id>``."""
         self._required(run_id, "run_id")
         tree = Comparison("run_id", Op.EQ, run_id)
         fingerprint = _fingerprint("by_run", run_id)
-        return self._versions(tree, _NEWEST_FIRST, fingerprint, page_size, page_token)
+        return self._versions(tree, _NEWEST_FIRST, fingerprint, page_size, page_token, caller)
 
     def versions_by_dataset(
-        self, digest: str, page_size: int, page_token: str
+        self, digest: str, page_size: int, page_token: str, caller: Caller
     ) -> Page[ModelVersion]:
         """SearchModelVersions with the fixed filter ``dataset.digest = <digest>``."""
         self._required(digest, "digest")
         tree = Comparison("dataset.digest", Op.EQ, digest)
         fingerprint = _fingerprint("by_dataset", digest)
-        return self._versions(tree, _NEWEST_FIRST, fingerprint, page_size, page_token)
+        return self._versions(tree, _NEWEST_FIRST, fingerprint, page_size, page_token, caller)
 
     @staticmethod
     def _required(value: str, field: str) -> None:
@@ -170,9 +186,12 @@ class SearchService:
         fingerprint: str,
         page_size: int,
         page_token: str,
+        caller: Caller,
     ) -> Page[ModelVersion]:
         size = validation.page_size(page_size)
         after = decode_token(page_token, fingerprint, order)
         with self.db.read() as conn:
-            rows = search_store.versions_page(conn, tree, order, after, size + 1)
+            rows = search_store.versions_page(
+                conn, tree, order, after, size + 1, self.access.read_restriction(caller)
+            )
         return _page(rows, size, fingerprint)

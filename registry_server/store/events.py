@@ -39,6 +39,13 @@ EVENT_KINDS = frozenset(
         "version_tag_deleted",
         "alias_set",
         "alias_deleted",
+        # Access control; token_* events concern no model (model_id 0, name "").
+        "protection_changed",
+        "grant_set",
+        "grant_deleted",
+        "token_created",
+        "token_revoked",
+        "access_denied",
     }
 )
 ALIAS_KINDS = frozenset({"alias_set", "alias_deleted"})
@@ -160,7 +167,16 @@ def model_id_for_name(conn: Connection, name: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def page(conn: Connection, query: EventQuery, limit: int) -> list[ModelEvent]:
+#: The column a read restriction (AccessControl.read_restriction) applies to.
+MODEL_ID = events_t.c.model_id
+
+
+def page(
+    conn: Connection,
+    query: EventQuery,
+    limit: int,
+    restrict: ColumnElement[bool] | None = None,
+) -> list[ModelEvent]:
     """Up to `limit` events matching every filter of `query`, oldest first.
 
     `query` is already checked (version only with a name, known kinds, sane
@@ -182,6 +198,8 @@ def page(conn: Connection, query: EventQuery, limit: int) -> list[ModelEvent]:
         stmt = stmt.where(e.c.event_time >= query.since_ms)
     if query.until_ms:
         stmt = stmt.where(e.c.event_time < query.until_ms)
+    if restrict is not None:
+        stmt = stmt.where(restrict)
     return [_to_entity(r) for r in conn.execute(stmt.order_by(e.c.id).limit(limit))]
 
 

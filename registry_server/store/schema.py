@@ -215,3 +215,51 @@ model_events = Table(
     Index(None, "actor", "id"),
     Index(None, "event_time"),
 )
+
+# Access tokens. Only a SHA-256 of the secret is stored: the secrets are 256
+# random bits, so a fast hash is as safe as a slow one and keeps the
+# per-call lookup cheap.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("principal", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_by", String(256), nullable=False, server_default=""),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("expiration_time", BigInteger, nullable=True),
+    Column("revocation_time", BigInteger, nullable=True),
+    UniqueConstraint("secret_hash"),
+)
+
+# Per-model grants: `principal` has at least `role` on the model.
+model_grants = Table(
+    "model_grants",
+    metadata,
+    Column(
+        "model_id",
+        BigId,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("principal", String(256), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Index(None, "principal"),
+)
+
+# Protected aliases ("alias", name) and stages ("stage", canonical name).
+model_protections = Table(
+    "model_protections",
+    metadata,
+    Column(
+        "model_id",
+        BigId,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("kind", String(8), primary_key=True),
+    Column("name", String(255), primary_key=True),
+)

@@ -272,16 +272,27 @@ def _cursor(row: Any, order: Sequence[SortKey]) -> Cursor:
     return (*(mapping[f"k{i}"] for i in range(len(order))), mapping["id"])
 
 
+def _both(
+    a: ColumnElement[bool] | None, b: ColumnElement[bool] | None
+) -> ColumnElement[bool] | None:
+    """AND of two optional conditions (`restrict` narrows to readable models)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return and_(a, b)
+
+
 def models_page(
     conn: Connection,
     where: Node | None,
     order: Sequence[SortKey],
     after: Cursor | None,
     limit: int,
+    restrict: ColumnElement[bool] | None = None,
 ) -> list[tuple[RegisteredModel, Cursor]]:
     """Up to ``limit`` models matching ``where`` after ``after``, each with its
     tags, aliases and latest version per stage, and its cursor."""
     condition = model_condition(where, conn.dialect.name) if where is not None else None
+    condition = _both(condition, restrict)
     keys = [(_MODEL_KEYS[name], descending) for name, descending in order]
     page = _page_ids(models_t, models_t.c.id, keys, condition, after, limit)
     tags = (
@@ -335,10 +346,12 @@ def versions_page(
     order: Sequence[SortKey],
     after: Cursor | None,
     limit: int,
+    restrict: ColumnElement[bool] | None = None,
 ) -> list[tuple[ModelVersion, Cursor]]:
     """Up to ``limit`` versions (across models) matching ``where`` after
     ``after``, hydrated like every other version read, with their cursors."""
     condition = version_condition(where, conn.dialect.name) if where is not None else None
+    condition = _both(condition, restrict)
     keys = [(_VERSION_KEYS[name], descending) for name, descending in order]
     source = versions_t.join(models_t, models_t.c.id == versions_t.c.model_id)
     page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)

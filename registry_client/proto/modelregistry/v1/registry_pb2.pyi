@@ -13,10 +13,23 @@ class ModelVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PENDING_REGISTRATION: _ClassVar[ModelVersionStatus]
     READY: _ClassVar[ModelVersionStatus]
     FAILED_REGISTRATION: _ClassVar[ModelVersionStatus]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_NONE: _ClassVar[Role]
+    ROLE_READER: _ClassVar[Role]
+    ROLE_WRITER: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
 MODEL_VERSION_STATUS_UNSPECIFIED: ModelVersionStatus
 PENDING_REGISTRATION: ModelVersionStatus
 READY: ModelVersionStatus
 FAILED_REGISTRATION: ModelVersionStatus
+ROLE_UNSPECIFIED: Role
+ROLE_NONE: Role
+ROLE_READER: Role
+ROLE_WRITER: Role
+ROLE_ADMIN: Role
 
 class Tag(_message.Message):
     __slots__ = ("key", "value")
@@ -53,7 +66,7 @@ class Lineage(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., experiment_id: _Optional[str] = ..., code_version: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetReference, _Mapping]]] = ..., parent_model_uri: _Optional[str] = ...) -> None: ...
 
 class RegisteredModel(_message.Message):
-    __slots__ = ("name", "description", "creation_timestamp", "last_updated_timestamp", "tags", "aliases", "latest_versions", "last_version", "created_by")
+    __slots__ = ("name", "description", "creation_timestamp", "last_updated_timestamp", "tags", "aliases", "latest_versions", "last_version", "created_by", "protected_aliases", "protected_stages")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +76,8 @@ class RegisteredModel(_message.Message):
     LATEST_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     LAST_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_ALIASES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_STAGES_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     creation_timestamp: int
@@ -72,7 +87,9 @@ class RegisteredModel(_message.Message):
     latest_versions: _containers.RepeatedCompositeFieldContainer[ModelVersion]
     last_version: int
     created_by: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[ModelAlias, _Mapping]]] = ..., latest_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., last_version: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
+    protected_aliases: _containers.RepeatedScalarFieldContainer[str]
+    protected_stages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., aliases: _Optional[_Iterable[_Union[ModelAlias, _Mapping]]] = ..., latest_versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., last_version: _Optional[int] = ..., created_by: _Optional[str] = ..., protected_aliases: _Optional[_Iterable[str]] = ..., protected_stages: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ModelAlias(_message.Message):
     __slots__ = ("alias", "version")
@@ -145,6 +162,36 @@ class ModelEvent(_message.Message):
     before_json: str
     after_json: str
     def __init__(self, event_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., actor: _Optional[str] = ..., kind: _Optional[str] = ..., model_name: _Optional[str] = ..., version: _Optional[int] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
+
+class AccessToken(_message.Message):
+    __slots__ = ("token_id", "principal", "role", "description", "prefix", "creation_timestamp", "expiration_timestamp", "revocation_timestamp", "created_by")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    token_id: int
+    principal: str
+    role: Role
+    description: str
+    prefix: str
+    creation_timestamp: int
+    expiration_timestamp: int
+    revocation_timestamp: int
+    created_by: str
+    def __init__(self, token_id: _Optional[int] = ..., principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., description: _Optional[str] = ..., prefix: _Optional[str] = ..., creation_timestamp: _Optional[int] = ..., expiration_timestamp: _Optional[int] = ..., revocation_timestamp: _Optional[int] = ..., created_by: _Optional[str] = ...) -> None: ...
+
+class ModelGrant(_message.Message):
+    __slots__ = ("principal", "role")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    role: Role
+    def __init__(self, principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
 
 class CreateRegisteredModelRequest(_message.Message):
     __slots__ = ("name", "description", "tags")
@@ -712,3 +759,115 @@ class GetArtifactDownloadUrlsResponse(_message.Message):
     supported: bool
     urls: _containers.RepeatedCompositeFieldContainer[GetArtifactDownloadUrlsResponse.Url]
     def __init__(self, supported: _Optional[bool] = ..., urls: _Optional[_Iterable[_Union[GetArtifactDownloadUrlsResponse.Url, _Mapping]]] = ...) -> None: ...
+
+class SetModelProtectionRequest(_message.Message):
+    __slots__ = ("name", "protected_aliases", "protected_stages")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_ALIASES_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_STAGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    protected_aliases: _containers.RepeatedScalarFieldContainer[str]
+    protected_stages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., protected_aliases: _Optional[_Iterable[str]] = ..., protected_stages: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetModelProtectionResponse(_message.Message):
+    __slots__ = ("registered_model",)
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ...) -> None: ...
+
+class SetModelGrantRequest(_message.Message):
+    __slots__ = ("name", "principal", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    principal: str
+    role: Role
+    def __init__(self, name: _Optional[str] = ..., principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
+
+class SetModelGrantResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DeleteModelGrantRequest(_message.Message):
+    __slots__ = ("name", "principal")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    principal: str
+    def __init__(self, name: _Optional[str] = ..., principal: _Optional[str] = ...) -> None: ...
+
+class DeleteModelGrantResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelGrantsRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListModelGrantsResponse(_message.Message):
+    __slots__ = ("grants",)
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[ModelGrant]
+    def __init__(self, grants: _Optional[_Iterable[_Union[ModelGrant, _Mapping]]] = ...) -> None: ...
+
+class CreateAccessTokenRequest(_message.Message):
+    __slots__ = ("principal", "role", "description", "expires_in_seconds")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    role: Role
+    description: str
+    expires_in_seconds: int
+    def __init__(self, principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., description: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateAccessTokenResponse(_message.Message):
+    __slots__ = ("token", "secret")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    token: AccessToken
+    secret: str
+    def __init__(self, token: _Optional[_Union[AccessToken, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListAccessTokensRequest(_message.Message):
+    __slots__ = ("include_inactive",)
+    INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    include_inactive: bool
+    def __init__(self, include_inactive: _Optional[bool] = ...) -> None: ...
+
+class ListAccessTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[AccessToken]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[AccessToken, _Mapping]]] = ...) -> None: ...
+
+class RevokeAccessTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: int
+    def __init__(self, token_id: _Optional[int] = ...) -> None: ...
+
+class RevokeAccessTokenResponse(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: AccessToken
+    def __init__(self, token: _Optional[_Union[AccessToken, _Mapping]] = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("principal", "role", "authentication_required")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    principal: str
+    role: Role
+    authentication_required: bool
+    def __init__(self, principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., authentication_required: _Optional[bool] = ...) -> None: ...

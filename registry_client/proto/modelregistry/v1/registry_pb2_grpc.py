@@ -200,6 +200,46 @@ class ModelRegistryStub:
                 request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.SerializeToString,
                 response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.FromString,
                 _registered_method=True)
+        self.SetModelProtection = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/SetModelProtection',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionResponse.FromString,
+                _registered_method=True)
+        self.SetModelGrant = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/SetModelGrant',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantResponse.FromString,
+                _registered_method=True)
+        self.DeleteModelGrant = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/DeleteModelGrant',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantResponse.FromString,
+                _registered_method=True)
+        self.ListModelGrants = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ListModelGrants',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsResponse.FromString,
+                _registered_method=True)
+        self.CreateAccessToken = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/CreateAccessToken',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenResponse.FromString,
+                _registered_method=True)
+        self.ListAccessTokens = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ListAccessTokens',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeAccessToken = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/RevokeAccessToken',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenResponse.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/WhoAmI',
+                request_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
 
 
 class ModelRegistryServicer:
@@ -215,6 +255,7 @@ class ModelRegistryServicer:
         """Creates a model with no versions.
         INVALID_ARGUMENT: bad name, description or tag. ALREADY_EXISTS: the name
         is taken.
+        Role: writer (global).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -223,6 +264,7 @@ class ModelRegistryServicer:
     def GetRegisteredModel(self, request, context):
         """Returns a model with its tags, aliases and latest version per stage.
         INVALID_ARGUMENT: bad name. NOT_FOUND: no such model.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +273,7 @@ class ModelRegistryServicer:
     def UpdateRegisteredModel(self, request, context):
         """Replaces a model's description.
         INVALID_ARGUMENT, NOT_FOUND.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,6 +283,7 @@ class ModelRegistryServicer:
         """Renames a model; versions, aliases, tags and history follow it.
         INVALID_ARGUMENT: bad new name. NOT_FOUND: no such model. ALREADY_EXISTS:
         the new name is taken.
+        Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,6 +293,7 @@ class ModelRegistryServicer:
         """Deletes a model with all its versions, aliases and tags. Its history stays
         readable through ListModelEvents under the deleted name.
         INVALID_ARGUMENT, NOT_FOUND.
+        Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +302,7 @@ class ModelRegistryServicer:
     def SetRegisteredModelTag(self, request, context):
         """Sets (adds or overwrites) a tag on a model.
         INVALID_ARGUMENT: bad key or value. NOT_FOUND: no such model.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,6 +311,7 @@ class ModelRegistryServicer:
     def DeleteRegisteredModelTag(self, request, context):
         """Deletes a tag from a model.
         INVALID_ARGUMENT. NOT_FOUND: no such model or no such tag.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -273,6 +320,7 @@ class ModelRegistryServicer:
     def GetLatestVersions(self, request, context):
         """Returns the highest-numbered version in each requested stage that has one.
         INVALID_ARGUMENT: unknown stage. NOT_FOUND: no such model.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -282,6 +330,7 @@ class ModelRegistryServicer:
         """Creates the next version of a model (number allocated atomically).
         INVALID_ARGUMENT: bad field (named in the message). NOT_FOUND: no such
         model, or the lineage parent does not resolve.
+        Role: writer (and reader on the lineage parent's model).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -290,6 +339,7 @@ class ModelRegistryServicer:
     def GetModelVersion(self, request, context):
         """Returns one version.
         INVALID_ARGUMENT: bad name or version <= 0. NOT_FOUND.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -298,6 +348,7 @@ class ModelRegistryServicer:
     def UpdateModelVersion(self, request, context):
         """Replaces a version's description.
         INVALID_ARGUMENT, NOT_FOUND.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -307,6 +358,7 @@ class ModelRegistryServicer:
         """Deletes a version and the aliases pointing at it. The number is never
         reused.
         INVALID_ARGUMENT, NOT_FOUND.
+        Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,6 +370,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: unknown stage, or archive_existing_versions with a stage
         other than Staging/Production. NOT_FOUND. FAILED_PRECONDITION: the version
         is not READY and the stage is Staging or Production.
+        Role: writer; admin when the version's current or target stage is protected.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -326,6 +379,7 @@ class ModelRegistryServicer:
     def SetModelVersionTag(self, request, context):
         """Sets (adds or overwrites) a tag on a version.
         INVALID_ARGUMENT, NOT_FOUND.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -334,6 +388,7 @@ class ModelRegistryServicer:
     def DeleteModelVersionTag(self, request, context):
         """Deletes a tag from a version.
         INVALID_ARGUMENT. NOT_FOUND: no such version or no such tag.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -344,6 +399,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad or reserved alias. NOT_FOUND: no such model or
         version. FAILED_PRECONDITION: expected_version did not match, or the
         version is not READY.
+        Role: writer; admin when the alias is protected.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -352,6 +408,7 @@ class ModelRegistryServicer:
     def DeleteRegisteredModelAlias(self, request, context):
         """Deletes an alias.
         INVALID_ARGUMENT. NOT_FOUND: no such model or alias.
+        Role: writer; admin when the alias is protected.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -360,6 +417,7 @@ class ModelRegistryServicer:
     def GetModelVersionByAlias(self, request, context):
         """Returns the version an alias points at.
         INVALID_ARGUMENT. NOT_FOUND: no such model or alias.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -375,6 +433,7 @@ class ModelRegistryServicer:
         Only READY versions resolve.
         INVALID_ARGUMENT: malformed URI (the message says what is wrong).
         NOT_FOUND: no such model, version, alias, or no version in the stage.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -405,6 +464,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad filter (the message gives the position and token),
         bad order_by, page_size outside 0..1000, or a page_token that is
         malformed or was issued for a different filter/order_by.
+        Role: reader; results only include models the caller may read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -429,6 +489,7 @@ class ModelRegistryServicer:
         `last_updated_timestamp`, each with ASC or DESC; default
         `name ASC, version_number DESC`.
         INVALID_ARGUMENT as for SearchRegisteredModels.
+        Role: reader; results only include models the caller may read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -437,6 +498,7 @@ class ModelRegistryServicer:
     def FindModelVersionsByRun(self, request, context):
         """Lists versions produced by a run, across models, newest first.
         INVALID_ARGUMENT: empty or too long run_id, bad page_size or page_token.
+        Role: reader; results only include models the caller may read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -446,6 +508,7 @@ class ModelRegistryServicer:
         """Lists versions trained on a data set, by its digest, across models,
         newest first.
         INVALID_ARGUMENT: empty or too long digest, bad page_size or page_token.
+        Role: reader; results only include models the caller may read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -457,6 +520,7 @@ class ModelRegistryServicer:
         the lineage parent links, across models.
         INVALID_ARGUMENT: bad name, version or max_depth. NOT_FOUND: no such
         version.
+        Role: reader; linked versions in models the caller may not read are left out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -469,6 +533,7 @@ class ModelRegistryServicer:
         AND.
         INVALID_ARGUMENT: bad name, kind, time range or page_size. NOT_FOUND:
         `name` given, but no model of that name and no history under it.
+        Role: reader on the model; without a name, only events of readable models.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -481,6 +546,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad name or a timestamp <= 0. NOT_FOUND: no model of
         that name and no history under it, or the model did not exist yet at
         that moment.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -497,6 +563,7 @@ class ModelRegistryServicer:
         being uploaded, or the version does not hold artifacts. NOT_FOUND: no such version. FAILED_PRECONDITION: the version is
         not PENDING_REGISTRATION (e.g. already finalized). UNAVAILABLE: the
         artifact store is unreachable (nothing is recorded; retry the file).
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -509,6 +576,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad manifest. NOT_FOUND. FAILED_PRECONDITION: the
         version is not pending, or a file is missing or differs (the message
         names it; the version stays pending).
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -518,6 +586,7 @@ class ModelRegistryServicer:
         """Gives up on a pending version: marks it FAILED_REGISTRATION and removes
         its files from the artifact store.
         NOT_FOUND. FAILED_PRECONDITION: the version is READY.
+        Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -526,6 +595,7 @@ class ModelRegistryServicer:
     def ListArtifacts(self, request, context):
         """Lists the files of a version, by name and version or by models:/ URI.
         INVALID_ARGUMENT: neither or both given, malformed URI. NOT_FOUND.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -536,6 +606,7 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad path or offset beyond the end. NOT_FOUND: no such
         version or file. FAILED_PRECONDITION: the version is not READY.
         UNAVAILABLE: the artifact store is unreachable.
+        Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -546,6 +617,77 @@ class ModelRegistryServicer:
         download from the artifact store. `supported` is false when the store
         cannot presign (the local folder store); use DownloadArtifact then.
         INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
+        Role: reader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelProtection(self, request, context):
+        """Replaces the model's protected aliases and stages. Moving a protected
+        alias, or a version into or out of a protected stage, then needs the
+        admin role on the model; everything else is unchanged.
+        Role: admin. INVALID_ARGUMENT: bad alias or stage name. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelGrant(self, request, context):
+        """Grants `principal` at least `role` on one model (replacing an earlier
+        grant to the same principal).
+        Role: admin (global). INVALID_ARGUMENT: bad principal or role. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModelGrant(self, request, context):
+        """Removes a principal's grant on a model.
+        Role: admin (global). NOT_FOUND: no such model or grant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModelGrants(self, request, context):
+        """Lists the grants on a model, by principal.
+        Role: admin on the model. NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateAccessToken(self, request, context):
+        """Creates an access token and returns its secret, which the server does
+        not keep (it stores a hash): copy it now.
+        Role: admin (global). INVALID_ARGUMENT: bad principal, role, description
+        or lifetime.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccessTokens(self, request, context):
+        """Lists access tokens (never their secrets), newest first.
+        Role: admin (global). PERMISSION_DENIED for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAccessToken(self, request, context):
+        """Revokes a token: calls carrying it fail with UNAUTHENTICATED from then on
+        (within a few seconds on every server replica).
+        Role: admin (global). NOT_FOUND: no such token. Revoking twice is OK.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Who the server takes the caller to be, and the caller's global role.
+        Needs no role; UNAUTHENTICATED without a valid token when auth is on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -713,6 +855,46 @@ def add_ModelRegistryServicer_to_server(servicer, server):
                     servicer.GetArtifactDownloadUrls,
                     request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.FromString,
                     response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.SerializeToString,
+            ),
+            'SetModelProtection': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelProtection,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionResponse.SerializeToString,
+            ),
+            'SetModelGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelGrant,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantResponse.SerializeToString,
+            ),
+            'DeleteModelGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModelGrant,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantResponse.SerializeToString,
+            ),
+            'ListModelGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelGrants,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsResponse.SerializeToString,
+            ),
+            'CreateAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccessToken,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenResponse.SerializeToString,
+            ),
+            'ListAccessTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessTokens,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensResponse.SerializeToString,
+            ),
+            'RevokeAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAccessToken,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.FromString,
+                    response_serializer=registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1585,6 +1767,222 @@ class ModelRegistry:
             '/modelregistry.v1.ModelRegistry/GetArtifactDownloadUrls',
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsRequest.SerializeToString,
             registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.GetArtifactDownloadUrlsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelProtection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/SetModelProtection',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelProtectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/SetModelGrant',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.SetModelGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModelGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/DeleteModelGrant',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteModelGrantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ListModelGrants',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListModelGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/CreateAccessToken',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateAccessTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ListAccessTokens',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListAccessTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/RevokeAccessToken',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.RevokeAccessTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/WhoAmI',
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+            registry__client_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
             options,
             channel_credentials,
             insecure,

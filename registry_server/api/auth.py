@@ -1,0 +1,104 @@
+"""Authentication at the edge: every call's bearer token becomes a `Caller`
+before the servicer runs, so no RPC can forget to authenticate.
+
+The caller travels to the servicer in a context variable (the handler runs in
+the thread that sets it). Refused mutations (`AccessDenied`) are written to
+the history here, after the refused transaction rolled back, so the record
+survives the refusal.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from registry_server.domain import validation
+from registry_server.domain.access import ANONYMOUS, AccessControl, AccessDenied, Caller
+from registry_server.domain.tokens import Authenticator
+
+ACTOR_METADATA_KEY = "registry-actor"
+AUTHORIZATION_METADATA_KEY = "authorization"
+
+_current: contextvars.ContextVar[Caller] = contextvars.ContextVar("registry_caller")
+
+# Health and reflection answer without a token: probes and tooling need them.
+_OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def current_caller() -> Caller:
+    """The caller of the call being served (set by AuthInterceptor)."""
+    return _current.get()
+
+
+def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str]:
+    authorization = None
+    actor = ANONYMOUS
+    for key, value in context.invocation_metadata() or ():
+        if not isinstance(value, str):
+            continue
+        if key == AUTHORIZATION_METADATA_KEY:
+            authorization = value
+        elif key == ACTOR_METADATA_KEY and value.strip():
+            actor = validation.short(value.strip(), "registry-actor metadata")
+    return authorization, actor
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator, access: AccessControl) -> None:
+        self.authenticator = authenticator
+        self.access = access
+
+    def _enter(self, context: grpc.ServicerContext) -> contextvars.Token[Caller]:
+        caller = self.authenticator.authenticate(*_metadata(context))
+        return _current.set(caller)
+
+    def _wrap_response(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def handler(request: Any, context: grpc.ServicerContext) -> Any:
+            token = self._enter(context)
+            try:
+                return behavior(request, context)
+            except AccessDenied as denied:
+                self.access.record_denial(denied)
+                raise
+            finally:
+                _current.reset(token)
+
+        return handler
+
+    def _wrap_stream(self, behavior: Callable[..., Iterator[Any]]) -> Callable[..., Any]:
+        def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            token = self._enter(context)
+            try:
+                yield from behavior(request, context)
+            except AccessDenied as denied:
+                self.access.record_denial(denied)
+                raise
+            finally:
+                _current.reset(token)
+
+        return handler
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_OPEN_SERVICES):
+            return handler
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_response(handler.unary_unary), **kwargs
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_response(handler.stream_unary), **kwargs
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream), **kwargs
+            )
+        return handler

@@ -1,0 +1,233 @@
+"""Who may do what: roles, per-model grants, protected aliases and stages.
+
+Each domain operation states the role it needs on the model it touches and
+asks `AccessControl` inside its own transaction (after taking the model's
+lock for mutations), so a decision and the change it allows see the same
+grants and protections. A caller whose global role is high enough costs no
+query at all, which keeps the hot read paths (resolve, get by alias) as
+cheap with authentication as without.
+
+Denials of mutations are recorded in the model's history by the API layer
+after the refused transaction has rolled back (`record_denial`), so a refused
+call still changes nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Connection
+
+from registry_server.domain.entities import Stage
+from registry_server.domain.errors import InvalidArgument, PermissionDenied
+from registry_server.store import access as store
+from registry_server.store import events
+from registry_server.store.database import Database
+
+
+class Role(enum.IntEnum):
+    """Ordered: each role includes everything the lower ones may do."""
+
+    NONE = 1
+    READER = 2
+    WRITER = 3
+    ADMIN = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: str, field: str = "role") -> Role:
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            raise InvalidArgument(
+                f"{field}: unknown role {value!r}; expected none, reader, writer or admin"
+            ) from None
+
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The identity a call runs as.
+
+    `authenticated` is False when the server runs without authentication:
+    then every caller is an admin and `principal` is the self-declared actor.
+    """
+
+    principal: str
+    role: Role
+    authenticated: bool = True
+    token_id: int | None = None
+
+    @classmethod
+    def unauthenticated(cls, actor: str = ANONYMOUS) -> Caller:
+        return cls(principal=actor or ANONYMOUS, role=Role.ADMIN, authenticated=False)
+
+
+class AccessDenied(PermissionDenied):
+    """A refused operation, with what the history needs to record it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        caller: Caller,
+        action: str,
+        needed: Role,
+        model_id: int = 0,
+        model_name: str = "",
+        mutation: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.caller = caller
+        self.action = action
+        self.needed = needed
+        self.model_id = model_id
+        self.model_name = model_name
+        self.mutation = mutation
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class AccessControl:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------ decisions
+
+    def role_on(self, conn: Connection, caller: Caller, model_id: int) -> Role:
+        """The caller's effective role on one model: global role raised by a grant."""
+        if caller.role is Role.ADMIN:
+            return caller.role
+        granted = store.grant_role(conn, model_id, caller.principal)
+        if granted is None:
+            return caller.role
+        return max(caller.role, Role.parse(granted))
+
+    def require(
+        self,
+        conn: Connection,
+        caller: Caller,
+        model_id: int,
+        model_name: str,
+        needed: Role,
+        action: str,
+        *,
+        mutation: bool = True,
+    ) -> None:
+        if caller.role >= needed:
+            return
+        have = self.role_on(conn, caller, model_id)
+        if have >= needed:
+            return
+        raise AccessDenied(
+            f"{action} on registered model {model_name!r} needs role {needed.label}; "
+            f"{caller.principal!r} has {have.label}",
+            caller=caller,
+            action=action,
+            needed=needed,
+            model_id=model_id,
+            model_name=model_name,
+            mutation=mutation,
+        )
+
+    def require_read(self, conn: Connection, caller: Caller, model_id: int, name: str) -> None:
+        self.require(conn, caller, model_id, name, Role.READER, "reading", mutation=False)
+
+    def require_global(
+        self, caller: Caller, needed: Role, action: str, *, mutation: bool = True
+    ) -> None:
+        if caller.role >= needed:
+            return
+        raise AccessDenied(
+            f"{action} needs the global role {needed.label}; "
+            f"{caller.principal!r} has {caller.role.label}",
+            caller=caller,
+            action=action,
+            needed=needed,
+            mutation=mutation,
+        )
+
+    def require_alias_change(
+        self,
+        conn: Connection,
+        caller: Caller,
+        model_id: int,
+        model_name: str,
+        alias: str,
+        action: str,
+    ) -> None:
+        """Writers move aliases; a protected alias needs an admin of the model."""
+        self.require(conn, caller, model_id, model_name, Role.WRITER, action)
+        if caller.role is Role.ADMIN:
+            return
+        if store.is_protected(conn, model_id, "alias", [alias]):
+            self.require(
+                conn, caller, model_id, model_name, Role.ADMIN, f"{action} (protected alias)"
+            )
+
+    def require_stage_change(
+        self,
+        conn: Connection,
+        caller: Caller,
+        model_id: int,
+        model_name: str,
+        stages: list[Stage],
+        action: str,
+    ) -> None:
+        """Writers transition versions; moving one into or out of a protected
+        stage (which also archives that stage's holders) needs an admin."""
+        self.require(conn, caller, model_id, model_name, Role.WRITER, action)
+        if caller.role is Role.ADMIN:
+            return
+        protected = store.is_protected(conn, model_id, "stage", [s.value for s in stages])
+        if protected:
+            self.require(
+                conn,
+                caller,
+                model_id,
+                model_name,
+                Role.ADMIN,
+                f"{action} (protected stage {', '.join(protected)})",
+            )
+
+    def read_restriction(self, caller: Caller, model_id: ColumnElement[int] | None = None):  # type: ignore[no-untyped-def]
+        """None when the caller may read every model; otherwise the SQL
+        condition selecting the models its grants let it read."""
+        if caller.role >= Role.READER:
+            return None
+        roles = tuple(r.label for r in Role if r >= Role.READER)
+        return store.readable_by(caller.principal, roles, model_id)
+
+    def can_read(self, conn: Connection, caller: Caller, model_id: int) -> bool:
+        return caller.role >= Role.READER or self.role_on(conn, caller, model_id) >= Role.READER
+
+    # ------------------------------------------------------------ history
+
+    def record_denial(self, denied: AccessDenied) -> None:
+        """Write the refused mutation into the history, in its own transaction
+        (the refused one has rolled back)."""
+        if not denied.mutation:
+            return
+        with self.db.write() as conn:
+            events.record(
+                conn,
+                model_id=denied.model_id,
+                model_name=denied.model_name,
+                kind="access_denied",
+                actor=denied.caller.principal,
+                now=_now_ms(),
+                after={
+                    "action": denied.action,
+                    "needed": denied.needed.label,
+                    "role": denied.caller.role.label,
+                },
+            )

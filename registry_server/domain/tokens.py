@@ -1,0 +1,230 @@
+"""Access tokens: creation (secret shown once), listing, revocation, and the
+per-call authentication that turns a bearer token into a `Caller`.
+
+Secrets are 256 random bits; the database keeps only their SHA-256, so a
+leaked database does not leak usable tokens. Authentication looks a token up
+by that hash through a small time-bounded cache: a revocation or expiry
+reaches every replica within `CACHE_SECONDS`, and a busy server does not pay
+a database round trip per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from registry_server.domain import validation
+from registry_server.domain.access import AccessControl, Caller, Role
+from registry_server.domain.errors import InvalidArgument, NotFound, Unauthenticated
+from registry_server.store import access as store
+from registry_server.store import events
+from registry_server.store.database import Database
+
+TOKEN_PREFIX = "mrt_"
+CACHE_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 10_000
+MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
+MAX_DESCRIPTION = 1024
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token_id: int
+    principal: str
+    role: Role
+    description: str
+    prefix: str
+    creation_ms: int
+    expiration_ms: int | None
+    revocation_ms: int | None
+    created_by: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> AccessToken:
+        return cls(
+            token_id=int(row.id),
+            principal=row.principal,
+            role=Role.parse(row.role),
+            description=row.description,
+            prefix=row.prefix,
+            creation_ms=int(row.creation_time),
+            expiration_ms=row.expiration_time,
+            revocation_ms=row.revocation_time,
+            created_by=row.created_by,
+        )
+
+
+def principal_name(value: str, field: str = "principal") -> str:
+    """Principals end up in metadata-derived history, so printable, no edges."""
+    if not value or value != value.strip():
+        raise InvalidArgument(f"{field} must be non-empty, without leading/trailing spaces")
+    if not value.isprintable():
+        raise InvalidArgument(f"{field} must contain printable characters only")
+    return validation.short(value, field)
+
+
+class TokenService:
+    def __init__(self, db: Database, access: AccessControl | None = None) -> None:
+        self.db = db
+        self.access = access or AccessControl(db)
+
+    def create(
+        self,
+        principal: str,
+        role: Role,
+        description: str,
+        expires_in_seconds: int,
+        caller: Caller,
+    ) -> tuple[AccessToken, str]:
+        """A new token and its secret; only the secret's hash is stored."""
+        self.access.require_global(caller, Role.ADMIN, "creating an access token")
+        principal_name(principal)
+        if len(description) > MAX_DESCRIPTION:
+            raise InvalidArgument(f"description must be at most {MAX_DESCRIPTION} characters")
+        if not 0 <= expires_in_seconds <= MAX_LIFETIME_SECONDS:
+            raise InvalidArgument(
+                f"expires_in_seconds must be between 0 (never) and {MAX_LIFETIME_SECONDS}"
+            )
+        return self.create_unchecked(
+            principal, role, description, expires_in_seconds, caller.principal
+        )
+
+    def create_unchecked(
+        self,
+        principal: str,
+        role: Role,
+        description: str,
+        expires_in_seconds: int,
+        created_by: str,
+        secret: str | None = None,
+    ) -> tuple[AccessToken, str]:
+        """For `registry-server tokens create` (which has database access and
+        so needs no token) and the bootstrap token."""
+        secret = secret or new_secret()
+        now = _now_ms()
+        expires = now + expires_in_seconds * 1000 if expires_in_seconds else None
+        with self.db.write() as conn:
+            token_id = store.insert_token(
+                conn,
+                principal=principal,
+                role=role.label,
+                secret_hash=hash_secret(secret),
+                prefix=secret[: len(TOKEN_PREFIX) + 4],
+                description=description,
+                created_by=created_by,
+                now=now,
+                expires=expires,
+            )
+            events.record(
+                conn,
+                model_id=0,
+                model_name="",
+                kind="token_created",
+                actor=created_by,
+                now=now,
+                after={"token_id": token_id, "principal": principal, "role": role.label},
+            )
+            row = store.token_by_id(conn, token_id)
+        return AccessToken.from_row(row), secret
+
+    def list(self, include_inactive: bool, caller: Caller) -> list[AccessToken]:
+        self.access.require_global(caller, Role.ADMIN, "listing access tokens", mutation=False)
+        return self.list_unchecked(include_inactive)
+
+    def list_unchecked(self, include_inactive: bool) -> list[AccessToken]:
+        with self.db.read() as conn:
+            rows = store.list_tokens(conn, None if include_inactive else _now_ms())
+        return [AccessToken.from_row(r) for r in rows]
+
+    def revoke(self, token_id: int, caller: Caller) -> AccessToken:
+        self.access.require_global(caller, Role.ADMIN, "revoking an access token")
+        return self.revoke_unchecked(token_id, caller.principal)
+
+    def revoke_unchecked(self, token_id: int, actor: str) -> AccessToken:
+        now = _now_ms()
+        with self.db.write() as conn:
+            row = store.token_by_id(conn, token_id)
+            if row is None:
+                raise NotFound(f"token_id: no access token {token_id}")
+            if row.revocation_time is None:
+                store.revoke_token(conn, token_id, now)
+                events.record(
+                    conn,
+                    model_id=0,
+                    model_name="",
+                    kind="token_revoked",
+                    actor=actor,
+                    now=now,
+                    before={"token_id": token_id, "principal": row.principal},
+                )
+            row = store.token_by_id(conn, token_id)
+        return AccessToken.from_row(row)
+
+    def ensure(self, secret: str, principal: str, role: Role) -> None:
+        """Make `secret` a valid token (e.g. REGISTRY_BOOTSTRAP_ADMIN_TOKEN from
+        a Kubernetes Secret), so a fresh deployment has a first admin."""
+        with self.db.read() as conn:
+            exists = store.token_by_hash(conn, hash_secret(secret)) is not None
+        if not exists:
+            self.create_unchecked(principal, role, "bootstrap", 0, "registry-server", secret)
+
+
+class Authenticator:
+    """Turns the `authorization` metadata of a call into a Caller."""
+
+    def __init__(self, db: Database, required: bool) -> None:
+        self.db = db
+        self.required = required
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, authorization: str | None, declared_actor: str) -> Caller:
+        if not self.required:
+            return Caller.unauthenticated(declared_actor)
+        if not authorization:
+            raise Unauthenticated(
+                "authorization: this server requires a bearer token "
+                "(metadata `authorization: Bearer <token>`)"
+            )
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("authorization: expected `Bearer <token>`")
+        row = self._lookup(hash_secret(secret.strip()))
+        if row is None:
+            raise Unauthenticated("authorization: unknown access token")
+        now = _now_ms()
+        if row.revocation_time is not None:
+            raise Unauthenticated(f"authorization: access token {row.id} was revoked")
+        if row.expiration_time is not None and row.expiration_time <= now:
+            raise Unauthenticated(f"authorization: access token {row.id} has expired")
+        return Caller(principal=row.principal, role=Role.parse(row.role), token_id=int(row.id))
+
+    def _lookup(self, secret_hash: str) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(secret_hash)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        with self.db.read() as conn:
+            row = store.token_by_hash(conn, secret_hash)
+        with self._lock:
+            if len(self._cache) >= CACHE_MAX_ENTRIES:
+                self._cache.clear()
+            self._cache[secret_hash] = (now, row)
+        return row
