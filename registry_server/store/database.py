@@ -62,6 +62,17 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    # A PostgreSQL that stops answering (partition, hung host) must turn into
+    # UNAVAILABLE within seconds, not hang worker threads until the pool is
+    # exhausted: bound the connect and let TCP keep-alives notice a dead peer.
+    # Settings given in the URL win.
+    network = {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
     return create_engine(
         parsed,
         pool_size=pool_size,
@@ -69,6 +80,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=10,
+        connect_args={k: v for k, v in network.items() if k not in parsed.query},
     )
 
 
