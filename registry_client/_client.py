@@ -12,6 +12,7 @@ those policies cannot drift apart between methods.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import random
 import ssl
@@ -1052,11 +1053,14 @@ class RegistryClient:
         """Create a token for ``principal`` with a global ``role`` ("none" for
         tokens that only act through per-model grants). ``expires_in`` is in
         seconds (None: never). The secret is in the result only: keep it."""
+        if expires_in is not None and expires_in < 0:
+            raise ValueError(f"expires_in must not be negative, got {expires_in!r}")
         request = pb.CreateAccessTokenRequest(
             principal=principal,
             role=_role_value(role),
             description=description,
-            expires_in_seconds=int(expires_in or 0),
+            # Rounded up: a short lifetime must not become 0, which means "never".
+            expires_in_seconds=math.ceil(expires_in or 0),
         )
         # Not resent: a replay would mint a second token.
         response = self._call("CreateAccessToken", request, retry_safe=False)

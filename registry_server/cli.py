@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,9 @@ EPILOG = """\
 Examples:
   # embedded: SQLite under ./registry-data, listening on 127.0.0.1:50051
   registry-server serve
-  registry-server serve --listen 0.0.0.0:50051 \\
+  registry-server serve --listen 0.0.0.0:50051 --require-auth \\
       --database-url postgresql+psycopg2://registry@db/registry
+  registry-server tokens create admin --role admin   # prints the secret once
   registry-server db upgrade --database-url postgresql+psycopg2://registry@db/registry
   registry-server db current
 
@@ -23,11 +25,12 @@ Examples:
   registry-server gc --dry-run
 
   # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
-  registry-server serve --listen 0.0.0.0:50051 --tls-cert cert.pem --tls-key key.pem
+  registry-server serve --listen 0.0.0.0:50051 --require-auth --tls-cert cert.pem --tls-key key.pem
   registry-server serve --tls-cert cert.pem --tls-key key.pem --tls-client-ca clients-ca.pem
 
 Environment: REGISTRY_DATABASE_URL, REGISTRY_ARTIFACT_STORE, REGISTRY_LISTEN,
-REGISTRY_WORKERS, REGISTRY_TLS_CERT, REGISTRY_TLS_KEY, REGISTRY_TLS_CLIENT_CA;
+REGISTRY_WORKERS, REGISTRY_TLS_CERT, REGISTRY_TLS_KEY, REGISTRY_TLS_CLIENT_CA,
+REGISTRY_REQUIRE_AUTH, REGISTRY_INSECURE_ALLOW_ANONYMOUS, REGISTRY_BOOTSTRAP_ADMIN_TOKEN;
 S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 """
 
@@ -189,7 +192,11 @@ def _tokens(args: argparse.Namespace) -> int:
     from registry_server.domain.tokens import TokenService, principal_name
     from registry_server.server import prepare_database
 
-    config = cfg.ServerConfig.from_env(args.database_url)
+    try:
+        config = cfg.ServerConfig.from_env(args.database_url)
+    except cfg.ConfigError as exc:
+        print(f"registry-server: {exc}", file=sys.stderr)
+        return 2
     database = prepare_database(config.database_url, pool_size=1)
     service = TokenService(database)
     actor = "registry-server"
@@ -208,8 +215,14 @@ def _tokens(args: argparse.Namespace) -> int:
             print(f"token {token.token_id} for {token.principal!r} ({token.role.label})")
             print(secret)
         elif args.tokens_command == "list":
+            now_ms = time.time_ns() // 1_000_000
             for t in service.list_unchecked(args.all):
-                state = "revoked" if t.revocation_ms else "active"
+                if t.revocation_ms:
+                    state = "revoked"
+                elif t.expiration_ms is not None and t.expiration_ms <= now_ms:
+                    state = "expired"
+                else:
+                    state = "active"
                 print(f"{t.token_id}\t{t.principal}\t{t.role.label}\t{t.prefix}...\t{state}")
         else:
             token = service.revoke_unchecked(args.token_id, actor)

@@ -103,11 +103,16 @@ class AccessControl:
 
     # ------------------------------------------------------------ decisions
 
-    def role_on(self, conn: Connection, caller: Caller, model_id: int) -> Role:
-        """The caller's effective role on one model: global role raised by a grant."""
+    def role_on(
+        self, conn: Connection, caller: Caller, model_id: int, model_name: str | None = None
+    ) -> Role:
+        """The caller's effective role on one model: global role raised by a grant.
+
+        With `model_name`, a grant counts only while the model with that id is
+        the live model of that name (see `store.grant_role`)."""
         if caller.role is Role.ADMIN:
             return caller.role
-        granted = store.grant_role(conn, model_id, caller.principal)
+        granted = store.grant_role(conn, model_id, caller.principal, model_name)
         if granted is None:
             return caller.role
         return max(caller.role, Role.parse(granted))
@@ -125,7 +130,7 @@ class AccessControl:
     ) -> None:
         if caller.role >= needed:
             return
-        have = self.role_on(conn, caller, model_id)
+        have = self.role_on(conn, caller, model_id, model_name)
         if have >= needed:
             return
         raise AccessDenied(

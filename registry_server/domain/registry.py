@@ -445,7 +445,12 @@ class Registry:
                 caller,
                 model.id,
                 name,
-                [Stage(row.stage), target],
+                # Archiving the stage's other holders moves them into Archived.
+                [
+                    Stage(row.stage),
+                    target,
+                    *([Stage.ARCHIVED] if archive_existing_versions else []),
+                ],
                 "transitioning a version",
             )
             if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:

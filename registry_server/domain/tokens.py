@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller, Role
 from registry_server.domain.errors import InvalidArgument, NotFound, Unauthenticated
@@ -179,10 +181,19 @@ class TokenService:
     def ensure(self, secret: str, principal: str, role: Role) -> None:
         """Make `secret` a valid token (e.g. REGISTRY_BOOTSTRAP_ADMIN_TOKEN from
         a Kubernetes Secret), so a fresh deployment has a first admin."""
-        with self.db.read() as conn:
-            exists = store.token_by_hash(conn, hash_secret(secret)) is not None
-        if not exists:
+        if self._exists(secret):
+            return
+        try:
             self.create_unchecked(principal, role, "bootstrap", 0, "registry-server", secret)
+        except IntegrityError:
+            # Another replica starting at the same moment created it first
+            # (the secret's hash is unique): that is the token we wanted.
+            if not self._exists(secret):
+                raise
+
+    def _exists(self, secret: str) -> bool:
+        with self.db.read() as conn:
+            return store.token_by_hash(conn, hash_secret(secret)) is not None
 
 
 class Authenticator:

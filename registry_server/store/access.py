@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, exists, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, select, update
 
 from registry_server.store.schema import access_tokens as tokens_t
+from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import model_grants as grants_t
 from registry_server.store.schema import model_protections as protections_t
 from registry_server.store.schema import registered_models as models_t
@@ -76,12 +77,19 @@ def revoke_token(conn: Connection, token_id: int, now: int) -> None:
 # ---------------------------------------------------------------- grants
 
 
-def grant_role(conn: Connection, model_id: int, principal: str) -> str | None:
-    return conn.execute(
-        select(grants_t.c.role).where(
-            grants_t.c.model_id == model_id, grants_t.c.principal == principal
-        )
-    ).scalar_one_or_none()
+def grant_role(
+    conn: Connection, model_id: int, principal: str, model_name: str | None = None
+) -> str | None:
+    """The principal's grant on the model, if any. With `model_name`, only if
+    the live model with that id still has that name: SQLite reuses the id of
+    a deleted model, and a grant on the new model must not open the deleted
+    one's history (looked up by its old name)."""
+    stmt = select(grants_t.c.role).where(
+        grants_t.c.model_id == model_id, grants_t.c.principal == principal
+    )
+    if model_name is not None:
+        stmt = stmt.where(exists().where(models_t.c.id == model_id, models_t.c.name == model_name))
+    return conn.execute(stmt).scalar_one_or_none()
 
 
 def set_grant(conn: Connection, model_id: int, principal: str, role: str) -> None:
@@ -116,10 +124,24 @@ def readable_by(
     id) has a grant to `principal` with one of `roles`. Used to narrow
     searches and listings for principals without a global read role."""
     column = models_t.c.id if model_id is None else model_id
-    return exists().where(
+    granted = exists().where(
         grants_t.c.model_id == column,
         grants_t.c.principal == principal,
         grants_t.c.role.in_(roles),
+    )
+    if getattr(column, "table", None) is not events_t:
+        return granted
+    # Events: only those of the model that holds the id now. SQLite reuses
+    # the id of a deleted model, whose events carry the same model_id; they
+    # all precede that model's `model_deleted` event.
+    deleted = events_t.alias("deleted_before_e")
+    return and_(
+        granted,
+        ~exists().where(
+            deleted.c.model_id == column,
+            deleted.c.kind == "model_deleted",
+            deleted.c.id >= events_t.c.id,
+        ),
     )
 
 
