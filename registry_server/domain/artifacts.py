@@ -15,6 +15,8 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
@@ -62,6 +64,7 @@ class ArtifactService:
             self._require_pending_held(name, version, row)
             existing = files.get(conn, row.id, path)
             if existing is None:
+                self._refuse_clash(conn, row.id, name, version, path)
                 files.reserve(conn, row.id, path, now)
             elif (
                 existing.state == files.UPLOADING and now - existing.started_time > STALE_UPLOAD_MS
@@ -90,6 +93,19 @@ class ArtifactService:
                 )
             files.complete(conn, version_id, path, stored.size, stored.sha256)
         return ArtifactFile(path=path, size=stored.size, sha256=stored.sha256)
+
+    @staticmethod
+    def _refuse_clash(
+        conn: Connection, version_id: int, name: str, version: int, path: str
+    ) -> None:
+        """A name is a file or a folder, not both: the local store cannot hold
+        "a" beside "a/b" (nor can MinIO), and neither could a client's disk."""
+        clash = files.clashing_path(conn, version_id, path)
+        if clash is not None:
+            raise InvalidArgument(
+                f"path {path!r} clashes with {clash!r} of {version_label(name, version)}: "
+                "a name cannot be both a file and a folder"
+            )
 
     def _undo_reservation(self, version_id: int, path: str, key: str) -> None:
         try:

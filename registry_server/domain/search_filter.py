@@ -515,13 +515,13 @@ def _value(token: Token, rule: FieldRule, op: Op, shown: str) -> Value:
             return validation.stage(text).value
         except InvalidArgument:
             allowed = ", ".join(s.value for s in Stage)
-            raise _fail(f"{shown} {where}: {text!r} is not one of {allowed}") from None
+            raise _fail(f"{shown} {where}: {_show(text)} is not one of {allowed}") from None
     if rule.kind is Kind.STATUS and op in EQUALITY_OPS:
         try:
             return VersionStatus(text.upper()).value
         except ValueError:
             allowed = ", ".join(s.value for s in VersionStatus)
-            raise _fail(f"{shown} {where}: {text!r} is not one of {allowed}") from None
+            raise _fail(f"{shown} {where}: {_show(text)} is not one of {allowed}") from None
     return text
 
 

@@ -21,6 +21,7 @@ from registry_server.domain.errors import InvalidArgument
 
 SCHEME = "models:/"
 MAX_URI_LENGTH = 8192
+MAX_VERSION = 2**63 - 1
 
 
 class Selector(enum.Enum):
@@ -98,6 +99,10 @@ def parse(uri: str) -> ModelUri:
         number = int(segment)
         if number <= 0:
             raise _bad(uri, "version numbers start at 1")
+        if number > MAX_VERSION:
+            # No such version can exist, and the database driver would refuse
+            # the number (SQLite: "Python int too large") rather than find nothing.
+            raise _bad(uri, f"version numbers end at {MAX_VERSION} (the API's int64)")
         return ModelUri(name, Selector.VERSION, version=number, path=path)
     if segment.lower() == "latest":
         return ModelUri(name, Selector.LATEST, path=path)

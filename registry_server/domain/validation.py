@@ -106,7 +106,7 @@ def stage(value: str, field: str = "stage") -> Stage:
     found = _STAGES_BY_LOWER.get(value.strip().lower()) if value else None
     if found is None:
         allowed = ", ".join(s.value for s in Stage)
-        raise InvalidArgument(f"{field} {value!r} is not one of {allowed}")
+        raise InvalidArgument(f"{field} {value[:100]!r} is not one of {allowed}")
     return found
 
 
@@ -175,7 +175,11 @@ def source(value: str, field: str = "source") -> str:
     return short(value, field, MAX_URI)
 
 
+# Bytes of UTF-8, not characters: file systems and S3 stores count bytes.
 MAX_ARTIFACT_PATH = 1024
+# A file or folder name: NAME_MAX of common file systems (the local store
+# would fail with ENAMETOOLONG) and MinIO's limit per path segment.
+MAX_ARTIFACT_PATH_SEGMENT = 255
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -184,8 +188,8 @@ def artifact_path(path: str, field: str = "path") -> str:
     what the caller named, and nothing can escape the version's folder."""
     if not path:
         raise InvalidArgument(f"{field} is required")
-    if len(path) > MAX_ARTIFACT_PATH:
-        raise InvalidArgument(f"{field} is longer than {MAX_ARTIFACT_PATH} characters")
+    if len(path.encode("utf-8")) > MAX_ARTIFACT_PATH:
+        raise InvalidArgument(f"{field} is longer than {MAX_ARTIFACT_PATH} bytes of UTF-8")
     if "\\" in path:
         raise InvalidArgument(f"{field} {path!r} must use '/' and no backslashes")
     if path.startswith("/"):
@@ -196,6 +200,11 @@ def artifact_path(path: str, field: str = "path") -> str:
         if segment in ("", ".", ".."):
             raise InvalidArgument(
                 f"{field} {path!r} must be normalised: no empty, '.' or '..' segments"
+            )
+        if len(segment.encode("utf-8")) > MAX_ARTIFACT_PATH_SEGMENT:
+            raise InvalidArgument(
+                f"{field}: the name {segment[:40]!r}... is longer than "
+                f"{MAX_ARTIFACT_PATH_SEGMENT} bytes of UTF-8"
             )
     return path
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
 from registry_server.domain.entities import ArtifactFile
 from registry_server.store.schema import model_version_files as files_t
@@ -40,6 +40,24 @@ def complete(conn: Connection, version_id: int, path: str, size: int, sha256: st
         .where(files_t.c.version_id == version_id, files_t.c.path == path)
         .values(state=STORED, size=size, sha256=sha256)
     )
+
+
+def clashing_path(conn: Connection, version_id: int, path: str) -> str | None:
+    """A path of the version that ``path`` cannot live beside: one of its
+    folders recorded as a file ("a" for "a/b"), or a file under it ("a/b" for
+    "a"). substr, not LIKE: SQLite's LIKE ignores case, and no escaping."""
+    parts = path.split("/")
+    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    under = path + "/"
+    clash = func.substr(files_t.c.path, 1, len(under)) == under
+    if folders:
+        clash = or_(files_t.c.path.in_(folders), clash)
+    return conn.execute(
+        select(files_t.c.path)
+        .where(files_t.c.version_id == version_id, clash)
+        .order_by(files_t.c.path)
+        .limit(1)
+    ).scalar()
 
 
 def release(conn: Connection, version_id: int, path: str) -> None:
