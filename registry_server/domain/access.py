@@ -15,11 +15,11 @@ call still changes nothing else.
 from __future__ import annotations
 
 import enum
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection
 
+from registry_server.domain.clock import now_ms
 from registry_server.domain.entities import Stage
 from registry_server.domain.errors import InvalidArgument, PermissionDenied
 from registry_server.store import access as store
@@ -91,10 +91,6 @@ class AccessDenied(PermissionDenied):
         self.model_id = model_id
         self.model_name = model_name
         self.mutation = mutation
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class AccessControl:
@@ -229,7 +225,7 @@ class AccessControl:
                 model_name=denied.model_name,
                 kind="access_denied",
                 actor=denied.caller.principal,
-                now=_now_ms(),
+                now=now_ms(),
                 after={
                     "action": denied.action,
                     "needed": denied.needed.label,

@@ -21,9 +21,10 @@ from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain.access import Caller, Role
+from registry_server.domain.clock import now_ms
 from registry_server.domain.entities import ArtifactFile, ModelVersion, VersionStatus
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from registry_server.domain.registry import Registry, now_ms, version_label
+from registry_server.domain.registry import Registry, version_label
 from registry_server.store import events, files, models, versions
 from registry_server.store.database import Database
 

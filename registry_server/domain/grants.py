@@ -3,10 +3,9 @@ control (the decisions are in `access`)."""
 
 from __future__ import annotations
 
-import time
-
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller, Role
+from registry_server.domain.clock import now_ms
 from registry_server.domain.entities import Stage
 from registry_server.domain.errors import InvalidArgument, NotFound
 from registry_server.domain.tokens import principal_name
@@ -15,10 +14,6 @@ from registry_server.store import events, models
 from registry_server.store.database import Database
 
 MAX_PROTECTED_ALIASES = 100
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class GrantService:
@@ -46,7 +41,7 @@ class GrantService:
         stage_names = [s.value for s in Stage if s in stage_set]
         with self.db.write() as conn:
             row = models.lock(conn, name)
-            now = _now_ms()
+            now = now_ms()
             self.access.require(conn, caller, row.id, name, Role.ADMIN, "changing protections")
             before_aliases, before_stages = store.protections(conn, row.id)
             if (before_aliases, before_stages) == (alias_set, stage_names):
@@ -72,7 +67,7 @@ class GrantService:
             raise InvalidArgument("role: a grant must be reader, writer or admin")
         with self.db.write() as conn:
             row = models.lock(conn, name)
-            now = _now_ms()
+            now = now_ms()
             old = store.grant_role(conn, row.id, principal)
             store.set_grant(conn, row.id, principal, role.label)
             events.record(
@@ -92,7 +87,7 @@ class GrantService:
         principal_name(principal)
         with self.db.write() as conn:
             row = models.lock(conn, name)
-            now = _now_ms()
+            now = now_ms()
             old = store.grant_role(conn, row.id, principal)
             if old is None:
                 raise NotFound(f"principal: {principal!r} has no grant on {name!r}")

@@ -11,7 +11,6 @@ different models proceed in parallel.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,6 +21,7 @@ from registry_server.artifacts.base import ArtifactStore, model_prefix, version_
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller, Role
+from registry_server.domain.clock import now_ms
 from registry_server.domain.entities import (
     STAGE_ORDER,
     AliasMove,
@@ -40,13 +40,6 @@ from registry_server.store.database import Database
 log = logging.getLogger(__name__)
 
 PROMOTION_STAGES = (Stage.STAGING, Stage.PRODUCTION)
-
-
-def now_ms() -> int:
-    """The time recorded for a change. Mutations read it after taking the
-    model's row lock, so that on one model the order of event times is the
-    order of commits (and of event ids), which point-in-time queries rely on."""
-    return time.time_ns() // 1_000_000
 
 
 def version_label(name: str, version: int) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller, Role
+from registry_server.domain.clock import now_ms
 from registry_server.domain.errors import InvalidArgument, NotFound, Unauthenticated
 from registry_server.store import access as store
 from registry_server.store import events
@@ -31,10 +32,6 @@ CACHE_SECONDS = 5.0
 CACHE_MAX_ENTRIES = 10_000
 MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 MAX_DESCRIPTION = 1024
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def hash_secret(secret: str) -> str:
@@ -119,7 +116,7 @@ class TokenService:
         """For `registry-server tokens create` (which has database access and
         so needs no token) and the bootstrap token."""
         secret = secret or new_secret()
-        now = _now_ms()
+        now = now_ms()
         expires = now + expires_in_seconds * 1000 if expires_in_seconds else None
         with self.db.write() as conn:
             token_id = store.insert_token(
@@ -151,7 +148,7 @@ class TokenService:
 
     def list_unchecked(self, include_inactive: bool) -> list[AccessToken]:
         with self.db.read() as conn:
-            rows = store.list_tokens(conn, None if include_inactive else _now_ms())
+            rows = store.list_tokens(conn, None if include_inactive else now_ms())
         return [AccessToken.from_row(r) for r in rows]
 
     def revoke(self, token_id: int, caller: Caller) -> AccessToken:
@@ -159,7 +156,7 @@ class TokenService:
         return self.revoke_unchecked(token_id, caller.principal)
 
     def revoke_unchecked(self, token_id: int, actor: str) -> AccessToken:
-        now = _now_ms()
+        now = now_ms()
         with self.db.write() as conn:
             row = store.token_by_id(conn, token_id)
             if row is None:
@@ -219,7 +216,7 @@ class Authenticator:
         row = self._lookup(hash_secret(secret.strip()))
         if row is None:
             raise Unauthenticated("authorization: unknown access token")
-        now = _now_ms()
+        now = now_ms()
         if row.revocation_time is not None:
             raise Unauthenticated(f"authorization: access token {row.id} was revoked")
         if row.expiration_time is not None and row.expiration_time <= now:
