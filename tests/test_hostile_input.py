@@ -544,6 +544,19 @@ REGRESSIONS: dict[str, tuple[str, Callable[[str], dict[str, Any]], grpc.StatusCo
         grpc.StatusCode.INVALID_ARGUMENT,
         "version",
     ),
+    # PostgreSQL: "A string literal cannot contain NUL (0x00) characters".
+    "NUL in ListArtifacts name": (
+        "ListArtifacts",
+        lambda m: {"name": "\x00", "version": 1},
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "name",
+    ),
+    "NUL in an access token description": (
+        "CreateAccessToken",
+        lambda m: {"principal": "alice", "role": pb.ROLE_READER, "description": "a\x00b"},
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "description",
+    ),
     # Local store: ENAMETOOLONG.
     "path segment over 255 bytes": (
         "UploadArtifact",

@@ -286,6 +286,10 @@ class ArtifactService:
     ) -> tuple[ModelVersion, list[ArtifactFile]]:
         if bool(uri) == bool(name or version):
             raise InvalidArgument("give either uri, or name and version")
+        if not uri:
+            # Before any SQL: PostgreSQL refuses a NUL in a bound string outright.
+            validation.model_name(name)
+            validation.version_number(version)
         path = ""
         with self.db.read() as conn:
             if uri:

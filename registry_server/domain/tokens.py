@@ -96,6 +96,8 @@ class TokenService:
         principal_name(principal)
         if len(description) > MAX_DESCRIPTION:
             raise InvalidArgument(f"description must be at most {MAX_DESCRIPTION} characters")
+        if "\x00" in description:  # PostgreSQL refuses it in a string outright
+            raise InvalidArgument("description must not contain NUL characters")
         if not 0 <= expires_in_seconds <= MAX_LIFETIME_SECONDS:
             raise InvalidArgument(
                 f"expires_in_seconds must be between 0 (never) and {MAX_LIFETIME_SECONDS}"
