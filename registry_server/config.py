@@ -98,6 +98,8 @@ class ServerConfig:
     # A token secret made valid as an admin token at start (e.g. from a
     # Kubernetes Secret), so a fresh deployment has a first admin.
     bootstrap_admin_token: str | None = None
+    # Log every successful call (failed and slow calls are always logged).
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -151,6 +153,7 @@ class ServerConfig:
         tls_client_ca: str | None = None,
         require_auth: bool | None = None,
         insecure_allow_anonymous: bool | None = None,
+        access_log: bool | None = None,
     ) -> ServerConfig:
         """Fill what the caller left out from REGISTRY_* variables, then defaults.
 
@@ -173,6 +176,7 @@ class ServerConfig:
             insecure_allow_anonymous=insecure_allow_anonymous
             or env_flag("REGISTRY_INSECURE_ALLOW_ANONYMOUS"),
             bootstrap_admin_token=os.environ.get("REGISTRY_BOOTSTRAP_ADMIN_TOKEN") or None,
+            access_log=access_log or env_flag("REGISTRY_ACCESS_LOG"),
         )
 
 

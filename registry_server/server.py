@@ -61,13 +61,13 @@ def prepare_database(url: str, pool_size: int) -> Database:
     engine = make_engine(url, pool_size=pool_size)
     if is_sqlite(url):
         migrate.upgrade(engine)
-    else:
-        try:
-            migrate.ensure_current(engine)
-        except Exception:
-            engine.dispose()
-            raise
-    return Database(engine)
+        return Database(engine)
+    try:
+        migrate.ensure_current(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return Database(engine, make_engine(url, pool_size=pool_size, for_reads=True))
 
 
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
@@ -97,7 +97,7 @@ def start(config: ServerConfig) -> RunningServer:
         # Outermost first: authentication failures are logged and mapped like
         # any other error.
         interceptors=[
-            ErrorAndLoggingInterceptor(),
+            ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
         ],
         options=[

@@ -52,12 +52,17 @@ def test_defaults_are_embedded_and_loopback(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    """`registry-server serve` with no database flag, run in an empty folder."""
+def server_process(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """`registry-server serve` with no database flag, run in an empty folder
+    (extra flags from an indirect parameter)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    extra = list(getattr(request, "param", ()))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "registry_server.cli", "serve", "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "registry_server.cli", "serve", "--listen", f"127.0.0.1:{port}"]
+        + extra,
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,
@@ -72,21 +77,36 @@ def server_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int,
         proc.wait(timeout=10)
 
 
-def test_serve_with_no_flags_uses_registry_data_and_logs_each_call(
-    server_process: tuple[subprocess.Popen[str], int, Path],
-) -> None:
-    proc, port, folder = server_process
+def _log_after_calls(proc: subprocess.Popen[str], port: int) -> str:
     with RegistryClient(f"127.0.0.1:{port}") as c:
         c.create_registered_model("embedded")
         with pytest.raises(Exception, match="NOT_FOUND"):
             c.get_registered_model("missing")
-    assert (folder / "registry-data" / "registry.db").exists()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
-    log = proc.stderr.read() if proc.stderr else ""
-    assert "/modelregistry.v1.ModelRegistry/CreateRegisteredModel OK" in log
+    return proc.stderr.read() if proc.stderr else ""
+
+
+def test_serve_with_no_flags_uses_registry_data_and_logs_failed_calls(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, folder = server_process
+    log = _log_after_calls(proc, port)
+    assert (folder / "registry-data" / "registry.db").exists()
     assert "/modelregistry.v1.ModelRegistry/GetRegisteredModel NOT_FOUND" in log
     assert "ms" in log.split("GetRegisteredModel NOT_FOUND")[1].splitlines()[0]
+    # Successful calls are not logged by default (see --access-log).
+    assert "CreateRegisteredModel OK" not in log
+
+
+@pytest.mark.parametrize("server_process", [["--access-log"]], indirect=True)
+def test_access_log_logs_every_call(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, _ = server_process
+    log = _log_after_calls(proc, port)
+    assert "/modelregistry.v1.ModelRegistry/CreateRegisteredModel OK" in log
+    assert "/modelregistry.v1.ModelRegistry/GetRegisteredModel NOT_FOUND" in log
 
 
 def test_sigterm_lets_in_flight_calls_finish(

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from registry_server.api.interceptors import CachingInterceptor
 from registry_server.domain import validation
 from registry_server.domain.access import ANONYMOUS, AccessControl, AccessDenied, Caller
 from registry_server.domain.tokens import Authenticator
@@ -46,8 +47,9 @@ def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str]:
     return authorization, actor
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
+class AuthInterceptor(CachingInterceptor):
     def __init__(self, authenticator: Authenticator, access: AccessControl) -> None:
+        super().__init__()
         self.authenticator = authenticator
         self.access = access
 
@@ -81,9 +83,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
         return handler
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_OPEN_SERVICES):
+    def wrap(self, method: str, handler: Any) -> Any:
+        if method.startswith(_OPEN_SERVICES):
             return handler
         kwargs = {
             "request_deserializer": handler.request_deserializer,

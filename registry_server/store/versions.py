@@ -7,10 +7,11 @@ correlated sub-selects, so a hot read is a single indexed round trip.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, func, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import (
@@ -33,7 +34,11 @@ class DuplicateIdempotencyKey(Exception):
     """Another transaction committed a version with the same key first."""
 
 
+@functools.cache
 def _version_select() -> Select[Any]:
+    """Built once: statements are immutable (`.where()` returns a copy), and
+    building this one (two table aliases, three sub-selects) costs more CPU
+    than PostgreSQL spends answering it."""
     v = versions_t
     # The parent is shown by its current name, so a rename of the parent model
     # does not leave stale lineage; the stored URI is the fallback once the
@@ -132,29 +137,45 @@ def _to_entity(row: Any) -> ModelVersion:
     )
 
 
-def _one(conn: Connection, stmt: Select[Any]) -> ModelVersion | None:
-    row = conn.execute(stmt).first()
+def _one(conn: Connection, stmt: Select[Any], params: Mapping[str, Any]) -> ModelVersion | None:
+    row = conn.execute(stmt, params).first()
     return _to_entity(row) if row is not None else None
 
 
+# The hot lookups (get, by alias, resolve) are built once with bound
+# parameters: reusing the statement object lets SQLAlchemy reuse its memoised
+# cache key and compiled SQL instead of rebuilding both on every call.
+_BY_NAME_VERSION = _version_select().where(
+    models_t.c.name == bindparam("name"), versions_t.c.version == bindparam("version")
+)
+_BY_ID = _version_select().where(versions_t.c.id == bindparam("version_id"))
+_BY_ALIAS = (
+    _version_select()
+    .join(aliases_t, aliases_t.c.version_id == versions_t.c.id)
+    .where(models_t.c.name == bindparam("name"), aliases_t.c.alias == bindparam("alias"))
+)
+
+
 def get(conn: Connection, name: str, version: int) -> ModelVersion | None:
-    return _one(
-        conn,
-        _version_select().where(models_t.c.name == name, versions_t.c.version == version),
-    )
+    return _one(conn, _BY_NAME_VERSION, {"name": name, "version": version})
 
 
 def get_by_id(conn: Connection, version_id: int) -> ModelVersion | None:
-    return _one(conn, _version_select().where(versions_t.c.id == version_id))
+    return _one(conn, _BY_ID, {"version_id": version_id})
 
 
 def get_by_alias(conn: Connection, name: str, alias: str) -> ModelVersion | None:
-    stmt = (
-        _version_select()
-        .join(aliases_t, aliases_t.c.version_id == versions_t.c.id)
-        .where(models_t.c.name == name, aliases_t.c.alias == alias)
-    )
-    return _one(conn, stmt)
+    return _one(conn, _BY_ALIAS, {"name": name, "alias": alias})
+
+
+@functools.cache
+def _latest_select(by_stage: bool, by_status: bool) -> Select[Any]:
+    stmt = _version_select().where(models_t.c.name == bindparam("name"))
+    if by_stage:
+        stmt = stmt.where(versions_t.c.stage == bindparam("stage"))
+    if by_status:
+        stmt = stmt.where(versions_t.c.status == bindparam("status"))
+    return stmt.order_by(versions_t.c.version.desc()).limit(1)
 
 
 def latest(
@@ -164,12 +185,12 @@ def latest(
     status: VersionStatus | None = None,
 ) -> ModelVersion | None:
     """Highest version of the model, optionally within a stage and a status."""
-    stmt = _version_select().where(models_t.c.name == name)
+    params: dict[str, Any] = {"name": name}
     if stage is not None:
-        stmt = stmt.where(versions_t.c.stage == stage.value)
+        params["stage"] = stage.value
     if status is not None:
-        stmt = stmt.where(versions_t.c.status == status.value)
-    return _one(conn, stmt.order_by(versions_t.c.version.desc()).limit(1))
+        params["status"] = status.value
+    return _one(conn, _latest_select(stage is not None, status is not None), params)
 
 
 def latest_per_stage(
