@@ -262,7 +262,7 @@ def _counting_statements(server: RunningServer) -> Iterator[list[str]]:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             statements.append(statement)
 
-    engine = server.database.engine
+    engine = server.database.read_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         yield statements

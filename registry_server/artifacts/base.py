@@ -8,6 +8,8 @@ model moves nothing.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -92,6 +94,82 @@ class HashingReader:
 
     def stored(self) -> StoredObject:
         return StoredObject(self.size, self._hash.hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """What the read-ahead thread queues last: the source's error, if any."""
+
+    error: BaseException | None = None
+
+
+class _ReadAhead:
+    """Drains an iterator from a thread of its own into a bounded queue."""
+
+    def __init__(self, source: Iterator[bytes], depth: int) -> None:
+        self._source = source
+        self.queue: queue.Queue[bytes | _End] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="artifact-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _offer(self, item: bytes | _End) -> bool:
+        """Queue ``item`` (blocking while the queue is full); False once stopped."""
+        if self._stopped.is_set():
+            return False
+        self.queue.put(item)
+        return not self._stopped.is_set()
+
+    def _run(self) -> None:
+        try:
+            for chunk in self._source:
+                if not self._offer(chunk):
+                    return
+            self._offer(_End())
+        except BaseException as exc:  # handed to the consumer, raised in its thread
+            self._offer(_End(exc))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()  # a generator's cleanup (e.g. releasing the HTTP connection)
+
+    def stop(self) -> None:
+        """Make the thread end after at most one more chunk.
+
+        Setting the flag before draining matters: a ``put`` blocked on a full
+        queue gets room from the drain, returns, sees the flag and ends, so
+        the thread never waits for a consumer that has gone.
+        """
+        self._stopped.set()
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+
+def read_ahead(chunks: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
+    """``chunks``, fetched up to ``depth`` chunks ahead of the consumer.
+
+    Why: a streamed download alternates between waiting for the store and
+    waiting for gRPC to send the previous message; fetching the next chunk
+    in another thread overlaps the two (socket reads and gRPC sends release
+    the GIL). Memory stays bounded: at most ``depth`` queued chunks, one
+    being fetched and one being sent. Errors of the source are raised here,
+    in the consumer's thread; closing this generator early (a cancelled RPC)
+    stops the thread and closes the source.
+    """
+    reader = _ReadAhead(iter(chunks), depth)
+    try:
+        while True:
+            item = reader.queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        reader.stop()
 
 
 def version_prefix(model_id: int, version: int) -> str:

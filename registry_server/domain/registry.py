@@ -42,6 +42,14 @@ log = logging.getLogger(__name__)
 PROMOTION_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 
 
+class _Replay(Exception):
+    """A create carried an idempotency key that already made a version."""
+
+    def __init__(self, version_id: int) -> None:
+        super().__init__(version_id)
+        self.version_id = version_id
+
+
 def version_label(name: str, version: int) -> str:
     return f"version {version} of registered model {name!r}"
 
@@ -276,16 +284,36 @@ class Registry:
     def _create_version(
         self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
     ) -> CreatedVersion:
+        try:
+            version_id = self._insert_version(new, parent, caller)
+            replay = False
+        except _Replay as replayed:
+            version_id, replay = replayed.version_id, True
+        # Read back after the commit, outside the model's lock: other creators
+        # of versions of this model wait for that lock, not for this read.
+        with self.db.read() as conn:
+            created = versions.get_by_id(conn, version_id)
+        if created is None:  # deleted in the moment since
+            raise NotFound(
+                f"the new version of registered model {new.name!r} was deleted meanwhile"
+            )
+        return CreatedVersion(created, idempotent_replay=replay)
+
+    def _insert_version(
+        self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
+    ) -> int:
+        """The new version's row id, committed (raises _Replay for a known key)."""
         with self.db.write() as conn:
-            row = models.lock(conn, new.name)
-            now = now_ms()
-            self.access.require(conn, caller, row.id, new.name, Role.WRITER, "creating a version")
-            if new.idempotency_key:
-                existing = versions.id_by_idempotency_key(conn, row.id, new.idempotency_key)
-                if existing is not None:
-                    found = versions.get_by_id(conn, existing)
-                    assert found is not None
-                    return CreatedVersion(found, idempotent_replay=True)
+            allocated = models.lock_and_allocate(
+                conn, new.name, now_ms(), new.idempotency_key or None
+            )
+            if allocated is None:
+                raise NotFound(f"registered model {new.name!r} not found")
+            model_id, number, now = allocated.model_id, allocated.version, allocated.now
+            self.access.require(conn, caller, model_id, new.name, Role.WRITER, "creating a version")
+            if allocated.replay_id is not None:
+                # Leaving the block rolls the counter bump back.
+                raise _Replay(allocated.replay_id)
             lineage = new.lineage
             parent_id = None
             if parent is not None:
@@ -296,13 +324,12 @@ class Registry:
                     lineage,
                     parent_model_uri=uris.exact(parent_version.name, parent_version.version),
                 )
-            number = models.allocate_version(conn, row.id, now)
             status = (
                 VersionStatus.PENDING_REGISTRATION if new.registry_held else VersionStatus.READY
             )
             version_id = versions.insert(
                 conn,
-                model_id=row.id,
+                model_id=model_id,
                 version=number,
                 now=now,
                 source=new.source,
@@ -317,7 +344,7 @@ class Registry:
             )
             events.record(
                 conn,
-                model_id=row.id,
+                model_id=model_id,
                 model_name=new.name,
                 version=number,
                 kind="version_created",
@@ -332,9 +359,7 @@ class Registry:
                     "parent_model_uri": lineage.parent_model_uri,
                 },
             )
-            created = versions.get_by_id(conn, version_id)
-            assert created is not None
-            return CreatedVersion(created, idempotent_replay=False)
+            return version_id
 
     def get_model_version(self, name: str, version: int, caller: Caller) -> ModelVersion:
         validation.model_name(name)
@@ -352,12 +377,28 @@ class Registry:
             raise NotFound(f"{version_label(name, version)} not found")
         return found
 
-    def lock_version(self, conn: Connection, name: str, version: int) -> tuple[Any, Any]:
-        model = models.lock(conn, name)
-        row = versions.locate(conn, model.id, version)
+    def lock_version(
+        self, conn: Connection, name: str, version: int
+    ) -> tuple[versions.ModelRef, versions.VersionRow]:
+        """Take the model's lock and find the version (one round trip)."""
+        found = versions.lock_and_locate(conn, name, version)
+        if found is None:
+            raise NotFound(f"registered model {name!r} not found")
+        model, row = found
         if row is None:
             raise NotFound(f"{version_label(name, version)} not found")
         return model, row
+
+    def lock_full_version(
+        self, conn: Connection, name: str, version: int
+    ) -> versions.LockedVersion:
+        """Take the model's lock and read the version in full (one round trip),
+        for mutations that answer with the version."""
+        found = versions.lock_and_get(conn, name, version)
+        if found is None:
+            models.require(conn, name)
+            raise NotFound(f"{version_label(name, version)} not found")
+        return found
 
     def update_model_version(
         self, name: str, version: int, description: str, caller: Caller
@@ -431,59 +472,66 @@ class Registry:
                 f"not {target.value}"
             )
         with self.db.write() as conn:
-            model, row = self.lock_version(conn, name, version)
+            model_id, version_id, found = self.lock_full_version(conn, name, version)
             now = now_ms()
             self.access.require_stage_change(
                 conn,
                 caller,
-                model.id,
+                model_id,
                 name,
                 # Archiving the stage's other holders moves them into Archived.
                 [
-                    Stage(row.stage),
+                    found.stage,
                     target,
                     *([Stage.ARCHIVED] if archive_existing_versions else []),
                 ],
                 "transitioning a version",
             )
-            if target in PROMOTION_STAGES and row.status != VersionStatus.READY.value:
+            if target in PROMOTION_STAGES and found.status is not VersionStatus.READY:
                 raise FailedPrecondition(
-                    f"{version_label(name, version)} is {row.status}; only READY versions "
-                    f"can move to {target.value}"
+                    f"{version_label(name, version)} is {found.status.value}; only READY "
+                    f"versions can move to {target.value}"
                 )
-            if row.stage != target.value:
-                versions.set_stage(conn, row.id, target, now)
-                events.record(
-                    conn,
-                    model_id=model.id,
-                    model_name=name,
-                    version=version,
-                    kind="version_stage_changed",
-                    actor=caller.principal,
-                    now=now,
-                    before={"stage": row.stage},
-                    after={"stage": target.value},
-                )
-            if archive_existing_versions:
-                for archived in versions.archive_stage_holders(conn, model.id, target, row.id, now):
-                    events.record(
-                        conn,
-                        model_id=model.id,
+            changes: list[dict[str, Any]] = []
+            if found.stage is not target:
+                versions.set_stage(conn, version_id, target, now)
+                changes.append(
+                    events.row(
+                        model_id=model_id,
                         model_name=name,
-                        version=archived,
+                        version=version,
                         kind="version_stage_changed",
                         actor=caller.principal,
                         now=now,
-                        before={"stage": target.value},
-                        after={
-                            "stage": Stage.ARCHIVED.value,
-                            "reason": f"version {version} moved to {target.value}",
-                        },
+                        before={"stage": found.stage.value},
+                        after={"stage": target.value},
                     )
-            models.touch(conn, model.id, now)
-            moved = versions.get_by_id(conn, row.id)
-            assert moved is not None
-            return moved
+                )
+                found = replace(found, stage=target, last_updated_timestamp=now)
+            if archive_existing_versions:
+                for archived in versions.archive_stage_holders(
+                    conn, model_id, target, version_id, now
+                ):
+                    changes.append(
+                        events.row(
+                            model_id=model_id,
+                            model_name=name,
+                            version=archived,
+                            kind="version_stage_changed",
+                            actor=caller.principal,
+                            now=now,
+                            before={"stage": target.value},
+                            after={
+                                "stage": Stage.ARCHIVED.value,
+                                "reason": f"version {version} moved to {target.value}",
+                            },
+                        )
+                    )
+            events.insert(conn, changes)
+            models.touch(conn, model_id, now)
+            # Nothing else about the version changed in this transaction: it
+            # was read in full under the lock.
+            return found
 
     def set_model_version_tag(
         self, name: str, version: int, key: str, value: str, caller: Caller
@@ -548,17 +596,17 @@ class Registry:
                 "expected_version must be 0 (alias must not exist) or a version number"
             )
         with self.db.write() as conn:
-            model, row = self.lock_version(conn, name, version)
+            model_id, version_id, found = self.lock_full_version(conn, name, version)
             now = now_ms()
             self.access.require_alias_change(
-                conn, caller, model.id, name, alias, "setting an alias"
+                conn, caller, model_id, name, alias, "setting an alias"
             )
-            if row.status != VersionStatus.READY.value:
+            if found.status is not VersionStatus.READY:
                 raise FailedPrecondition(
-                    f"{version_label(name, version)} is {row.status}; "
+                    f"{version_label(name, version)} is {found.status.value}; "
                     "only READY versions can carry aliases"
                 )
-            current = aliases.current_version(conn, model.id, alias)
+            current = aliases.current_version(conn, model_id, alias)
             if expected_version is not None and (current or 0) != expected_version:
                 now_at = f"points at version {current}" if current else "does not exist"
                 wanted = (
@@ -571,11 +619,11 @@ class Registry:
                     f"{wanted}; nothing changed"
                 )
             if current != version:
-                aliases.point(conn, model.id, alias, row.id)
-                models.touch(conn, model.id, now)
+                aliases.point(conn, model_id, alias, version_id)
+                models.touch(conn, model_id, now)
                 events.record(
                     conn,
-                    model_id=model.id,
+                    model_id=model_id,
                     model_name=name,
                     version=version,
                     kind="alias_set",
@@ -584,8 +632,8 @@ class Registry:
                     before={} if current is None else {"alias": alias, "version": current},
                     after={"alias": alias, "version": version},
                 )
-            moved = versions.get_by_id(conn, row.id)
-            assert moved is not None
+            # Read in full under the lock; only its alias list changed since.
+            moved = replace(found, aliases=tuple(sorted({*found.aliases, alias})))
             return AliasMove(moved, previous_version=current)
 
     def delete_registered_model_alias(self, name: str, alias: str, caller: Caller) -> None:

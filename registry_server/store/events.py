@@ -51,6 +51,48 @@ EVENT_KINDS = frozenset(
 ALIAS_KINDS = frozenset({"alias_set", "alias_deleted"})
 
 
+def row(
+    *,
+    model_id: int,
+    model_name: str,
+    kind: str,
+    actor: str,
+    now: int,
+    version: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One event's column values, for `insert`."""
+    if kind not in EVENT_KINDS:
+        # A programming error: a new kind must be added to EVENT_KINDS (and
+        # documented in the proto) or the history filters could not find it.
+        raise ValueError(f"unknown event kind {kind!r}")
+    return {
+        "model_id": model_id,
+        "model_name": model_name,
+        "version": version,
+        "kind": kind,
+        "actor": actor,
+        "event_time": now,
+        "before": before or {},
+        "after": after or {},
+        "alias": (after or {}).get("alias") or (before or {}).get("alias")
+        if kind in ALIAS_KINDS
+        else None,
+    }
+
+
+# One statement object for every insert: SQLAlchemy reuses its compiled form,
+# and several rows go in one round trip.
+_INSERT = events_t.insert()
+
+
+def insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write events built by `row` (several in one statement)."""
+    if rows:
+        conn.execute(_INSERT, rows)
+
+
 def record(
     conn: Connection,
     *,
@@ -63,24 +105,20 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    if kind not in EVENT_KINDS:
-        # A programming error: a new kind must be added to EVENT_KINDS (and
-        # documented in the proto) or the history filters could not find it.
-        raise ValueError(f"unknown event kind {kind!r}")
-    conn.execute(
-        events_t.insert().values(
-            model_id=model_id,
-            model_name=model_name,
-            version=version,
-            kind=kind,
-            actor=actor,
-            event_time=now,
-            before=before or {},
-            after=after or {},
-            alias=(after or {}).get("alias") or (before or {}).get("alias")
-            if kind in ALIAS_KINDS
-            else None,
-        )
+    insert(
+        conn,
+        [
+            row(
+                model_id=model_id,
+                model_name=model_name,
+                kind=kind,
+                actor=actor,
+                now=now,
+                version=version,
+                before=before,
+                after=after,
+            )
+        ],
     )
 
 

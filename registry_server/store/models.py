@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Row, delete, select, update
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Row, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.errors import AlreadyExists, NotFound
+from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_model_tags as tags_t
 from registry_server.store.schema import registered_models as models_t
 from registry_server.store.sql import upsert
@@ -52,15 +55,63 @@ def lock(conn: Connection, name: str) -> Row:
     return row
 
 
-def allocate_version(conn: Connection, model_id: int, now: int) -> int:
-    """Bump the per-model counter and return the new number (under the lock)."""
-    result = conn.execute(
-        update(models_t)
-        .where(models_t.c.id == model_id)
-        .values(last_version=models_t.c.last_version + 1, last_updated_time=now)
-        .returning(models_t.c.last_version)
+class Allocation(NamedTuple):
+    model_id: int
+    version: int
+    # The change's time: never earlier than the model's previous change, so
+    # a model's events are in time order in the order their changes committed.
+    now: int
+    # The version an earlier call with the same idempotency key created.
+    replay_id: int | None
+
+
+_ALLOCATE = (
+    update(models_t)
+    .where(models_t.c.name == bindparam("model_name"))
+    .values(
+        last_version=models_t.c.last_version + 1,
+        last_updated_time=case(
+            (models_t.c.last_updated_time > bindparam("now"), models_t.c.last_updated_time),
+            else_=bindparam("now"),
+        ),
     )
-    return int(result.scalar_one())
+    .returning(
+        models_t.c.id,
+        models_t.c.last_version,
+        models_t.c.last_updated_time,
+        select(versions_t.c.id)
+        .where(
+            versions_t.c.model_id == models_t.c.id,
+            versions_t.c.idempotency_key == bindparam("idempotency_key"),
+        )
+        .correlate(models_t)
+        .scalar_subquery()
+        .label("replay_id"),
+    )
+)
+
+
+def lock_and_allocate(
+    conn: Connection, name: str, now: int, idempotency_key: str | None
+) -> Allocation | None:
+    """Take the model's lock, bump its version counter and look the
+    idempotency key up, in one statement (None: no such model).
+
+    Creating versions on one model serialises on this row, so every round
+    trip saved here is throughput gained. A replay found here must roll the
+    transaction back: the counter was bumped.
+    """
+    row = conn.execute(
+        _ALLOCATE, {"model_name": name, "now": now, "idempotency_key": idempotency_key}
+    ).first()
+    if row is None:
+        return None
+    return Allocation(
+        int(row.id),
+        int(row.last_version),
+        int(row.last_updated_time),
+        None if row.replay_id is None else int(row.replay_id),
+    )
 
 
 def touch(conn: Connection, model_id: int, now: int) -> None:
