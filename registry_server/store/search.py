@@ -268,8 +268,9 @@ def _page_order(page: Subquery, order: Sequence[SortKey]) -> list[ColumnElement[
 
 
 def _cursor(row: Any, order: Sequence[SortKey]) -> Cursor:
-    mapping = row._mapping
-    return (*(mapping[f"k{i}"] for i in range(len(order))), mapping["id"])
+    """The row's sort key values (k0, k1, ..., the last columns of every page
+    query) and its id (the first column)."""
+    return (*row[len(row) - len(order) :], row[0])
 
 
 def _both(
@@ -310,7 +311,14 @@ def models_page(
     )
     stmt = (
         select(
-            models_t,
+            # The order _model_entity unpacks.
+            models_t.c.id,
+            models_t.c.name,
+            models_t.c.description,
+            models_t.c.creation_time,
+            models_t.c.last_updated_time,
+            models_t.c.last_version,
+            models_t.c.created_by,
             tags.label("tags"),
             aliases.label("aliases"),
             *(page.c[f"k{i}"] for i in range(len(order))),
@@ -320,24 +328,37 @@ def models_page(
     )
     rows = conn.execute(stmt).all()
     latest = versions.latest_per_stage_many(conn, [row.id for row in rows])
-    return [
-        (
-            RegisteredModel(
-                id=row.id,
-                name=row.name,
-                description=row.description,
-                creation_timestamp=row.creation_time,
-                last_updated_timestamp=row.last_updated_time,
-                last_version=row.last_version,
-                created_by=row.created_by,
-                tags=dict(sorted(load_json(row.tags, {}).items())),
-                aliases={k: int(v) for k, v in sorted(load_json(row.aliases, {}).items())},
-                latest_versions=tuple(latest.get(row.id, ())),
-            ),
-            _cursor(row, order),
-        )
-        for row in rows
-    ]
+    return [(_model_entity(row, latest), _cursor(row, order)) for row in rows]
+
+
+def _model_entity(row: Any, latest: dict[int, list[ModelVersion]]) -> RegisteredModel:
+    """A model from a row of `models_page`'s query, unpacked by position (see
+    versions._to_entity for why)."""
+    (
+        model_id,
+        name,
+        description,
+        creation_time,
+        last_updated_time,
+        last_version,
+        created_by,
+        tags,
+        aliases,
+    ) = row[:9]
+    return RegisteredModel(
+        id=model_id,
+        name=name,
+        description=description,
+        creation_timestamp=creation_time,
+        last_updated_timestamp=last_updated_time,
+        last_version=last_version,
+        created_by=created_by,
+        tags=dict(sorted(load_json(tags, {}).items())) if tags is not None else {},
+        aliases={k: int(v) for k, v in sorted(load_json(aliases, {}).items())}
+        if aliases is not None
+        else {},
+        latest_versions=tuple(latest.get(model_id, ())),
+    )
 
 
 def versions_page(
