@@ -8,8 +8,7 @@ model moves nothing.
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,113 +62,54 @@ class ArtifactStore(Protocol):
 class HashingReader:
     """A file-like view over an iterator of chunks that hashes as it is read.
 
-    The S3 client pulls fixed-size parts through read(n); only the current
-    chunk and one part are ever in memory.
+    The S3 client pulls fixed-size parts through read(n); only the chunks of
+    the part being assembled and the part itself are held here. A part is
+    built with one copy (a join of the pending chunks, the last one cut with
+    a memoryview) rather than by growing and slicing a bytearray, which
+    copied every part three times and kept those copies' memory in the
+    allocator's free lists: less CPU, and a lower peak RSS per upload.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buffer = bytearray()
+        self._pending: deque[bytes | memoryview] = deque()
+        self._buffered = 0
         self._done = False
         self.size = 0
         self._hash = hashlib.sha256()
 
     def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buffer) < n):
+        while not self._done and (n < 0 or self._buffered < n):
             try:
                 chunk = next(self._chunks)
             except StopIteration:
                 self._done = True
                 break
+            if not chunk:
+                continue
             self._hash.update(chunk)
             self.size += len(chunk)
-            self._buffer += chunk
-        if n < 0 or n >= len(self._buffer):
-            data = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            data = bytes(self._buffer[:n])
-            del self._buffer[:n]
-        return data
+            self._pending.append(chunk)
+            self._buffered += len(chunk)
+        wanted = self._buffered if n < 0 else min(n, self._buffered)
+        parts: list[bytes | memoryview] = []
+        left = wanted
+        while left:
+            head = self._pending[0]
+            if len(head) <= left:
+                parts.append(self._pending.popleft())
+                left -= len(head)
+            else:
+                view = memoryview(head)
+                parts.append(view[:left])
+                self._pending[0] = view[left:]
+                left = 0
+        self._buffered -= wanted
+        # A single whole chunk comes back as is (join returns it uncopied).
+        return b"".join(parts)
 
     def stored(self) -> StoredObject:
         return StoredObject(self.size, self._hash.hexdigest())
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    """What the read-ahead thread queues last: the source's error, if any."""
-
-    error: BaseException | None = None
-
-
-class _ReadAhead:
-    """Drains an iterator from a thread of its own into a bounded queue."""
-
-    def __init__(self, source: Iterator[bytes], depth: int) -> None:
-        self._source = source
-        self.queue: queue.Queue[bytes | _End] = queue.Queue(maxsize=depth)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="artifact-read-ahead", daemon=True)
-        self._thread.start()
-
-    def _offer(self, item: bytes | _End) -> bool:
-        """Queue ``item`` (blocking while the queue is full); False once stopped."""
-        if self._stopped.is_set():
-            return False
-        self.queue.put(item)
-        return not self._stopped.is_set()
-
-    def _run(self) -> None:
-        try:
-            for chunk in self._source:
-                if not self._offer(chunk):
-                    return
-            self._offer(_End())
-        except BaseException as exc:  # handed to the consumer, raised in its thread
-            self._offer(_End(exc))
-        finally:
-            close = getattr(self._source, "close", None)
-            if close is not None:
-                close()  # a generator's cleanup (e.g. releasing the HTTP connection)
-
-    def stop(self) -> None:
-        """Make the thread end after at most one more chunk.
-
-        Setting the flag before draining matters: a ``put`` blocked on a full
-        queue gets room from the drain, returns, sees the flag and ends, so
-        the thread never waits for a consumer that has gone.
-        """
-        self._stopped.set()
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
-
-
-def read_ahead(chunks: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
-    """``chunks``, fetched up to ``depth`` chunks ahead of the consumer.
-
-    Why: a streamed download alternates between waiting for the store and
-    waiting for gRPC to send the previous message; fetching the next chunk
-    in another thread overlaps the two (socket reads and gRPC sends release
-    the GIL). Memory stays bounded: at most ``depth`` queued chunks, one
-    being fetched and one being sent. Errors of the source are raised here,
-    in the consumer's thread; closing this generator early (a cancelled RPC)
-    stops the thread and closes the source.
-    """
-    reader = _ReadAhead(iter(chunks), depth)
-    try:
-        while True:
-            item = reader.queue.get()
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
-    finally:
-        reader.stop()
 
 
 def version_prefix(model_id: int, version: int) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from registry_server.artifacts.base import ArtifactStore, object_key, read_ahead
+from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain.access import Caller, Role
@@ -350,8 +350,7 @@ class ArtifactService:
                 f"path: {path!r} of {version_label(name, version)} is missing from the "
                 "artifact store"
             ) from None
-        # The next chunk is fetched from the store while gRPC sends this one.
-        return Download(item, read_ahead(chunks))
+        return Download(item, chunks)
 
     def download_urls(
         self, name: str, version: int, paths: Sequence[str], expires_seconds: int, caller: Caller
