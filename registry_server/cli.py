@@ -114,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
         "the port is an admin (env REGISTRY_INSECURE_ALLOW_ANONYMOUS=true)",
     )
     serve.add_argument(
+        "--processes",
+        metavar="N",
+        help="server processes sharing the port, each with --workers threads; `auto` = one "
+        "per core (env REGISTRY_PROCESSES; default 1). One process runs Python on one core "
+        "at a time, so on a machine with more cores, `auto` serves more calls per second. "
+        "Needs a fixed port in --listen (Linux SO_REUSEPORT spreads connections)",
+    )
+    # Internal: set by the supervisor for its children.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--access-log",
         action="store_true",
         default=None,
@@ -146,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(raw_argv)
+    args.raw_argv = raw_argv  # `serve --processes` starts its children with them
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -279,12 +291,17 @@ def _serve(args: argparse.Namespace) -> int:
             require_auth=args.require_auth,
             insecure_allow_anonymous=args.insecure_allow_anonymous,
             access_log=args.access_log,
+            processes=args.processes,
         )
         config.check_exposure()
     except cfg.ConfigError as exc:
         args.command_parser.error(str(exc))  # exits 2, like argparse's own errors
     try:
-        server.serve_forever(config)
+        if config.processes > 1:
+            from registry_server.supervisor import serve_processes
+
+            return serve_processes(config, args.raw_argv)
+        server.serve_forever(config, reuse_port=args.reuse_port)
     except migrate.SchemaBehind as exc:
         print(f"registry-server: {exc}", file=sys.stderr)
         return 1

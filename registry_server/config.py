@@ -46,6 +46,8 @@ _TLS_SETTINGS = {
     "--tls-cert": "REGISTRY_TLS_CERT",
     "--tls-key": "REGISTRY_TLS_KEY",
     "--tls-client-ca": "REGISTRY_TLS_CLIENT_CA",
+    "--processes": "REGISTRY_PROCESSES",
+    "--listen": "REGISTRY_LISTEN",
 }
 
 
@@ -74,6 +76,21 @@ def is_loopback(listen: str) -> bool:
         return False  # a host name other than localhost, or "" (all addresses)
 
 
+def parse_processes(value: str) -> int:
+    """`--processes`: a count, or `auto` for one per core this process may use."""
+    if value.strip().lower() == "auto":
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            return os.cpu_count() or 1
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{_setting('--processes')} must be a number or auto, not {value!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """What `serve` needs. TLS paths are PEM files; none of them means plaintext.
@@ -100,6 +117,8 @@ class ServerConfig:
     bootstrap_admin_token: str | None = None
     # Log every successful call (failed and slow calls are always logged).
     access_log: bool = False
+    # Server processes sharing the port (see supervisor.py).
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -114,6 +133,13 @@ class ServerConfig:
             raise ConfigError(
                 "$REGISTRY_BOOTSTRAP_ADMIN_TOKEN must be at least 32 characters "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        if self.processes < 1:
+            raise ConfigError(f"{_setting('--processes')} must be at least 1 (or auto)")
+        if self.processes > 1 and self.listen.rsplit(":", 1)[-1] == "0":
+            raise ConfigError(
+                f"{_setting('--processes')} above 1 needs a fixed port in "
+                f"{_setting('--listen')}: the processes share it"
             )
         if self.tls_client_ca and not self.tls_cert:
             raise ConfigError(
@@ -154,6 +180,7 @@ class ServerConfig:
         require_auth: bool | None = None,
         insecure_allow_anonymous: bool | None = None,
         access_log: bool | None = None,
+        processes: str | None = None,
     ) -> ServerConfig:
         """Fill what the caller left out from REGISTRY_* variables, then defaults.
 
@@ -177,6 +204,7 @@ class ServerConfig:
             or env_flag("REGISTRY_INSECURE_ALLOW_ANONYMOUS"),
             bootstrap_admin_token=os.environ.get("REGISTRY_BOOTSTRAP_ADMIN_TOKEN") or None,
             access_log=access_log or env_flag("REGISTRY_ACCESS_LOG"),
+            processes=parse_processes(processes or os.environ.get("REGISTRY_PROCESSES") or "1"),
         )
 
 

@@ -86,7 +86,13 @@ def _transport(tls: ServerTls | None) -> str:
     return "TLS, client certificates required" if tls.client_ca is not None else "TLS"
 
 
-def start(config: ServerConfig) -> RunningServer:
+def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
+    """Start serving `config` in this process.
+
+    `reuse_port` lets several processes listen on the same port (see
+    supervisor.py); otherwise a port already in use is an error, as it should
+    be when a second server is started by mistake.
+    """
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
     tls = load_tls(config)
@@ -103,7 +109,7 @@ def start(config: ServerConfig) -> RunningServer:
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     store = artifact_factory.from_url(config.artifact_store)
@@ -144,8 +150,8 @@ def start(config: ServerConfig) -> RunningServer:
     return RunningServer(server, port, database, health_servicer, store, artifacts)
 
 
-def serve_forever(config: ServerConfig) -> None:
-    running = start(config)
+def serve_forever(config: ServerConfig, *, reuse_port: bool = False) -> None:
+    running = start(config, reuse_port=reuse_port)
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -61,8 +61,15 @@ def server_process(
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     extra = list(getattr(request, "param", ()))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "registry_server.cli", "serve", "--listen", f"127.0.0.1:{port}"]
-        + extra,
+        [
+            sys.executable,
+            "-m",
+            "registry_server.cli",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            *extra,
+        ],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,
@@ -141,3 +148,93 @@ def test_sigterm_lets_in_flight_calls_finish(
     thread.join(timeout=30)
     assert result == {"version": 1}
     assert proc.wait(timeout=20) == 0
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found: list[int] = []
+    for task in tasks.iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def _read_log_until(proc: subprocess.Popen[str], text: str, count: int) -> str:
+    """Lines of the server's log up to the `count`-th holding `text`."""
+    seen: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            seen.append(line)
+            if sum(text in s for s in seen) >= count:
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), f"{text!r} x{count} not logged:\n{''.join(seen)[-3000:]}"
+    return "".join(seen)
+
+
+def _wait_for_children(pid: int, count: int) -> list[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = _children(pid)
+        if len(children) == count:
+            return children
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} server processes, found {_children(pid)}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+@pytest.mark.parametrize("server_process", [["--processes", "2"]], indirect=True)
+def test_processes_share_the_port_and_stop_together(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, _folder = server_process
+    children = _wait_for_children(proc.pid, 2)
+    started = _read_log_until(proc, "serving modelregistry", 2)
+    # Separate channels (separate connections) land on either process; every
+    # call works and sees the one database.
+    for i in range(8):
+        with RegistryClient(f"127.0.0.1:{port}") as c:
+            c.create_registered_model(f"shared-{i}")
+            c.create_model_version(f"shared-{i}", source="s3://a")
+    with RegistryClient(f"127.0.0.1:{port}") as c:
+        assert len(list(c.search_registered_models("name LIKE 'shared-%'"))) == 8
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    for child in children:
+        assert (
+            not Path(f"/proc/{child}").exists()
+            or "Z" in (Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0])
+        ), f"server process {child} outlived the supervisor"
+    log = started + (proc.stderr.read() if proc.stderr else "")
+    assert "supervising 2 server processes" in log
+    assert log.count("registry_server.server stopped") == 2, log[-3000:]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+@pytest.mark.parametrize("server_process", [["--processes", "2"]], indirect=True)
+def test_a_dead_server_process_stops_the_supervisor(
+    server_process: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, _port, _folder = server_process
+    first, second = _wait_for_children(proc.pid, 2)
+    _read_log_until(proc, "serving modelregistry", 2)
+    os.kill(first, signal.SIGKILL)
+    # Exits non-zero so a service manager restarts the whole server.
+    assert proc.wait(timeout=30) == 1
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{second}").exists()
+
+
+def test_processes_need_a_fixed_port() -> None:
+    with pytest.raises(ValueError, match=r"--processes .* needs a fixed port"):
+        ServerConfig(database_url="sqlite://", listen="127.0.0.1:0", processes=2)
+    with pytest.raises(ValueError, match=r"must be a number or auto"):
+        ServerConfig.from_env("sqlite://", processes="many")
+    assert ServerConfig.from_env("sqlite://", processes="auto").processes >= 1
