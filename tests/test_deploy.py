@@ -52,6 +52,7 @@ SERVER_ENV_VARS = (
     "REGISTRY_ARTIFACT_STORE",
     "REGISTRY_LISTEN",
     "REGISTRY_WORKERS",
+    "REGISTRY_PROCESSES",
     "REGISTRY_REQUIRE_AUTH",
     "REGISTRY_BOOTSTRAP_ADMIN_TOKEN",
 )
@@ -688,11 +689,14 @@ def test_configmap_holds_no_secret() -> None:
     assert set(data) == {
         "REGISTRY_LISTEN",
         "REGISTRY_WORKERS",
+        "REGISTRY_PROCESSES",
         "REGISTRY_ARTIFACT_STORE",
         "REGISTRY_REQUIRE_AUTH",
     }
     assert BOOTSTRAP_VAR not in data
     assert int(data["REGISTRY_WORKERS"]) > 0
+    # One process per core of the pod's CPU limit (see supervisor.py).
+    assert int(data["REGISTRY_PROCESSES"]) >= 1
     assert data["REGISTRY_ARTIFACT_STORE"].startswith("s3://")
 
 
