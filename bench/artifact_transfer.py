@@ -72,10 +72,10 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from harness import free_port, registry_server, throwaway_database
 from minio import Minio
 
 from registry_client import RegistryClient
-from registry_server.healthcheck import check as health_check
 
 MiB = 1024 * 1024
 PART_SIZE = 16 * MiB  # the server's part size (registry_server.artifacts.s3.PART_SIZE)
@@ -86,12 +86,6 @@ log = logging.getLogger("bench")
 
 
 # -- processes --------------------------------------------------------------------------
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(host: str, port: int) -> bool:
@@ -173,26 +167,6 @@ def s3_from_env() -> S3Target | None:
     if not access or not secret:
         raise SystemExit("REGISTRY_BENCH_S3_ENDPOINT needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
     return S3Target(parts.netloc, parts.scheme == "https", access, secret, local=False)
-
-
-def throwaway_database(server_url: str) -> tuple[str, Callable[[], None]]:
-    """A new database beside the one ``server_url`` names, and how to drop it.
-
-    Same meaning of REGISTRY_BENCH_DATABASE_URL as in bench/search.py: it says
-    which server to use, never a database to write tables into.
-    """
-    name = f"registry_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    url = sa.make_url(server_url).set(database=name)
-    return url.render_as_string(hide_password=False), drop
 
 
 # -- memory -----------------------------------------------------------------------------
@@ -440,42 +414,36 @@ def benchmark(args: argparse.Namespace, work: Path, cleanups: list[Callable[[], 
     if not minio.bucket_exists(bucket):
         minio.make_bucket(bucket)
 
-    # The registry server, as its own process.
+    # The registry server, as its own process (bench/harness.py starts it on a
+    # free loopback port, waits until it is healthy and stops it).
+    stack = contextlib.ExitStack()
+    cleanups.append(stack.close)  # the server stops before its database is dropped
     database_url = os.environ.get("REGISTRY_BENCH_DATABASE_URL", "").strip()
     if not database_url:
         database_url, database = f"sqlite:///{work / 'registry.db'}", "SQLite (temporary file)"
     elif database_url.startswith("sqlite"):
         database = "SQLite"
     else:
-        database_url, drop = throwaway_database(database_url)
-        cleanups.append(drop)
+        database_url = stack.enter_context(throwaway_database(database_url))
         database = f"{sa.make_url(database_url).get_backend_name()} (throwaway database)"
-    listen = f"127.0.0.1:{free_port()}"
     secure = "true" if s3.secure else "false"
     store = f"s3://{bucket}/{run_id}?endpoint={s3.endpoint}&secure={secure}"
-    env = dict(
-        os.environ,
-        REGISTRY_DATABASE_URL=database_url,
-        REGISTRY_ARTIFACT_STORE=store,
-        REGISTRY_LISTEN=listen,
-        REGISTRY_WORKERS=str(args.workers),
-        AWS_ACCESS_KEY_ID=s3.access_key,
-        AWS_SECRET_ACCESS_KEY=s3.secret_key,
-    )
-    server_cli = [sys.executable, "-m", "registry_server.cli", "--log-level", "WARNING"]
+    extra_env = {
+        "REGISTRY_WORKERS": str(args.workers),
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+    }
     if not database_url.startswith("sqlite"):
         upgrade = subprocess.run(
-            [*server_cli, "db", "upgrade"], env=env, capture_output=True, text=True
+            [sys.executable, "-m", "registry_server.cli", "db", "upgrade"],
+            env={**os.environ, **extra_env, "REGISTRY_DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
         )
         if upgrade.returncode != 0:
             raise RuntimeError(f"registry-server db upgrade failed:\n{upgrade.stderr}")
-    server = spawn([*server_cli, "serve"], env, work / "server.log")
-    cleanups.append(lambda: stop(server))
-    try:
-        wait_until(lambda: health_check(listen, timeout=1.0)[0], server, "registry server")
-    except (RuntimeError, TimeoutError):
-        print(tail(work / "server.log"), file=sys.stderr)
-        raise
+    server = stack.enter_context(registry_server(database_url, store, extra_env))
+    listen = server.target
     log.info("registry server pid %d on %s, %s", server.pid, listen, database)
 
     # The file.
