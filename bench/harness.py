@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import signal
 import socket
 import statistics
@@ -199,3 +200,132 @@ def _jsonable(value: object) -> object:
     if hasattr(value, "__dataclass_fields__"):
         return asdict(value)  # type: ignore[arg-type]
     raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+# -- machine and process accounting (added for bench/vs_mlflow.py) -------------------------
+
+
+def git_commit(folder: Path | None = None) -> dict[str, object]:
+    """The commit the figures were measured on, and whether the tree had local changes.
+
+    Figures without the code they came from cannot be compared later; a dirty tree is
+    flagged because the commit alone then does not describe what ran.
+    """
+    folder = folder or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def machine_info() -> dict[str, object]:
+    """What a reader needs to judge the figures: cores, OS, Python and how busy the box was."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "load_average_at_start": load,
+        "git": git_commit(),
+    }
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """`root_pid` and all its descendants (Linux /proc; [] where there is none).
+
+    Servers such as `mlflow server` fork worker and helper processes; their CPU counts as the
+    server's, so accounting has to follow the whole tree, not the one pid we started.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _proc_stat(int(entry.name))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    pending = [root_pid]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, ()))
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each pid that still exists (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used: dict[int, float] = {}
+    for pid in pids:
+        fields = _proc_stat(pid)
+        if fields is not None:
+            used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cpu_delta(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """CPU seconds spent between two `cpu_seconds` samples.
+
+    A process that appeared in between (a new worker, a new database connection) counts in
+    full, since all its CPU was spent after the first sample; one that vanished is lost.
+    """
+    return sum(max(0.0, used - before.get(pid, 0.0)) for pid, used in after.items())
+
+
+def postgres_backend_pids(admin: sa.Engine, database: str) -> list[int]:
+    """Pids of the PostgreSQL backends connected to `database`.
+
+    The database does much of a registry's work; on a local server its backends are
+    ordinary processes whose CPU can be read like the registry's own.
+    """
+    with admin.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": database}
+        )
+        return [int(row[0]) for row in rows]
+
+
+def postgres_sessions(admin: sa.Engine, database: str) -> int | None:
+    """Sessions ever opened to `database` (pg_stat_database.sessions, PostgreSQL 14+).
+
+    A backend that connects and exits between two CPU samples is invisible to
+    `cpu_seconds`; the growth of this counter shows how many such connections there were.
+    """
+    with contextlib.suppress(sa.exc.DBAPIError), admin.connect() as conn:
+        value = conn.execute(
+            sa.text("SELECT sessions FROM pg_stat_database WHERE datname = :name"),
+            {"name": database},
+        ).scalar()
+        return None if value is None else int(value)
+    return None
+
+
+def analyze_database(url: str) -> None:
+    """VACUUM ANALYZE a database: freshly seeded tables have no planner statistics until
+    autovacuum gets to them, and a plan chosen without them can be slower by orders of
+    magnitude than the one a production database (long since analysed) would use."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
