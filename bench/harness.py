@@ -83,6 +83,24 @@ def _wait_healthy(target: str, process: subprocess.Popen[bytes], log_path: Path)
     raise RuntimeError(f"server not healthy after 60 s:\n{log_path.read_text()[-4000:]}")
 
 
+def _wait_all_serving(processes: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """With `--processes N`, wait until every child listens: a client that connects while
+    only the first one does stays on it for its whole channel's life."""
+    from registry_server.config import parse_processes
+
+    expected = parse_processes(processes)
+    if expected <= 1:
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log_path.read_text()[-4000:]}")
+        if log_path.read_text().count("serving modelregistry.v1") >= expected:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"not all {expected} server processes serving after 60 s")
+
+
 @contextlib.contextmanager
 def registry_server(
     database_url: str, artifact_store: str, extra_env: Mapping[str, str] | None = None
@@ -108,6 +126,7 @@ def registry_server(
             )
         try:
             _wait_healthy(target, process, log_path)
+            _wait_all_serving(env.get("REGISTRY_PROCESSES", "1"), process, log_path)
             yield ServerProcess(process, target, log_path)
         finally:
             process.send_signal(signal.SIGTERM)

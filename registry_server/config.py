@@ -55,10 +55,12 @@ def _setting(flag: str) -> str:
     return f"{flag} (${_TLS_SETTINGS[flag]})"
 
 
-def env_flag(name: str) -> bool:
+def env_flag(name: str, default: bool = False) -> bool:
     """A boolean environment variable: 1/true/yes/on (any case) mean true."""
     value = os.environ.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
+    if not value:
+        return default
+    if value in ("0", "false", "no", "off"):
         return False
     if value in ("1", "true", "yes", "on"):
         return True
@@ -119,6 +121,9 @@ class ServerConfig:
     access_log: bool = False
     # Server processes sharing the port (see supervisor.py).
     processes: int = 1
+    # PostgreSQL: PREPARE the hot lookups once per connection (store/prepared.py).
+    # Off behind a pooler in transaction mode (PgBouncer), which loses them.
+    prepared_statements: bool = True
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -205,6 +210,7 @@ class ServerConfig:
             bootstrap_admin_token=os.environ.get("REGISTRY_BOOTSTRAP_ADMIN_TOKEN") or None,
             access_log=access_log or env_flag("REGISTRY_ACCESS_LOG"),
             processes=parse_processes(processes or os.environ.get("REGISTRY_PROCESSES") or "1"),
+            prepared_statements=env_flag("REGISTRY_PREPARED_STATEMENTS", default=True),
         )
 
 

@@ -56,9 +56,9 @@ class RunningServer:
         self.database.dispose()
 
 
-def prepare_database(url: str, pool_size: int) -> Database:
+def prepare_database(url: str, pool_size: int, prepared_statements: bool = True) -> Database:
     """Open the database; migrate SQLite, refuse a PostgreSQL schema that is behind."""
-    engine = make_engine(url, pool_size=pool_size)
+    engine = make_engine(url, pool_size=pool_size, prepared_statements=prepared_statements)
     if is_sqlite(url):
         migrate.upgrade(engine)
         return Database(engine)
@@ -67,7 +67,10 @@ def prepare_database(url: str, pool_size: int) -> Database:
     except Exception:
         engine.dispose()
         raise
-    return Database(engine, make_engine(url, pool_size=pool_size, for_reads=True))
+    reads = make_engine(
+        url, pool_size=pool_size, for_reads=True, prepared_statements=prepared_statements
+    )
+    return Database(engine, reads)
 
 
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
@@ -96,7 +99,11 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
     tls = load_tls(config)
-    database = prepare_database(config.database_url, pool_size=config.workers)
+    database = prepare_database(
+        config.database_url,
+        pool_size=config.workers,
+        prepared_statements=config.prepared_statements,
+    )
     log.info("artifact store: %s", config.artifact_store)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),

@@ -96,3 +96,39 @@ def test_client_fills_in_an_idempotency_key(client: RegistryClient, model_name: 
     a = client.create_model_version(model_name, source="s3://a")
     b = client.create_model_version(model_name, source="s3://a")
     assert (a.version, b.version) == (1, 2)
+
+
+def test_concurrent_transitions_keep_exactly_one_holder_per_stage(
+    pg_client: RegistryClient, pg_target: str, model_name: str
+) -> None:
+    """16 clients promoting with archive_existing_versions on one model: odd versions to
+    Staging, even ones to Production. Every answer shows the version in its new stage, and
+    afterwards each stage has exactly one holder. (A version read in the statement that
+    waited for the model lock used to be stale, so a promotion could archive the holder
+    and skip the move.)"""
+    pg_client.create_registered_model(model_name)
+    for _ in range(4):
+        pg_client.create_model_version(model_name, source="s3://m")
+    pg_client.transition_model_version_stage(model_name, 1, "Staging")
+    pg_client.transition_model_version_stage(model_name, 2, "Production")
+    barrier = threading.Barrier(16)
+
+    def worker(index: int) -> None:
+        with RegistryClient(pg_target, actor=f"cd-{index}") as own:
+            barrier.wait()
+            for step in range(40):
+                number = (index + step) % 4 + 1
+                stage = "Staging" if number % 2 else "Production"
+                moved = own.transition_model_version_stage(
+                    model_name, number, stage, archive_existing_versions=True
+                )
+                assert moved.current_stage == stage, (number, stage, moved.current_stage)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(worker, range(16)))
+    holders: dict[str, list[int]] = {}
+    for version in pg_client.search_model_versions(f"name = '{model_name}'", max_results=100):
+        holders.setdefault(version.current_stage, []).append(version.version)
+    assert len(holders.get("Staging", [])) == 1, holders
+    assert len(holders.get("Production", [])) == 1, holders
+    assert holders["Staging"][0] % 2 == 1 and holders["Production"][0] % 2 == 0

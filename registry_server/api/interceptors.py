@@ -82,12 +82,13 @@ def _checked_requests(requests: Iterator[Any], context: grpc.ServicerContext) ->
 class _Call:
     """Times one call, maps its failure, logs its outcome."""
 
-    __slots__ = ("access_log", "code", "context", "method", "started")
+    __slots__ = ("access_log", "code", "context", "message", "method", "started")
 
     def __init__(self, method: str, context: grpc.ServicerContext, access_log: bool) -> None:
         self.method = method
         self.context = context
         self.access_log = access_log
+        self.message = ""
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
 
@@ -95,7 +96,8 @@ class _Call:
         """Abort the call with the status the exception stands for (raises)."""
         if isinstance(exc, RegistryError):
             self.code = grpc.StatusCode[exc.code]
-            self.context.abort(self.code, clip_message(exc.message))
+            self.message = clip_message(exc.message)
+            self.context.abort(self.code, self.message)
         if not self.context.is_active():
             # The client cancelled or its deadline passed (e.g. mid-upload):
             # the handler's cleanup ran; there is nobody to answer.
@@ -116,7 +118,9 @@ class _Call:
             if self.access_log:
                 log.info("%s OK %.1fms", self.method, elapsed * 1000)
             return
-        log.info("%s %s %.1fms", self.method, self.code.name, elapsed * 1000)
+        # The status message says which field and why: an operator reading
+        # the log should not need the client's side to understand a failure.
+        log.info("%s %s %.1fms %s", self.method, self.code.name, elapsed * 1000, self.message)
 
 
 def _wrap_response(

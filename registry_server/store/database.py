@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from registry_server.domain.errors import Unavailable
+from registry_server.store import prepared
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,11 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str, pool_size: int = 10, *, for_reads: bool = False) -> Engine:
-    """An engine for `url`; `for_reads` gives PostgreSQL's autocommit read pool."""
+def make_engine(
+    url: str, pool_size: int = 10, *, for_reads: bool = False, prepared_statements: bool = True
+) -> Engine:
+    """An engine for `url`; `for_reads` gives PostgreSQL's autocommit read pool,
+    `prepared_statements` lets the hot lookups be prepared (see store/prepared.py)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -81,7 +85,7 @@ def make_engine(url: str, pool_size: int = 10, *, for_reads: bool = False) -> En
         "keepalives_interval": 10,
         "keepalives_count": 3,
     }
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -91,6 +95,9 @@ def make_engine(url: str, pool_size: int = 10, *, for_reads: bool = False) -> En
         connect_args={k: v for k, v in network.items() if k not in parsed.query},
         **({"isolation_level": "AUTOCOMMIT"} if for_reads else {}),
     )
+    if prepared_statements:
+        prepared.enable(engine)
+    return engine
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Row, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.errors import AlreadyExists, NotFound
+from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_model_tags as tags_t
 from registry_server.store.schema import registered_models as models_t
@@ -65,7 +66,7 @@ class Allocation(NamedTuple):
     replay_id: int | None
 
 
-_ALLOCATE = (
+_ALLOCATE = Statement(
     update(models_t)
     .where(models_t.c.name == bindparam("model_name"))
     .values(
@@ -101,8 +102,8 @@ def lock_and_allocate(
     trip saved here is throughput gained. A replay found here must roll the
     transaction back: the counter was bumped.
     """
-    row = conn.execute(
-        _ALLOCATE, {"model_name": name, "now": now, "idempotency_key": idempotency_key}
+    row = _ALLOCATE.run(
+        conn, {"model_name": name, "now": now, "idempotency_key": idempotency_key}
     ).first()
     if row is None:
         return None

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import (
@@ -22,6 +22,7 @@ from registry_server.domain.entities import (
     Stage,
     VersionStatus,
 )
+from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t
@@ -177,27 +178,40 @@ def _to_entity(row: Any) -> ModelVersion:
     )
 
 
-def _one(conn: Connection, stmt: Select[Any], params: Mapping[str, Any]) -> ModelVersion | None:
-    row = conn.execute(stmt, params).first()
+def _one(conn: Connection, stmt: Statement, params: Mapping[str, Any]) -> ModelVersion | None:
+    row = stmt.run(conn, params).first()
     return _to_entity(row) if row is not None else None
 
 
 # The hot lookups (get, by alias, resolve) are built once with bound
 # parameters: reusing the statement object lets SQLAlchemy reuse its memoised
-# cache key and compiled SQL instead of rebuilding both on every call.
-_BY_NAME_VERSION = _version_select().where(
+# cache key and compiled SQL instead of rebuilding both on every call, and
+# PostgreSQL plans each once per connection (store/prepared.py).
+_BY_NAME_VERSION_SELECT = _version_select().where(
     models_t.c.name == bindparam("name"), versions_t.c.version == bindparam("version")
 )
-_BY_ID = _version_select().where(versions_t.c.id == bindparam("version_id"))
-_BY_ALIAS = (
+_BY_NAME_VERSION = Statement(_BY_NAME_VERSION_SELECT)
+_BY_ID = Statement(_version_select().where(versions_t.c.id == bindparam("version_id")))
+_BY_ALIAS = Statement(
     _version_select()
     .join(aliases_t, aliases_t.c.version_id == versions_t.c.id)
     .where(models_t.c.name == bindparam("name"), aliases_t.c.alias == bindparam("alias"))
 )
 
 
+# Version numbers are stored as 32-bit integers; the API takes int64. A
+# prepared statement's parameter has the column's type, so a larger number
+# would fail to bind ("integer out of range") instead of finding nothing.
+# Such versions cannot exist: look for version 0, which never does either.
+_MAX_STORED_VERSION = 2**31 - 1
+
+
+def _storable(version: int) -> int:
+    return version if version <= _MAX_STORED_VERSION else 0
+
+
 def get(conn: Connection, name: str, version: int) -> ModelVersion | None:
-    return _one(conn, _BY_NAME_VERSION, {"name": name, "version": version})
+    return _one(conn, _BY_NAME_VERSION, {"name": name, "version": _storable(version)})
 
 
 class LockedVersion(NamedTuple):
@@ -206,16 +220,27 @@ class LockedVersion(NamedTuple):
     version: ModelVersion
 
 
-# Mutations serialise on the model row (see models.lock). Taking that lock and
-# reading the version in the same statement saves a round trip inside the
-# critical section, which is what bounds throughput on one busy model.
-_LOCK_AND_GET = _BY_NAME_VERSION.with_for_update(of=models_t)
+# Mutations serialise on the model row (SELECT ... FOR UPDATE). The lock and
+# the read of the version are two statements on purpose: under READ COMMITTED
+# a statement that waited for a row lock sees the rows of other tables as of
+# its start, so a version read in the locking statement could predate the
+# change it waited for (a stage that another transition just archived).
+_LOCK = Statement(
+    select(models_t.c.id).where(models_t.c.name == bindparam("name")).with_for_update()
+)
+
+
+def lock_model(conn: Connection, name: str) -> int | None:
+    """Take the model's row lock; its id, or None when there is no such model."""
+    return _LOCK.run(conn, {"name": name}).scalar()
 
 
 def lock_and_get(conn: Connection, name: str, version: int) -> LockedVersion | None:
-    """Lock the model and read the version in full; None (and no lock) when
-    the version does not exist."""
-    row = conn.execute(_LOCK_AND_GET, {"name": name, "version": version}).first()
+    """Lock the model, then read the version in full (None: model or version missing)."""
+    model_id = lock_model(conn, name)
+    if model_id is None:
+        return None
+    row = _BY_NAME_VERSION.run(conn, {"name": name, "version": _storable(version)}).first()
     if row is None:
         return None
     return LockedVersion(int(row.model_id), int(row.id), _to_entity(row))
@@ -233,40 +258,31 @@ class VersionRow(NamedTuple):
     artifacts_held: bool
 
 
-_LOCK_AND_LOCATE = (
+_LOCATE = Statement(
     select(
-        models_t.c.id.label("model_id"),
         versions_t.c.id,
         versions_t.c.stage,
         versions_t.c.status,
         versions_t.c.description,
         versions_t.c.artifacts_held,
+    ).where(
+        versions_t.c.model_id == bindparam("model_id"),
+        versions_t.c.version == bindparam("version"),
     )
-    .select_from(
-        models_t.outerjoin(
-            versions_t,
-            and_(
-                versions_t.c.model_id == models_t.c.id,
-                versions_t.c.version == bindparam("version"),
-            ),
-        )
-    )
-    .where(models_t.c.name == bindparam("name"))
-    .with_for_update(of=models_t)
 )
 
 
 def lock_and_locate(
     conn: Connection, name: str, version: int
 ) -> tuple[ModelRef, VersionRow | None] | None:
-    """Lock the model and read the version's bare row in one round trip:
-    None when the model does not exist, (model id, None) when the version
-    does not."""
-    row = conn.execute(_LOCK_AND_LOCATE, {"name": name, "version": version}).first()
-    if row is None:
+    """Lock the model, then read the version's bare row: None when the model
+    does not exist, (model, None) when the version does not."""
+    model_id = lock_model(conn, name)
+    if model_id is None:
         return None
-    model = ModelRef(int(row.model_id))
-    if row.id is None:
+    row = _LOCATE.run(conn, {"model_id": model_id, "version": _storable(version)}).first()
+    model = ModelRef(int(model_id))
+    if row is None:
         return model, None
     found = VersionRow(
         int(row.id), row.stage, row.status, row.description, bool(row.artifacts_held)
@@ -283,13 +299,13 @@ def get_by_alias(conn: Connection, name: str, alias: str) -> ModelVersion | None
 
 
 @functools.cache
-def _latest_select(by_stage: bool, by_status: bool) -> Select[Any]:
+def _latest_select(by_stage: bool, by_status: bool) -> Statement:
     stmt = _version_select().where(models_t.c.name == bindparam("name"))
     if by_stage:
         stmt = stmt.where(versions_t.c.stage == bindparam("stage"))
     if by_status:
         stmt = stmt.where(versions_t.c.status == bindparam("status"))
-    return stmt.order_by(versions_t.c.version.desc()).limit(1)
+    return Statement(stmt.order_by(versions_t.c.version.desc()).limit(1))
 
 
 def latest(
