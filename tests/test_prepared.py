@@ -1,0 +1,97 @@
+"""Prepared statements on PostgreSQL (registry_server/store/prepared.py): the hot lookups
+run as EXECUTE of a statement prepared once per connection, survive a lost connection,
+and can be turned off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from registry_client import RegistryClient
+from registry_server import migrate
+from registry_server.config import ServerConfig
+from registry_server.server import RunningServer, prepare_database, start
+from registry_server.store import versions
+from registry_server.store.database import make_engine
+
+
+@contextmanager
+def _statements(engine: sa.Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.lstrip().split(None, 2)[0].upper() + " " + statement[:60])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _seed(client: RegistryClient, name: str) -> None:
+    client.create_registered_model(name)
+    client.create_model_version(name, source="s3://b/m")
+    client.set_registered_model_alias(name, "champion", 1)
+
+
+def test_hot_lookups_run_prepared_statements(
+    pg_client: RegistryClient, postgres_server_handle: RunningServer, model_name: str
+) -> None:
+    _seed(pg_client, model_name)
+    engine = postgres_server_handle.database.read_engine
+    with _statements(engine) as seen:
+        for _ in range(3):
+            assert pg_client.resolve(f"models:/{model_name}@champion").model_version.version == 1
+            assert list(pg_client.get_model_version(model_name, 1).aliases) == ["champion"]
+    assert seen, "no statement reached the read engine"
+    assert all(s.startswith(("EXECUTE", "PREPARE")) for s in seen), seen
+    # Prepared once per connection, not per call.
+    assert sum(s.startswith("PREPARE") for s in seen) <= 2
+
+
+def test_a_lost_connection_prepares_again(empty_pg_database: str, tmp_path: Path) -> None:
+    engine = make_engine(empty_pg_database, pool_size=1)
+    migrate.upgrade(engine)
+    engine.dispose()
+    running = start(
+        ServerConfig(
+            database_url=empty_pg_database,
+            artifact_store=str(tmp_path / "artifacts"),
+            listen="127.0.0.1:0",
+        )
+    )
+    try:
+        with RegistryClient(f"127.0.0.1:{running.port}") as client:
+            _seed(client, "lost")
+            client.resolve("models:/lost@champion")
+            # End the server's sessions: its pooled connections, and the statements
+            # prepared on them, are gone.
+            admin = sa.create_engine(empty_pg_database, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            admin.dispose()
+            # The client retries the UNAVAILABLE of a call on a dead connection.
+            for _ in range(5):
+                assert client.resolve("models:/lost@champion").model_version.version == 1
+                assert client.get_model_version_by_alias("lost", "champion").version == 1
+    finally:
+        running.stop(grace=1)
+
+
+def test_prepared_statements_can_be_turned_off(pg_database_url: str, model_name: str) -> None:
+    database = prepare_database(pg_database_url, pool_size=1, prepared_statements=False)
+    try:
+        with _statements(database.read_engine) as seen, database.read() as conn:
+            assert versions.get_by_alias(conn, model_name, "champion") is None
+        assert seen and all(s.startswith("SELECT") for s in seen), seen
+    finally:
+        database.dispose()
