@@ -20,8 +20,10 @@ turn them off there with REGISTRY_PREPARED_STATEMENTS=false.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,8 +34,12 @@ from sqlalchemy.engine import Engine
 # Set on a PostgreSQL engine's connections when prepared statements are on.
 _ENABLED = "registry_prepared_statements"
 _PREPARED = "registry_prepared"
+_BOUNDED = "registry_prepared_bounded"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _names = itertools.count(1)
+# Statements built per request (searches) are prepared on a connection up to
+# this many at a time; the least recently used is DEALLOCATEd to make room.
+MAX_BOUNDED_PER_CONNECTION = 32
 
 
 def enable(engine: Engine) -> None:
@@ -47,14 +53,21 @@ def enable(engine: Engine) -> None:
 class Statement:
     """A SQLAlchemy statement, plus its PREPARE form for PostgreSQL."""
 
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: Executable, *, bounded: bool = False) -> None:
         self.stmt = stmt
+        self.bounded = bounded
         self.name = f"registry_q{next(_names)}"
-        compiled = stmt.compile(dialect=postgresql.dialect())
+
+    @functools.cached_property
+    def _compiled(self) -> tuple[str, str, list[str], dict[str, Any]]:
+        """PREPARE and EXECUTE texts, parameter order, constants: compiled on
+        first use on PostgreSQL (a statement meant for SQLite may not compile
+        for it)."""
+        compiled = self.stmt.compile(
+            dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True}
+        )
         # Constants SQLAlchemy turned into parameters (e.g. a separator).
-        self._constants = {
-            key: value for key, value in compiled.params.items() if value is not None
-        }
+        constants = {key: value for key, value in compiled.params.items() if value is not None}
         order: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -64,19 +77,41 @@ class Statement:
             return f"${order.index(key) + 1}"
 
         body = _PLACEHOLDER.sub(number, str(compiled)).replace("%%", "%")
-        self.prepare_sql = f"PREPARE {self.name} AS {body}"
-        self._order = order
         arguments = ", ".join(f"%({key})s" for key in order)
-        self.execute_sql = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
+        execute = f"EXECUTE {self.name}({arguments})" if order else f"EXECUTE {self.name}"
+        return f"PREPARE {self.name} AS {body}", execute, order, constants
+
+    @property
+    def prepare_sql(self) -> str:
+        return self._compiled[0]
+
+    @property
+    def execute_sql(self) -> str:
+        return self._compiled[1]
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
         """Execute with `params`: prepared on PostgreSQL, as usual elsewhere."""
         info = conn.connection.info
         if not info.get(_ENABLED):
             return conn.execute(self.stmt, dict(params))
-        prepared: set[str] = info.setdefault(_PREPARED, set())
-        if self.name not in prepared:
-            conn.exec_driver_sql(self.prepare_sql)
-            prepared.add(self.name)
-        values = {**self._constants, **params}
-        return conn.exec_driver_sql(self.execute_sql, {k: values[k] for k in self._order})
+        if self.bounded:
+            self._prepare_bounded(conn, info)
+        else:
+            prepared: set[str] = info.setdefault(_PREPARED, set())
+            if self.name not in prepared:
+                conn.exec_driver_sql(self.prepare_sql)
+                prepared.add(self.name)
+        _, execute, order, constants = self._compiled
+        values = {**constants, **params}
+        return conn.exec_driver_sql(execute, {k: values[k] for k in order})
+
+    def _prepare_bounded(self, conn: Connection, info: dict[str, Any]) -> None:
+        recent: OrderedDict[str, None] = info.setdefault(_BOUNDED, OrderedDict())
+        if self.name in recent:
+            recent.move_to_end(self.name)
+            return
+        while len(recent) >= MAX_BOUNDED_PER_CONNECTION:
+            oldest, _ = recent.popitem(last=False)
+            conn.exec_driver_sql(f"DEALLOCATE {oldest}")
+        conn.exec_driver_sql(self.prepare_sql)
+        recent[self.name] = None

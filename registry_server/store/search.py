@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     FromClause,
     Select,
     String,
@@ -48,6 +49,7 @@ from sqlalchemy import (
 from registry_server.domain.entities import ModelVersion, RegisteredModel
 from registry_server.domain.search_filter import And, Comparison, Node, Op, Or
 from registry_server.store import versions
+from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t
@@ -363,8 +365,15 @@ def _cached_statement(
     order: tuple[SortKey, ...],
     after: Cursor | None,
     limit: int,
-) -> Select[Any]:
-    return build(dialect, where, order, after, limit, None)
+) -> Statement:
+    # First pages are what dashboards and deployment jobs repeat: PostgreSQL
+    # keeps those prepared (a bounded number per connection). Later pages
+    # each have their own cursor values and are run as plain text.
+    return Statement(build(dialect, where, order, after, limit, None), bounded=after is None)
+
+
+def _run(conn: Connection, stmt: Select[Any] | Statement) -> CursorResult[Any]:
+    return stmt.run(conn, {}) if isinstance(stmt, Statement) else conn.execute(stmt)
 
 
 def _statement(
@@ -375,7 +384,7 @@ def _statement(
     after: Cursor | None,
     limit: int,
     restrict: ColumnElement[bool] | None,
-) -> Select[Any]:
+) -> Select[Any] | Statement:
     """The page query, reused for a search seen before.
 
     Building a search statement and its cache key costs more CPU than
@@ -387,7 +396,8 @@ def _statement(
     """
     if restrict is not None:
         return build(conn.dialect.name, where, tuple(order), after, limit, restrict)
-    return _cached_statement(build, conn.dialect.name, where, tuple(order), after, limit)
+    cached = _cached_statement(build, conn.dialect.name, where, tuple(order), after, limit)
+    return cached if cached.bounded else cached.stmt
 
 
 def models_page(
@@ -401,7 +411,7 @@ def models_page(
     """Up to ``limit`` models matching ``where`` after ``after``, each with its
     tags, aliases and latest version per stage, and its cursor."""
     stmt = _statement(_models_statement, conn, where, order, after, limit, restrict)
-    rows = conn.execute(stmt).all()
+    rows = _run(conn, stmt).all()
     latest = versions.latest_per_stage_many(conn, [row.id for row in rows])
     return [(_model_entity(row, latest), _cursor(row, order)) for row in rows]
 
@@ -447,4 +457,4 @@ def versions_page(
     """Up to ``limit`` versions (across models) matching ``where`` after
     ``after``, hydrated like every other version read, with their cursors."""
     stmt = _statement(_versions_statement, conn, where, order, after, limit, restrict)
-    return [(versions._to_entity(row), _cursor(row, order)) for row in conn.execute(stmt)]
+    return [(versions._to_entity(row), _cursor(row, order)) for row in _run(conn, stmt)]

@@ -11,7 +11,19 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import (
@@ -330,29 +342,36 @@ def latest_per_stage(
 
 
 @functools.cache
-def _latest_per_stage_select() -> Select[Any]:
-    """Built once, with expanding parameters for the model ids and stages: a
-    search page hydrates up to a thousand models with it, and rebuilding it
-    (and its cache key) per call was a third of a model search's CPU."""
+def _latest_per_stage_select(dialect: str) -> Statement:
+    """Built once: a search page hydrates up to a thousand models with it, and
+    rebuilding it (and its cache key) per call was a third of a model search's
+    CPU. On PostgreSQL the ids and stages are arrays (`= ANY(...)`), so the
+    statement is the same whatever their number and can be prepared."""
+    if dialect == "postgresql":
+        by_model = versions_t.c.model_id == any_(
+            bindparam("model_ids", type_=postgresql.ARRAY(BigInteger))
+        )
+        by_stage = versions_t.c.stage == any_(bindparam("stages", type_=postgresql.ARRAY(String)))
+    else:
+        by_model = versions_t.c.model_id.in_(bindparam("model_ids", expanding=True))
+        by_stage = versions_t.c.stage.in_(bindparam("stages", expanding=True))
     top = (
         select(
             versions_t.c.model_id,
             versions_t.c.stage,
             func.max(versions_t.c.version).label("version"),
         )
-        .where(
-            versions_t.c.model_id.in_(bindparam("model_ids", expanding=True)),
-            versions_t.c.stage.in_(bindparam("stages", expanding=True)),
-        )
+        .where(by_model, by_stage)
         .group_by(versions_t.c.model_id, versions_t.c.stage)
         .subquery()
     )
-    return _version_select().join(
+    stmt = _version_select().join(
         top,
         (top.c.model_id == versions_t.c.model_id)
         & (top.c.stage == versions_t.c.stage)
         & (top.c.version == versions_t.c.version),
     )
+    return Statement(stmt)
 
 
 def latest_per_stage_many(
@@ -364,7 +383,8 @@ def latest_per_stage_many(
         return {}
     params = {"model_ids": list(model_ids), "stages": [s.value for s in stages]}
     found: dict[int, dict[Stage, ModelVersion]] = {}
-    for version in map(_to_entity, conn.execute(_latest_per_stage_select(), params)):
+    statement = _latest_per_stage_select(conn.dialect.name)
+    for version in map(_to_entity, statement.run(conn, params)):
         found.setdefault(version.model_id, {})[version.stage] = version
     return {
         model_id: [by_stage[s] for s in STAGE_ORDER if s in by_stage]
