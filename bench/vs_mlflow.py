@@ -47,6 +47,9 @@ into MLflow entities, so its client side costs less than MlflowClient's would.
     .venv/bin/python bench/vs_mlflow.py --ops resolve,transition --concurrency 16
     .venv/bin/python bench/vs_mlflow.py --no-mlflow          # ours only
 
+After the servers stop, the same command moves a 256 MiB model through our server and
+directly with the minio client (bench/artifact_transfer.py; `--artifacts-mib 0` skips it).
+
 `REGISTRY_BENCH_DATABASE_URL` names an administrative database on the PostgreSQL server to
 use (databases are created beside it and dropped afterwards); the default is postgres on
 127.0.0.1:5432. With a local PostgreSQL the CPU the servers and their database backends used
@@ -63,6 +66,7 @@ import contextlib
 import functools
 import importlib.metadata
 import importlib.util
+import json
 import multiprocessing
 import os
 import queue
@@ -1356,6 +1360,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         " which also bounds its PostgreSQL connections: MLflow's setups need many of the"
         " 100 a default PostgreSQL allows)",
     )
+    parser.add_argument(
+        "--artifacts-mib",
+        type=int,
+        default=256,
+        help="then move a model of this many MiB through our server and directly with the"
+        " minio client (bench/artifact_transfer.py); 0 skips it (256)",
+    )
     parser.add_argument("--no-mlflow", action="store_true", help="measure our server only")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
@@ -1592,7 +1603,29 @@ def run(args: argparse.Namespace) -> int:
     ours_failed = any(c.all_errors for c in cells if c.system == OURS)
     ours_failed |= any(s.errors for s in seeding if s.system == OURS)
     ours_failed |= any(not c["ok"] for c in checks if c["system"] == OURS)
+    if args.artifacts_mib:
+        ours_failed |= run_artifact_transfer(args.artifacts_mib, args.json)
     return 1 if ours_failed else 0
+
+
+def run_artifact_transfer(size_mib: int, json_path: str | None) -> bool:
+    """The artifact half of the comparison, after the servers above have stopped:
+    bench/artifact_transfer.py moves one file of `size_mib` through our server and
+    directly with the minio client against the same S3 endpoint (see its docstring).
+    Its table is printed as it runs; its JSON goes under "artifacts". True if it failed."""
+    print(f"\nartifact transfer, {size_mib} MiB, through our server vs direct minio:", flush=True)
+    script = Path(__file__).with_name("artifact_transfer.py")
+    with tempfile.TemporaryDirectory(prefix="vs-artifacts-") as folder:
+        out = Path(folder) / "artifacts.json"
+        done = subprocess.run(
+            [sys.executable, str(script), "--size-mib", str(size_mib), "--json", str(out)],
+            check=False,
+        )
+        if json_path and out.exists():
+            payload = json.loads(Path(json_path).read_text())
+            payload["artifacts"] = json.loads(out.read_text())
+            write_json(json_path, payload)
+    return done.returncode != 0
 
 
 if __name__ == "__main__":
