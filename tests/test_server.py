@@ -17,6 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from support.net import free_port, wait_for_port
+from support.server_process import server_process as registry_process
 
 from registry_client import RegistryClient, Unavailable
 from registry_server.config import DEFAULT_LISTEN, ServerConfig
@@ -230,6 +231,40 @@ def test_a_dead_server_process_stops_the_supervisor(
     while Path(f"/proc/{second}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{second}").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+def test_processes_on_postgres_share_one_database(pg_database_url: str, tmp_path: Path) -> None:
+    """The production shape: `--processes 2` on PostgreSQL (the supervisor checks the
+    schema once; each child has its own pools and prepared statements)."""
+    with registry_process(
+        pg_database_url,
+        str(tmp_path / "artifacts"),
+        tmp_path / "server.log",
+        log_level="INFO",
+        env={"REGISTRY_PROCESSES": "2"},
+    ) as server:
+        children = _wait_for_children(server.process.pid, 2)
+        deadline = time.monotonic() + 60
+        while server.log().count("serving modelregistry") < 2:
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.1)
+        name = f"pg-processes-{os.getpid()}"
+        # Separate connections land on either process; they all see one registry.
+        for i in range(8):
+            with RegistryClient(server.target) as c:
+                if i == 0:
+                    c.create_registered_model(name)
+                c.create_model_version(name, source=f"s3://a/{i}")
+                assert c.resolve(f"models:/{name}/latest").model_version.version == i + 1
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
+    for child in children:
+        assert (
+            not Path(f"/proc/{child}").exists()
+            or "Z" in (Path(f"/proc/{child}/stat").read_text().split(")")[1].split()[0])
+        ), f"server process {child} outlived the supervisor"
+    assert "supervising 2 server processes" in server.log()
 
 
 def test_processes_need_a_fixed_port() -> None:

@@ -56,6 +56,22 @@ def lock(conn: Connection, name: str) -> Row:
     return row
 
 
+_LOCK_ID = Statement(
+    select(models_t.c.id).where(models_t.c.name == bindparam("name")).with_for_update()
+)
+
+
+def lock_id(conn: Connection, name: str) -> int | None:
+    """`lock` for the hot version mutations: the same row lock, prepared, and
+    only the id (None when there is no such model).
+
+    Read what the mutation needs in a later statement: under READ COMMITTED a
+    statement that waited for a row lock sees other tables as of its start, so
+    a version read in the locking statement could predate the change it waited
+    for."""
+    return _LOCK_ID.run(conn, {"name": name}).scalar()
+
+
 class Allocation(NamedTuple):
     model_id: int
     version: int

@@ -34,6 +34,7 @@ from registry_server.domain.entities import (
     Stage,
     VersionStatus,
 )
+from registry_server.store import models
 from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
@@ -232,24 +233,9 @@ class LockedVersion(NamedTuple):
     version: ModelVersion
 
 
-# Mutations serialise on the model row (SELECT ... FOR UPDATE). The lock and
-# the read of the version are two statements on purpose: under READ COMMITTED
-# a statement that waited for a row lock sees the rows of other tables as of
-# its start, so a version read in the locking statement could predate the
-# change it waited for (a stage that another transition just archived).
-_LOCK = Statement(
-    select(models_t.c.id).where(models_t.c.name == bindparam("name")).with_for_update()
-)
-
-
-def lock_model(conn: Connection, name: str) -> int | None:
-    """Take the model's row lock; its id, or None when there is no such model."""
-    return _LOCK.run(conn, {"name": name}).scalar()
-
-
 def lock_and_get(conn: Connection, name: str, version: int) -> LockedVersion | None:
     """Lock the model, then read the version in full (None: model or version missing)."""
-    model_id = lock_model(conn, name)
+    model_id = models.lock_id(conn, name)
     if model_id is None:
         return None
     row = _BY_NAME_VERSION.run(conn, {"name": name, "version": _storable(version)}).first()
@@ -289,17 +275,10 @@ def lock_and_locate(
 ) -> tuple[ModelRef, VersionRow | None] | None:
     """Lock the model, then read the version's bare row: None when the model
     does not exist, (model, None) when the version does not."""
-    model_id = lock_model(conn, name)
+    model_id = models.lock_id(conn, name)
     if model_id is None:
         return None
-    row = _LOCATE.run(conn, {"model_id": model_id, "version": _storable(version)}).first()
-    model = ModelRef(int(model_id))
-    if row is None:
-        return model, None
-    found = VersionRow(
-        int(row.id), row.stage, row.status, row.description, bool(row.artifacts_held)
-    )
-    return model, found
+    return ModelRef(int(model_id)), locate(conn, model_id, version)
 
 
 def get_by_id(conn: Connection, version_id: int) -> ModelVersion | None:
@@ -392,17 +371,12 @@ def latest_per_stage_many(
     }
 
 
-def locate(conn: Connection, model_id: int, version: int) -> Any:
-    """The bare row (id, stage, status) of a version, for mutations."""
-    return conn.execute(
-        select(
-            versions_t.c.id,
-            versions_t.c.stage,
-            versions_t.c.status,
-            versions_t.c.description,
-            versions_t.c.artifacts_held,
-        ).where(versions_t.c.model_id == model_id, versions_t.c.version == version)
-    ).first()
+def locate(conn: Connection, model_id: int, version: int) -> VersionRow | None:
+    """The bare row (id, stage, status, ...) of a version, for mutations."""
+    row = _LOCATE.run(conn, {"model_id": model_id, "version": _storable(version)}).first()
+    if row is None:
+        return None
+    return VersionRow(int(row.id), row.stage, row.status, row.description, bool(row.artifacts_held))
 
 
 def set_status(
@@ -421,7 +395,9 @@ def set_source(conn: Connection, version_id: int, source: str) -> None:
 
 def id_of(conn: Connection, version: ModelVersion) -> int:
     """Row id of a version entity (entities carry numbers, not row ids)."""
-    return int(locate(conn, version.model_id, version.version).id)
+    found = locate(conn, version.model_id, version.version)
+    assert found is not None, "id_of takes a version read in the same transaction"
+    return found.id
 
 
 def id_by_idempotency_key(conn: Connection, model_id: int, key: str) -> int | None:
