@@ -15,8 +15,9 @@ from sqlalchemy import event
 from registry_client import RegistryClient
 from registry_server import migrate
 from registry_server.config import ServerConfig
+from registry_server.domain.search_filter import MODELS, parse
 from registry_server.server import RunningServer, prepare_database, start
-from registry_server.store import versions
+from registry_server.store import search, versions
 from registry_server.store.database import make_engine
 
 
@@ -101,3 +102,41 @@ def test_prepared_statements_can_be_turned_off(pg_database_url: str, model_name:
         assert seen and all(s.startswith("SELECT") for s in seen), seen
     finally:
         database.dispose()
+
+
+def test_a_prepared_like_search_keeps_using_the_name_index(empty_pg_database: str) -> None:
+    """A generic plan (what PostgreSQL settles on for a statement prepared
+    and run many times) knows the LIKE pattern only as a parameter; the
+    explicit prefix bounds keep it on the name index instead of a scan of
+    every model."""
+    engine = make_engine(empty_pg_database, pool_size=1)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO registered_models (name, creation_time, last_updated_time) "
+                "SELECT 'model-' || lpad(g::text, 5, '0'), 1, 1 FROM generate_series(1, 5000) g"
+            )
+            conn.exec_driver_sql("ANALYZE registered_models")
+        tree = parse("name LIKE 'model-012%'", MODELS)
+        order = (("name", False),)
+        stmt = search._cached_statement(
+            search._models_statement, "postgresql", tree, order, None, 101
+        )
+        _, execute, params, constants = stmt._compiled
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(stmt.prepare_sql)
+            plan = "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN " + execute, {k: constants[k] for k in params}
+                )
+            )
+            names = [
+                row.name for row in conn.exec_driver_sql(execute, {k: constants[k] for k in params})
+            ]
+        assert "ix_registered_models_name_pattern" in plan, plan
+        assert names == [f"model-{n:05d}" for n in range(1200, 1300)]
+    finally:
+        engine.dispose()

@@ -25,7 +25,7 @@ from registry_server.domain.search_filter import (
     parse_order_by,
     tokenize,
 )
-from registry_server.store.search import like_to_glob
+from registry_server.store.search import _successor, like_prefix, like_to_glob
 
 
 def c(field: str, op: Op, value: object, key: str | None = None, position: int = 1) -> Comparison:
@@ -336,3 +336,33 @@ def test_page_token_round_trip_and_checks() -> None:
     ]:
         with pytest.raises(InvalidArgument, match=r"^page_token: malformed"):
             decode_token(bad, "fp", order)
+
+
+@pytest.mark.parametrize(
+    ("like", "prefix"),
+    [
+        ("abc%", "abc"),
+        ("abc", "abc"),
+        ("a_c%", "a"),
+        ("%abc", ""),
+        ("a\\%b%", "a%b"),
+        ("a\\_b_", "a_b"),
+        ("a\\\\b%", "a\\b"),
+        ("é中%", "é中"),
+    ],
+)
+def test_like_prefix(like: str, prefix: str) -> None:
+    assert like_prefix(like) == prefix
+
+
+def test_prefix_successor_bounds_every_match() -> None:
+    assert _successor("ab") == "ac"
+    assert _successor("a\ud7ff") == "a\ue000"  # surrogates are skipped
+    assert _successor("a\U0010ffff") == "b"
+    assert _successor("\U0010ffff") is None
+    for prefix in ("ab", "a\ud7ff", "a\U0010ffff", "z\x7f"):
+        upper = _successor(prefix)
+        assert upper is not None
+        for match in (prefix, prefix + "\x00", prefix + "\U0010ffff" * 3):
+            # The pattern index compares UTF-8 bytes.
+            assert prefix.encode() <= match.encode() < upper.encode("utf-8", "surrogatepass")

