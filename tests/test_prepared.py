@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from registry_client import RegistryClient
+from registry_client import Dataset, Lineage, RegistryClient
 from registry_server import migrate
 from registry_server.config import ServerConfig
 from registry_server.domain.search_filter import MODELS, parse
@@ -140,3 +140,46 @@ def test_a_prepared_like_search_keeps_using_the_name_index(empty_pg_database: st
         assert names == [f"model-{n:05d}" for n in range(1200, 1300)]
     finally:
         engine.dispose()
+
+
+def test_creating_a_version_is_one_prepared_statement(
+    pg_client: RegistryClient, postgres_server_handle: RunningServer, model_name: str
+) -> None:
+    """store/new_version.py: no SQL text but (at most) its PREPARE goes to the
+    write connection, and the version, its tags and its event come out as the
+    transaction path (taken for a version with data sets) writes them."""
+    pg_client.create_registered_model(model_name)
+    engine = postgres_server_handle.database.engine
+    with _statements(engine) as seen:
+        one = pg_client.create_model_version(
+            model_name, source="s3://b/1", run_id="r1", tags={"k": "v", "team": "risk"}
+        )
+        again = pg_client.create_model_version(model_name, source="s3://b/x", idempotency_key="k1")
+        replay = pg_client.create_model_version(model_name, source="s3://b/x", idempotency_key="k1")
+    assert all(s.startswith("PREPARE") for s in seen), seen
+    assert (one.version, again.version, replay.version) == (1, 2, 2)
+    two = pg_client.create_model_version(
+        model_name,
+        source="s3://b/2",
+        tags={"k": "v", "team": "risk"},
+        lineage=Lineage(run_id="r1", datasets=(Dataset("train", "d1"),)),
+    )
+    assert two.version == 3
+    assert one.tags == two.tags == {"k": "v", "team": "risk"}
+    assert (one.run_id, one.status, one.current_stage) == ("r1", "READY", "None")
+    assert one.creation_timestamp == one.last_updated_timestamp > 0
+    created = {
+        e.version: e for e in pg_client.iter_model_events(model_name) if e.kind == "version_created"
+    }
+    assert sorted(created) == [1, 2, 3]
+    assert created[1].after == {
+        "version": 1,
+        "source": "s3://b/1",
+        "run_id": "r1",
+        "status": "READY",
+        "tags": {"k": "v", "team": "risk"},
+        "parent_model_uri": "",
+    }
+    assert created[3].after == {**created[1].after, "version": 3, "source": "s3://b/2"}
+    assert created[1].timestamp == one.creation_timestamp
+    assert pg_client.get_registered_model(model_name).last_version == 3

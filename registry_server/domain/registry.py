@@ -34,7 +34,7 @@ from registry_server.domain.entities import (
 )
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry_server.store import access as access_store
-from registry_server.store import aliases, events, models, versions
+from registry_server.store import aliases, events, models, new_version, versions
 from registry_server.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -303,6 +303,13 @@ class Registry:
         self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
     ) -> int:
         """The new version's row id, committed (raises _Replay for a known key)."""
+        if (
+            self.db.dialect == "postgresql"
+            and parent is None
+            and not new.lineage.datasets
+            and caller.role >= Role.WRITER
+        ):
+            return self._insert_version_in_one_statement(new, caller)
         with self.db.write() as conn:
             allocated = models.lock_and_allocate(
                 conn, new.name, now_ms(), new.idempotency_key or None
@@ -360,6 +367,33 @@ class Registry:
                 },
             )
             return version_id
+
+    def _insert_version_in_one_statement(self, new: NewModelVersion, caller: Caller) -> int:
+        """`_insert_version` for the common case, without a transaction around
+        the model's lock (see store/new_version.py): no parent to resolve, no
+        data sets, and a caller whose role needs no per-model grant."""
+        with self.db.statement() as conn:
+            created = new_version.create(
+                conn,
+                name=new.name,
+                now=now_ms(),
+                source=new.source,
+                description=new.description,
+                status=VersionStatus.PENDING_REGISTRATION
+                if new.registry_held
+                else VersionStatus.READY,
+                artifacts_held=new.registry_held,
+                created_by=caller.principal,
+                lineage=new.lineage,
+                idempotency_key=new.idempotency_key or None,
+                tags=new.tags,
+            )
+        if created is None:
+            raise NotFound(f"registered model {new.name!r} not found")
+        version_id, replay = created
+        if replay:
+            raise _Replay(version_id)
+        return version_id
 
     def get_model_version(self, name: str, version: int, caller: Caller) -> ModelVersion:
         validation.model_name(name)

@@ -109,6 +109,17 @@ def _is_unavailable(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, OperationalError)
 
 
+@contextmanager
+def _unavailable_mapped() -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        if _is_unavailable(exc):
+            log.warning("database unavailable: %s", exc.orig)
+            raise Unavailable("the metadata database is unavailable; retry") from exc
+        raise
+
+
 class Database:
     """Owns the engines; hands out read and write transactions.
 
@@ -126,17 +137,32 @@ class Database:
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
-        try:
-            with (self.engine if write else self.read_engine).connect() as conn:
-                if write:
-                    conn = conn.execution_options(**{_WRITE: True})
-                with conn.begin():
-                    yield conn
-        except DBAPIError as exc:
-            if _is_unavailable(exc):
-                log.warning("database unavailable: %s", exc.orig)
-                raise Unavailable("the metadata database is unavailable; retry") from exc
-            raise
+        with _unavailable_mapped(), (self.engine if write else self.read_engine).connect() as conn:
+            if write:
+                conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A write connection in autocommit, for a mutation that is a single
+        statement (store/new_version.py): pre-pinged like every write, with no
+        BEGIN and COMMIT round trips. On SQLite, a write transaction."""
+        if self.dialect == "sqlite":
+            with self.write() as conn:
+                yield conn
+            return
+        with _unavailable_mapped(), self.engine.connect() as conn:
+            # psycopg2's autocommit flag is client-side (SQLAlchemy's pre-ping
+            # flips it the same way); the AUTOCOMMIT isolation level would
+            # cost two SET round trips per checkout.
+            dbapi_connection = conn.connection.dbapi_connection
+            dbapi_connection.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not dbapi_connection.closed:
+                    dbapi_connection.autocommit = False
 
     def write(self) -> AbstractContextManager[Connection]:
         """A transaction for one mutation: commit on success, roll back on any error."""
