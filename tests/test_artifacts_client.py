@@ -9,6 +9,7 @@ resuming interrupted transfers.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -282,11 +283,26 @@ def test_upload_whose_response_was_lost_is_found_on_the_server(
     assert stored == _entry("README", (src / "README").read_bytes())  # ...and found
 
 
+@pytest.fixture(params=["inline", "background"])
+def writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Downloads write and hash each chunk as it arrives (small files), or in a
+    writer thread of their own (large files; every file here, with the
+    threshold at 0)."""
+    if request.param == "background":
+        monkeypatch.setattr(_artifacts, "_BACKGROUND_MIN_BYTES", 0)
+    return str(request.param)
+
+
 # --------------------------------------------------------------------------- download
 
 
 def test_download_by_alias_and_latest_is_byte_identical(
-    client: RegistryClient, model_name: str, src: Path, logged: Any, tmp_path: Path
+    client: RegistryClient,
+    model_name: str,
+    src: Path,
+    logged: Any,
+    tmp_path: Path,
+    writes: str,
 ) -> None:
     client.set_registered_model_alias(model_name, "champion", logged.version)
     for uri in (f"models:/{model_name}@champion", f"models:/{model_name}/latest"):
@@ -311,6 +327,7 @@ def test_presigned_urls_are_used_when_the_store_offers_them(
     logged: Any,
     tmp_path: Path,
     presigned_fetches: list[str],
+    writes: str,
 ) -> None:
     urls = client.get_artifact_download_urls(model_name, logged.version)
     if urls.supported:
@@ -332,6 +349,7 @@ def test_download_without_presigned_urls(
     logged: Any,
     tmp_path: Path,
     presigned_fetches: list[str],
+    writes: str,
 ) -> None:
     client.download_artifacts(
         f"models:/{model_name}/latest", tmp_path / "d", prefer_presigned=False, max_workers=1
@@ -348,6 +366,7 @@ def test_a_failing_presigned_url_falls_back_to_streaming(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    writes: str,
 ) -> None:
     def unreachable(url: str, sink: Any) -> None:
         sink.write(b"p"[: sink.limit])  # some bytes arrive, then the connection fails
@@ -451,6 +470,7 @@ def test_a_checksum_mismatch_leaves_no_file_behind(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     presigned: bool,
+    writes: str,
 ) -> None:
     def wrong_sha(f: ArtifactFile) -> ArtifactFile:
         return ArtifactFile(f.path, f.size, "0" * 64) if f.path == "weights/model.bin" else f
@@ -501,7 +521,11 @@ def test_download_artifact_streams_from_an_offset(
 
 
 def test_a_broken_download_stream_resumes_at_the_offset(
-    own_client: RegistryClient, model_name: str, src: Path, tmp_path: Path
+    own_client: RegistryClient,
+    model_name: str,
+    src: Path,
+    tmp_path: Path,
+    writes: str,
 ) -> None:
     c = own_client
     c.create_registered_model(model_name)
@@ -666,3 +690,29 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     bar(1, 2)
     bar.close()
     assert pipe.getvalue() == ""
+
+
+def test_a_background_write_error_reaches_the_caller() -> None:
+    """A full disk in the writer thread fails the download: the next write or
+    finish raises it, and what was written before is hashed in order."""
+
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() >= 2 * MiB:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    chunks = [os.urandom(MiB) for _ in range(3)]
+    fine = _artifacts._Sink(io.BytesIO(), limit=3 * MiB, background=True)
+    for chunk in chunks:
+        fine.write(chunk)
+    fine.finish()
+    assert fine.out.getvalue() == b"".join(chunks)  # type: ignore[attr-defined]
+    assert fine.hash.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+    full = _artifacts._Sink(Full(), limit=64 * MiB, background=True)
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(64):
+            full.write(chunks[0])
+        full.finish()
+    full.abandon()  # idempotent after the failure
