@@ -15,6 +15,10 @@ from sqlalchemy import event
 from registry_client import Dataset, Lineage, RegistryClient
 from registry_server import migrate
 from registry_server.config import ServerConfig
+from registry_server.domain.access import AccessControl, Caller
+from registry_server.domain.entities import Lineage as DomainLineage
+from registry_server.domain.entities import NewModelVersion
+from registry_server.domain.registry import Registry
 from registry_server.domain.search_filter import MODELS, parse
 from registry_server.server import RunningServer, prepare_database, start
 from registry_server.store import search, versions
@@ -183,3 +187,36 @@ def test_creating_a_version_is_one_prepared_statement(
     assert created[3].after == {**created[1].after, "version": 3, "source": "s3://b/2"}
     assert created[1].timestamp == one.creation_timestamp
     assert pg_client.get_registered_model(model_name).last_version == 3
+
+
+def test_one_statement_creates_commit_without_prepared_statements(
+    pg_database_url: str, model_name: str
+) -> None:
+    """With REGISTRY_PREPARED_STATEMENTS=false the statement runs as text, still
+    in autocommit: the version is there for any other connection at once."""
+    database = prepare_database(pg_database_url, pool_size=1, prepared_statements=False)
+    try:
+        caller = Caller.unauthenticated("test-suite")
+        registry = Registry(database, None, AccessControl(database))
+        registry.create_registered_model(model_name, "", {}, caller)
+        new = NewModelVersion(model_name, "s3://b/1", "", {"k": "v"}, DomainLineage(), "key-1")
+        with _statements(database.engine) as seen:
+            first = registry.create_model_version(new, caller)
+            replay = registry.create_model_version(new, caller)
+        assert any("WITH known AS" in s for s in seen), seen
+        assert (first.version.version, first.idempotent_replay) == (1, False)
+        assert (replay.version.version, replay.idempotent_replay) == (1, True)
+        other = make_engine(pg_database_url, pool_size=1)
+        try:
+            with other.connect() as conn:
+                tags = conn.exec_driver_sql(
+                    "SELECT t.key, t.value FROM model_version_tags t "
+                    "JOIN model_versions v ON v.id = t.version_id "
+                    "WHERE v.model_id = %(model)s AND v.version = 1",
+                    {"model": first.version.model_id},
+                ).all()
+        finally:
+            other.dispose()
+        assert [tuple(t) for t in tags] == [("k", "v")]
+    finally:
+        database.dispose()
