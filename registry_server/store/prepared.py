@@ -59,6 +59,10 @@ class Statement:
         self.stmt = stmt
         self.bounded = bounded
         self.name = f"registry_q{next(_names)}"
+        # The row type of its results, made on the first EXECUTE: the columns
+        # of a prepared statement are fixed, and building the type from the
+        # cursor's description decoded every column name on every call.
+        self.row_type: type | None = None
 
     @functools.cached_property
     def _compiled(self) -> tuple[str, str, list[str], dict[str, Any]]:
@@ -105,7 +109,7 @@ class Statement:
                 prepared.add(self.name)
         _, execute, order, constants = self._compiled
         values = {**constants, **params}
-        return _execute(conn, execute, {k: values[k] for k in order})
+        return _execute(conn, execute, {k: values[k] for k in order}, self)
 
     def _prepare_bounded(self, conn: Connection, info: dict[str, Any]) -> None:
         recent: OrderedDict[str, None] = info.setdefault(_BOUNDED, OrderedDict())
@@ -152,7 +156,7 @@ def _row_type(description: Any) -> type:
     return row_type
 
 
-def _execute(conn: Connection, sql: str, params: Mapping[str, Any]) -> Rows:
+def _execute(conn: Connection, sql: str, params: Mapping[str, Any], statement: Statement) -> Rows:
     """EXECUTE on the DBAPI cursor directly.
 
     SQLAlchemy's execution context, result and row machinery cost about 0.1 ms
@@ -169,7 +173,10 @@ def _execute(conn: Connection, sql: str, params: Mapping[str, Any]) -> Rows:
         cursor.execute(sql, params)
         if cursor.description is None:
             return Rows([])
-        make = _row_type(cursor.description)._make  # type: ignore[attr-defined]
+        row_type = statement.row_type
+        if row_type is None:
+            row_type = statement.row_type = _row_type(cursor.description)
+        make = row_type._make  # type: ignore[attr-defined]
         return Rows([make(row) for row in cursor.fetchall()])
     except dbapi_error as exc:
         lost = conn.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
