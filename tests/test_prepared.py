@@ -19,7 +19,7 @@ from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import Lineage as DomainLineage
 from registry_server.domain.entities import NewModelVersion
 from registry_server.domain.registry import Registry
-from registry_server.domain.search_filter import MODELS, parse
+from registry_server.domain.search_filter import MODELS, VERSIONS, parse
 from registry_server.server import RunningServer, prepare_database, start
 from registry_server.store import search, versions
 from registry_server.store.database import make_engine
@@ -220,3 +220,41 @@ def test_one_statement_creates_commit_without_prepared_statements(
         assert [tuple(t) for t in tags] == [("k", "v")]
     finally:
         database.dispose()
+
+
+def test_a_prepared_listing_of_one_models_versions_reads_them_in_index_order(
+    empty_pg_database: str,
+) -> None:
+    """``name = 'm'``, newest first: the (model_id, version) index delivers the
+    page in order (no sort of all the model's versions), also in the generic
+    plan of the prepared statement, and the rows come back in page order."""
+    engine = make_engine(empty_pg_database, pool_size=1)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO registered_models (name, creation_time, last_updated_time) "
+                "SELECT 'model-' || g, 1, 1 FROM generate_series(1, 50) g"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO model_versions (model_id, version, creation_time, "
+                "last_updated_time) SELECT m.id, g, g, g FROM registered_models m, "
+                "generate_series(1, 400) g"
+            )
+            conn.exec_driver_sql("ANALYZE")
+        tree = parse("name = 'model-7'", VERSIONS)
+        order = (("name", False), ("version_number", True))
+        stmt = search._cached_statement(
+            search._versions_statement, "postgresql", tree, order, None, 101
+        )
+        _, execute, params, constants = stmt._compiled
+        args = {k: constants[k] for k in params}
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(stmt.prepare_sql)
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + execute, args))
+            rows = conn.exec_driver_sql(execute, args).all()
+        assert "Index Scan Backward using uq_model_versions_model_id_version" in plan, plan
+        assert [(r.name, r.version) for r in rows] == [("model-7", v) for v in range(400, 299, -1)]
+    finally:
+        engine.dispose()

@@ -37,9 +37,11 @@ from sqlalchemy import (
     String,
     Subquery,
     and_,
+    any_,
     case,
     cast,
     exists,
+    func,
     literal,
     not_,
     or_,
@@ -390,12 +392,59 @@ def _versions_statement(
     condition = _both(condition, restrict)
     keys = [(_VERSION_KEYS[name], descending) for name, descending in order]
     source = versions_t.join(models_t, models_t.c.id == versions_t.c.model_id)
+    if dialect == "postgresql":
+        return _versions_statement_pg(source, keys, condition, where, after, limit)
     page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
     return (
         versions._version_select()
         .add_columns(*(page.c[f"k{i}"] for i in range(len(order))))
         .join(page, page.c.id == versions_t.c.id)
         .order_by(*_page_order(page, order))
+    )
+
+
+def _pinned_model(where: Node | None) -> str | None:
+    """The model a filter names with a top-level ``name = '...'``, if any."""
+    operands = where.operands if isinstance(where, And) else (where,)
+    for node in operands:
+        if isinstance(node, Comparison) and node.field == "name" and node.op is Op.EQ:
+            return str(node.value)
+    return None
+
+
+def _versions_statement_pg(
+    source: FromClause,
+    keys: Sequence[tuple[ColumnElement[Any], bool]],
+    condition: ColumnElement[bool] | None,
+    where: Node | None,
+    after: Cursor | None,
+    limit: int,
+) -> Select[Any]:
+    """The version page on PostgreSQL, shaped for the versions of one model.
+
+    Listing a model's versions (``name = 'm'``, newest first) is the search
+    deployment tools repeat. Filtered through the join on the name alone,
+    PostgreSQL read and sorted all of the model's versions to keep 100 (0.6 ms
+    of 1.3 ms at 1,050 versions); the model's id as a sub-select lets the
+    (model_id, version) index deliver them in order. The page's rows are then
+    fetched by id (``= ANY(ARRAY(...))``), which plans as primary-key lookups
+    whatever the table sizes; joined to the page as a sub-query the outer
+    query was planned as a scan of every version on small tables.
+    """
+    model = _pinned_model(where)
+    if model is not None:
+        pinned = versions_t.c.model_id == (
+            select(models_t.c.id).where(models_t.c.name == model).scalar_subquery()
+        )
+        condition = pinned if condition is None else and_(condition, pinned)
+    page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
+    ids = func.array(select(page.c.id).scalar_subquery())
+    columns = [*keys, (versions_t.c.id, keys[-1][1])]
+    return (
+        versions._version_select()
+        .add_columns(*(c.label(f"k{i}") for i, (c, _) in enumerate(keys)))
+        .where(versions_t.c.id == any_(ids))
+        .order_by(*(c.desc() if d else c.asc() for c, d in columns))
     )
 
 
