@@ -131,8 +131,15 @@ def lock_and_allocate(
     )
 
 
+_TOUCH = Statement(
+    update(models_t)
+    .where(models_t.c.id == bindparam("touched_id"))
+    .values(last_updated_time=bindparam("touched_at"))
+)
+
+
 def touch(conn: Connection, model_id: int, now: int) -> None:
-    conn.execute(update(models_t).where(models_t.c.id == model_id).values(last_updated_time=now))
+    _TOUCH.run(conn, {"touched_id": model_id, "touched_at": now})
 
 
 def set_description(conn: Connection, model_id: int, description: str, now: int) -> None:
