@@ -486,29 +486,43 @@ def set_description(conn: Connection, version_id: int, description: str, now: in
     )
 
 
-def set_stage(conn: Connection, version_id: int, stage: Stage, now: int) -> None:
-    conn.execute(
-        update(versions_t)
-        .where(versions_t.c.id == version_id)
-        .values(stage=stage.value, last_updated_time=now)
+# A transition runs these under the model's lock: built once, prepared on
+# PostgreSQL (as alias moves, see store/aliases.py).
+_SET_STAGE = Statement(
+    update(versions_t)
+    .where(versions_t.c.id == bindparam("staged_id"))
+    .values(stage=bindparam("new_stage"), last_updated_time=bindparam("staged_at"))
+)
+_ARCHIVE_HOLDERS = Statement(
+    update(versions_t)
+    .where(
+        versions_t.c.model_id == bindparam("holder_model_id"),
+        versions_t.c.stage == bindparam("held_stage"),
+        versions_t.c.id != bindparam("keep_id"),
     )
+    .values(stage=Stage.ARCHIVED.value, last_updated_time=bindparam("archived_at"))
+    .returning(versions_t.c.version)
+)
+
+
+def set_stage(conn: Connection, version_id: int, stage: Stage, now: int) -> None:
+    _SET_STAGE.run(conn, {"staged_id": version_id, "new_stage": stage.value, "staged_at": now})
 
 
 def archive_stage_holders(
     conn: Connection, model_id: int, stage: Stage, keep_id: int, now: int
 ) -> list[int]:
     """Move every other version in `stage` to Archived; return their numbers."""
-    result = conn.execute(
-        update(versions_t)
-        .where(
-            versions_t.c.model_id == model_id,
-            versions_t.c.stage == stage.value,
-            versions_t.c.id != keep_id,
-        )
-        .values(stage=Stage.ARCHIVED.value, last_updated_time=now)
-        .returning(versions_t.c.version)
+    rows = _ARCHIVE_HOLDERS.run(
+        conn,
+        {
+            "holder_model_id": model_id,
+            "held_stage": stage.value,
+            "keep_id": keep_id,
+            "archived_at": now,
+        },
     )
-    return sorted(int(v) for v in result.scalars())
+    return sorted(int(row[0]) for row in rows)
 
 
 def remove(conn: Connection, version_id: int) -> None:
