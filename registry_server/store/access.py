@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, select, update
 
+from registry_server.store.prepared import Statement
 from registry_server.store.schema import access_tokens as tokens_t
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import model_grants as grants_t
@@ -148,13 +149,17 @@ def readable_by(
 # ---------------------------------------------------------------- protections
 
 
+# Read with every model (GetRegisteredModel): built once, prepared on PostgreSQL.
+_PROTECTIONS = Statement(
+    select(protections_t.c.kind, protections_t.c.name)
+    .where(protections_t.c.model_id == bindparam("model_id"))
+    .order_by(protections_t.c.kind, protections_t.c.name)
+)
+
+
 def protections(conn: Connection, model_id: int) -> tuple[list[str], list[str]]:
     """(protected aliases, protected stages) of a model, sorted."""
-    rows = conn.execute(
-        select(protections_t.c.kind, protections_t.c.name)
-        .where(protections_t.c.model_id == model_id)
-        .order_by(protections_t.c.kind, protections_t.c.name)
-    )
+    rows = _PROTECTIONS.run(conn, {"model_id": model_id})
     aliases: list[str] = []
     stages: list[str] = []
     for kind, name in rows:

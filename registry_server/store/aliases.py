@@ -41,13 +41,16 @@ def current_version(conn: Connection, model_id: int, alias: str) -> int | None:
     return _CURRENT.run(conn, {"model_id": model_id, "alias": alias}).scalar()
 
 
+_OF_MODEL = Statement(
+    select(aliases_t.c.alias, versions_t.c.version)
+    .select_from(aliases_t.join(versions_t, versions_t.c.id == aliases_t.c.version_id))
+    .where(aliases_t.c.model_id == bindparam("model_id"))
+    .order_by(aliases_t.c.alias)
+)
+
+
 def of_model(conn: Connection, model_id: int) -> dict[str, int]:
-    rows = conn.execute(
-        select(aliases_t.c.alias, versions_t.c.version)
-        .select_from(aliases_t.join(versions_t, versions_t.c.id == aliases_t.c.version_id))
-        .where(aliases_t.c.model_id == model_id)
-        .order_by(aliases_t.c.alias)
-    )
+    rows = _OF_MODEL.run(conn, {"model_id": model_id})
     return {alias: int(version) for alias, version in rows}
 
 

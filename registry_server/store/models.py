@@ -35,8 +35,19 @@ def insert(conn: Connection, *, name: str, description: str, created_by: str, no
     return int(result.scalar_one())
 
 
+# Reading a model (GetRegisteredModel, and every model mutation's answer)
+# runs these; built once and prepared on PostgreSQL.
+_GET = Statement(select(models_t).where(models_t.c.name == bindparam("name")))
+_TAGS = Statement(
+    select(tags_t.c.key, tags_t.c.value)
+    .where(tags_t.c.model_id == bindparam("model_id"))
+    .order_by(tags_t.c.key)
+)
+
+
 def get(conn: Connection, name: str) -> Row | None:
-    return conn.execute(select(models_t).where(models_t.c.name == name)).first()
+    """The model's row (fields by column name), or None."""
+    return _GET.run(conn, {"name": name}).first()
 
 
 def require(conn: Connection, name: str) -> Row:
@@ -166,12 +177,7 @@ def remove(conn: Connection, model_id: int) -> None:
 
 
 def tags(conn: Connection, model_id: int) -> dict[str, str]:
-    rows = conn.execute(
-        select(tags_t.c.key, tags_t.c.value)
-        .where(tags_t.c.model_id == model_id)
-        .order_by(tags_t.c.key)
-    )
-    return {key: value for key, value in rows}
+    return {key: value for key, value in _TAGS.run(conn, {"model_id": model_id})}
 
 
 def get_tag(conn: Connection, model_id: int, key: str) -> str | None:
