@@ -309,8 +309,15 @@ def _page_ids(
         stmt = stmt.where(where)
     if after is not None:
         stmt = stmt.where(_after(columns, after))
-    stmt = stmt.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit)
-    return stmt.subquery("page")
+    return stmt.order_by(*_ordering(keys, row_id)).limit(limit).subquery("page")
+
+
+def _ordering(
+    keys: Sequence[tuple[ColumnElement[Any], bool]], row_id: ColumnElement[Any]
+) -> list[ColumnElement[Any]]:
+    """ORDER BY the keys, then the id in the direction of the last key."""
+    columns = [*keys, (row_id, keys[-1][1])]
+    return [c.desc() if d else c.asc() for c, d in columns]
 
 
 def _page_order(page: Subquery, order: Sequence[SortKey]) -> list[ColumnElement[Any]]:
@@ -436,15 +443,14 @@ def _versions_statement_pg(
         pinned = versions_t.c.model_id == (
             select(models_t.c.id).where(models_t.c.name == model).scalar_subquery()
         )
-        condition = pinned if condition is None else and_(condition, pinned)
+        condition = _both(condition, pinned)
     page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
     ids = func.array(select(page.c.id).scalar_subquery())
-    columns = [*keys, (versions_t.c.id, keys[-1][1])]
     return (
         versions._version_select()
         .add_columns(*(c.label(f"k{i}") for i, (c, _) in enumerate(keys)))
         .where(versions_t.c.id == any_(ids))
-        .order_by(*(c.desc() if d else c.asc() for c, d in columns))
+        .order_by(*_ordering(keys, versions_t.c.id))
     )
 
 
