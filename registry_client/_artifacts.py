@@ -546,11 +546,8 @@ class _Sink:
                 f"{self.path!r}: received more than the {self.limit} bytes in the manifest",
                 path=self.path,
             )
-        if (
-            self._writer is None
-            and self._background
-            and (self.limit or 0) >= (_BACKGROUND_MIN_BYTES)
-        ):
+        large = (self.limit or 0) >= _BACKGROUND_MIN_BYTES
+        if self._writer is None and self._background and large:
             self._writer = _BackgroundWriter(self.out, self.hash)
         if self._writer is not None:
             self._writer.put(data)

@@ -108,42 +108,50 @@ def test_prepared_statements_can_be_turned_off(pg_database_url: str, model_name:
         database.dispose()
 
 
-def test_a_prepared_like_search_keeps_using_the_name_index(empty_pg_database: str) -> None:
-    """A generic plan (what PostgreSQL settles on for a statement prepared
-    and run many times) knows the LIKE pattern only as a parameter; the
-    explicit prefix bounds keep it on the name index instead of a scan of
-    every model."""
-    engine = make_engine(empty_pg_database, pool_size=1)
+@contextmanager
+def _seeded_schema(url: str, *inserts: str) -> Iterator[sa.Engine]:
+    """An engine on `url` with the newest schema, `inserts` run and analysed."""
+    engine = make_engine(url, pool_size=1)
     try:
         migrate.upgrade(engine)
         with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO registered_models (name, creation_time, last_updated_time) "
-                "SELECT 'model-' || lpad(g::text, 5, '0'), 1, 1 FROM generate_series(1, 5000) g"
-            )
-            conn.exec_driver_sql("ANALYZE registered_models")
+            for sql in inserts:
+                conn.exec_driver_sql(sql)
+            conn.exec_driver_sql("ANALYZE")
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _generic_plan(engine: sa.Engine, stmt: Any) -> tuple[str, list[Any]]:
+    """EXPLAIN and rows of a search statement under the generic plan PostgreSQL
+    settles on for a statement prepared and run many times."""
+    _, execute, params, constants = stmt._compiled
+    args = {k: constants[k] for k in params}
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql(stmt.prepare_sql)
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + execute, args))
+        return plan, list(conn.exec_driver_sql(execute, args).all())
+
+
+def test_a_prepared_like_search_keeps_using_the_name_index(empty_pg_database: str) -> None:
+    """A generic plan knows the LIKE pattern only as a parameter; the explicit
+    prefix bounds keep it on the name index instead of a scan of every model."""
+    with _seeded_schema(
+        empty_pg_database,
+        "INSERT INTO registered_models (name, creation_time, last_updated_time) "
+        "SELECT 'model-' || lpad(g::text, 5, '0'), 1, 1 FROM generate_series(1, 5000) g",
+    ) as engine:
         tree = parse("name LIKE 'model-012%'", MODELS)
         order = (("name", False),)
         stmt = search._cached_statement(
             search._models_statement, "postgresql", tree, order, None, 101
         )
-        _, execute, params, constants = stmt._compiled
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            conn.exec_driver_sql(stmt.prepare_sql)
-            plan = "\n".join(
-                row[0]
-                for row in conn.exec_driver_sql(
-                    "EXPLAIN " + execute, {k: constants[k] for k in params}
-                )
-            )
-            names = [
-                row.name for row in conn.exec_driver_sql(execute, {k: constants[k] for k in params})
-            ]
-        assert "ix_registered_models_name_pattern" in plan, plan
-        assert names == [f"model-{n:05d}" for n in range(1200, 1300)]
-    finally:
-        engine.dispose()
+        plan, rows = _generic_plan(engine, stmt)
+        names = [row.name for row in rows]
+    assert "ix_registered_models_name_pattern" in plan, plan
+    assert names == [f"model-{n:05d}" for n in range(1200, 1300)]
 
 
 def test_creating_a_version_is_one_prepared_statement(
@@ -228,33 +236,42 @@ def test_a_prepared_listing_of_one_models_versions_reads_them_in_index_order(
     """``name = 'm'``, newest first: the (model_id, version) index delivers the
     page in order (no sort of all the model's versions), also in the generic
     plan of the prepared statement, and the rows come back in page order."""
-    engine = make_engine(empty_pg_database, pool_size=1)
-    try:
-        migrate.upgrade(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO registered_models (name, creation_time, last_updated_time) "
-                "SELECT 'model-' || g, 1, 1 FROM generate_series(1, 50) g"
-            )
-            conn.exec_driver_sql(
-                "INSERT INTO model_versions (model_id, version, creation_time, "
-                "last_updated_time) SELECT m.id, g, g, g FROM registered_models m, "
-                "generate_series(1, 400) g"
-            )
-            conn.exec_driver_sql("ANALYZE")
+    with _seeded_schema(
+        empty_pg_database,
+        "INSERT INTO registered_models (name, creation_time, last_updated_time) "
+        "SELECT 'model-' || g, 1, 1 FROM generate_series(1, 50) g",
+        "INSERT INTO model_versions (model_id, version, creation_time, "
+        "last_updated_time) SELECT m.id, g, g, g FROM registered_models m, "
+        "generate_series(1, 400) g",
+    ) as engine:
         tree = parse("name = 'model-7'", VERSIONS)
         order = (("name", False), ("version_number", True))
         stmt = search._cached_statement(
             search._versions_statement, "postgresql", tree, order, None, 101
         )
-        _, execute, params, constants = stmt._compiled
-        args = {k: constants[k] for k in params}
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            conn.exec_driver_sql(stmt.prepare_sql)
-            plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + execute, args))
-            rows = conn.exec_driver_sql(execute, args).all()
-        assert "Index Scan Backward using uq_model_versions_model_id_version" in plan, plan
-        assert [(r.name, r.version) for r in rows] == [("model-7", v) for v in range(400, 299, -1)]
-    finally:
-        engine.dispose()
+        plan, rows = _generic_plan(engine, stmt)
+    assert "Index Scan Backward using uq_model_versions_model_id_version" in plan, plan
+    assert [(r.name, r.version) for r in rows] == [("model-7", v) for v in range(400, 299, -1)]
+
+
+def test_alias_moves_transitions_and_model_reads_are_prepared(
+    pg_client: RegistryClient, postgres_server_handle: RunningServer, model_name: str
+) -> None:
+    """Under the model's lock only the history event goes as SQL text; the
+    lookups, the alias upsert, the stage updates and the model reads are
+    EXECUTEs of statements prepared once per connection."""
+    _seed(pg_client, model_name)
+    pg_client.create_model_version(model_name, source="s3://b/m2")
+    database = postgres_server_handle.database
+    with _statements(database.engine) as writes, _statements(database.read_engine) as reads:
+        for version in (2, 1):
+            moved = pg_client.set_registered_model_alias(model_name, "champion", version)
+            assert moved.version == version
+            staged = pg_client.transition_model_version_stage(
+                model_name, version, "Production", archive_existing_versions=True
+            )
+            assert staged.current_stage == "Production"
+            model = pg_client.get_registered_model(model_name)
+            assert model.aliases == {"champion": version}
+    text = [s for s in writes + reads if not s.startswith("PREPARE")]
+    assert text and all(s.startswith("INSERT INSERT INTO model_events") for s in text), text

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_model_aliases as aliases_t
+from registry_server.store.sql import upsert_statement
 
 # Moving an alias runs these under the model's lock: built once and prepared
 # on PostgreSQL (building and compiling them per call was most of a
@@ -23,17 +23,12 @@ _CURRENT = Statement(
 
 @functools.cache
 def _point(dialect: str) -> Statement:
-    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = dialect_insert(aliases_t).values(
-        model_id=bindparam("to_model_id"),
-        alias=bindparam("to_alias"),
-        version_id=bindparam("to_version_id"),
-    )
-    return Statement(
-        stmt.on_conflict_do_update(
-            index_elements=["model_id", "alias"], set_={"version_id": stmt.excluded.version_id}
-        )
-    )
+    values = {
+        "model_id": bindparam("to_model_id"),
+        "alias": bindparam("to_alias"),
+        "version_id": bindparam("to_version_id"),
+    }
+    return Statement(upsert_statement(dialect, aliases_t, values, ["model_id", "alias"]))
 
 
 def current_version(conn: Connection, model_id: int, alias: str) -> int | None:

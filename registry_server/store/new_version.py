@@ -8,8 +8,9 @@ thread to get Python's GIL back: at 16 concurrent creators that made the
 lock, not the CPU, the bound (about 2 ms per version).
 
 Here the idempotency key's lookup, the bump, the version, its tags and its
-history event are one statement, run on its own (autocommit): PostgreSQL takes the lock, writes
-and commits without waiting for the client in between. The statement is
+history event are one statement, run on its own (autocommit): PostgreSQL
+takes the lock, writes and commits without waiting for the client in
+between. The statement is
 atomic like the transaction was: a failure (a duplicate idempotency key, say)
 leaves no counter bump and no row behind. Under READ COMMITTED the UPDATE
 re-reads the model row once it has the lock, so numbers stay gapless; the

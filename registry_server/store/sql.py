@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
@@ -72,9 +72,17 @@ def load_json(value: Any, empty: Any) -> Any:
     return value
 
 
-def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, in the connection's dialect."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+def upsert_statement(
+    dialect: str, table: Table, values: dict[str, Any], keys: list[str]
+) -> Executable:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE in `dialect`; `values` may be
+    bind parameters, for a statement built once (store/aliases.py)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = dialect_insert(table).values(**values)
     update = {k: stmt.excluded[k] for k in values if k not in keys}
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update))
+    return stmt.on_conflict_do_update(index_elements=keys, set_=update)
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, in the connection's dialect."""
+    conn.execute(upsert_statement(conn.dialect.name, table, values, keys))
