@@ -44,6 +44,7 @@ from registry_client._errors import (
 )
 from registry_client._types import ArtifactFile, DownloadedModel, Lineage, ModelVersion
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client.wire import DownloadPiece
 
 if TYPE_CHECKING:
     from registry_client._client import RegistryClient
@@ -616,16 +617,14 @@ def stream_file(
             name=name, version=version, path=path, offset=sink.position
         )
 
-    def consume(stream: Iterable[pb.DownloadArtifactResponse]) -> None:
-        for message in stream:
-            if message.HasField("file") and not entry:
-                entry.append(ArtifactFile._from_proto(message.file))
+    def consume(stream: Iterable[DownloadPiece]) -> None:
+        for piece in stream:
+            if piece.file is not None and not entry:
+                entry.append(ArtifactFile._from_proto(piece.file))
                 if sink.limit is None:
                     sink.limit = entry[0].size
-            # Read once: each access copies the chunk out of the message.
-            chunk = message.chunk
-            if chunk:
-                sink.write(chunk)
+            if piece.chunk:
+                sink.write(piece.chunk)
 
     client._call(
         "DownloadArtifact",

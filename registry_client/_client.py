@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, Self
 import grpc
 from google.protobuf.message import Message
 
-from registry_client import _artifacts
+from registry_client import _artifacts, wire
 from registry_client._errors import Internal, RegistryError, error_from_rpc
 from registry_client._types import (
     AccessToken,
@@ -471,6 +471,13 @@ class RegistryClient:
             self._owns_channel = False
         self._channel = channel
         self._stub = registry_pb2_grpc.ModelRegistryStub(channel)
+        # Downloads read each chunk in place in the received bytes (wire.py).
+        self._stub.DownloadArtifact = channel.unary_stream(
+            "/modelregistry.v1.ModelRegistry/DownloadArtifact",
+            request_serializer=pb.DownloadArtifactRequest.SerializeToString,
+            response_deserializer=wire.decode_download,
+            _registered_method=True,
+        )
         # Indirections so tests can make retries instant and deterministic.
         self._sleep = time.sleep
         self._random = random.random

@@ -17,10 +17,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from registry_client import wire
 from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
 from registry_server import migrate
 from registry_server.api.auth import AuthInterceptor
-from registry_server.api.interceptors import ErrorAndLoggingInterceptor
+from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
 from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
@@ -112,6 +113,9 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         interceptors=[
             ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
+            PreserializedResponses(
+                {f"/{SERVICE_NAME}/DownloadArtifact": wire.passthrough_or_serialize}
+            ),
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

@@ -4,6 +4,7 @@ status codes by the error interceptor."""
 
 from __future__ import annotations
 
+from registry_client import wire
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert
@@ -280,19 +281,18 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
 
     def DownloadArtifact(self, request, context):
+        # Messages serialized here, without a protobuf object per chunk
+        # (registry_client/wire.py); server.py registers the serializer
+        # that passes them through.
         download = self.artifacts.download(
             request.name, request.version, request.path, request.offset, current_caller()
         )
-        header = convert.file_to_proto(download.file)
-        sent_header = False
+        header: pb.ArtifactFile | None = convert.file_to_proto(download.file)
         for chunk in download.chunks:
-            if sent_header:
-                yield pb.DownloadArtifactResponse(chunk=chunk)
-            else:
-                yield pb.DownloadArtifactResponse(chunk=chunk, file=header)
-                sent_header = True
-        if not sent_header:
-            yield pb.DownloadArtifactResponse(file=header)
+            yield wire.encode_download(chunk, header)
+            header = None
+        if header is not None:
+            yield wire.encode_download(b"", header)
 
     def GetArtifactDownloadUrls(self, request, context):
         supported, urls = self.artifacts.download_urls(
