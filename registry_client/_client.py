@@ -503,6 +503,19 @@ class RegistryClient:
     def __repr__(self) -> str:
         return f"RegistryClient(target={self.target!r}, actor={self.actor!r})"
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The gRPC channel, for calling the generated stub
+        (``registry_pb2_grpc.ModelRegistryStub``) directly: the raw messages,
+        without this client's retries and types. Calls made that way must
+        send ``metadata`` themselves (the actor, a token)."""
+        return self._channel
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The call metadata this client sends: the actor and, if given, the token."""
+        return self._metadata
+
     # -- the call funnel -----------------------------------------------------
 
     def _call(

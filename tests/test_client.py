@@ -89,3 +89,52 @@ def test_unreachable_server_gives_unavailable() -> None:
         pytest.raises(Unavailable),
     ):
         c.get_registered_model("x")
+
+
+def test_the_channel_and_metadata_call_the_generated_stub_as_the_client(
+    target: str, model_name: str
+) -> None:
+    """`channel` and `metadata` are the escape hatch to raw messages: a call
+    made through the stub with them is recorded under the client's actor."""
+    from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+
+    with RegistryClient(target, actor="stub-caller") as c:
+        stub = registry_pb2_grpc.ModelRegistryStub(c.channel)
+        stub.CreateRegisteredModel(
+            registry_pb2.CreateRegisteredModelRequest(name=model_name), metadata=c.metadata
+        )
+        reply = stub.CreateModelVersion(
+            registry_pb2.CreateModelVersionRequest(name=model_name, source="s3://b/1"),
+            metadata=c.metadata,
+        )
+        assert reply.model_version.created_by == "stub-caller"
+        assert c.get_model_version(model_name, 1).created_by == "stub-caller"
+        assert ("registry-actor", "stub-caller") in c.metadata
+
+
+def test_versions_convert_with_and_without_tags_aliases_and_datasets() -> None:
+    """The shortcuts for empty tags, aliases and datasets give the same
+    values as the full conversion: read-only mappings, tuples, names."""
+    from types import MappingProxyType
+
+    from registry_client import Dataset, ModelVersion
+
+    bare = registry_pb2.ModelVersion(name="m", version=1, status=registry_pb2.READY)
+    full = registry_pb2.ModelVersion(
+        name="m",
+        version=2,
+        status=99,  # a status newer than this client
+        tags=[registry_pb2.Tag(key="k", value="v")],
+        aliases=["b", "a"],
+        lineage=registry_pb2.Lineage(
+            datasets=[registry_pb2.DatasetReference(name="d", digest="x", source_uri="s")]
+        ),
+    )
+    one, two = ModelVersion._from_proto(bare), ModelVersion._from_proto(full)
+    assert (one.tags, one.aliases, one.lineage.datasets, one.status) == ({}, (), (), "READY")
+    assert isinstance(one.tags, MappingProxyType)
+    with pytest.raises(TypeError):
+        one.tags["k"] = "v"  # type: ignore[index]
+    assert (dict(two.tags), two.aliases, two.status) == ({"k": "v"}, ("b", "a"), "99")
+    assert two.lineage.datasets == (Dataset(name="d", digest="x", source_uri="s"),)
+    assert hash(one) != hash(two)
