@@ -79,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        help=f"worker threads handling calls (env REGISTRY_WORKERS; default {cfg.DEFAULT_WORKERS})",
+        help="threads for writes, uploads, downloads and every other call that is not a read "
+        f"(env REGISTRY_WORKERS; default {cfg.DEFAULT_WORKERS}); also the size of each "
+        "database pool",
+    )
+    serve.add_argument(
+        "--read-threads",
+        type=int,
+        metavar="N",
+        help="threads for reads: gets, resolves, searches, listings (env "
+        f"REGISTRY_READ_THREADS; default {cfg.DEFAULT_READ_THREADS}). One process runs "
+        "Python on one core at a time, so a few threads kept busy answer more reads than "
+        "many threads woken for each call",
     )
     serve.add_argument(
         "--tls-cert",
@@ -292,6 +303,7 @@ def _serve(args: argparse.Namespace) -> int:
             insecure_allow_anonymous=args.insecure_allow_anonymous,
             access_log=args.access_log,
             processes=args.processes,
+            read_threads=args.read_threads,
         )
         config.check_exposure()
     except cfg.ConfigError as exc:

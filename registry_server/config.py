@@ -18,6 +18,7 @@ from pathlib import Path
 DEFAULT_DATA_DIR = Path("registry-data")
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_WORKERS = 16
+DEFAULT_READ_THREADS = 4
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -106,6 +107,9 @@ class ServerConfig:
     artifact_store: str = field(default_factory=default_artifact_store)
     listen: str = DEFAULT_LISTEN
     workers: int = DEFAULT_WORKERS
+    # Threads for reads (api/pools.py): few, so they stay busy instead of
+    # being woken for every call.
+    read_threads: int = DEFAULT_READ_THREADS
     grace_seconds: float = 10.0
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -186,6 +190,7 @@ class ServerConfig:
         insecure_allow_anonymous: bool | None = None,
         access_log: bool | None = None,
         processes: str | None = None,
+        read_threads: int | None = None,
     ) -> ServerConfig:
         """Fill what the caller left out from REGISTRY_* variables, then defaults.
 
@@ -201,6 +206,8 @@ class ServerConfig:
             or default_artifact_store(),
             listen=listen or os.environ.get("REGISTRY_LISTEN") or DEFAULT_LISTEN,
             workers=workers or int(os.environ.get("REGISTRY_WORKERS", DEFAULT_WORKERS)),
+            read_threads=read_threads
+            or int(os.environ.get("REGISTRY_READ_THREADS", DEFAULT_READ_THREADS)),
             tls_cert=tls_cert or os.environ.get("REGISTRY_TLS_CERT") or None,
             tls_key=tls_key or os.environ.get("REGISTRY_TLS_KEY") or None,
             tls_client_ca=tls_client_ca or os.environ.get("REGISTRY_TLS_CLIENT_CA") or None,

@@ -22,6 +22,7 @@ from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_gr
 from registry_server import migrate
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
+from registry_server.api.pools import ReadPool
 from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
@@ -50,10 +51,12 @@ class RunningServer:
     health: health.HealthServicer
     store: ArtifactStore
     artifacts: ArtifactService
+    read_pool: futures.ThreadPoolExecutor
 
     def stop(self, grace: float | None = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.read_pool.shutdown(wait=False)
         self.database.dispose()
 
 
@@ -106,11 +109,13 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         prepared_statements=config.prepared_statements,
     )
     log.info("artifact store: %s", config.artifact_store)
+    reads = ReadPool(SERVICE_NAME, config.read_threads)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
-        # Outermost first: authentication failures are logged and mapped like
-        # any other error.
+        # Outermost first: reads are moved to their pool (api/pools.py);
+        # authentication failures are logged and mapped like any other error.
         interceptors=[
+            reads,
             ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
             PreserializedResponses(
@@ -152,13 +157,14 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         else:
             port = server.add_secure_port(config.listen, _server_credentials(tls))
     except RuntimeError as exc:
+        reads.pool.shutdown(wait=False)
         database.dispose()
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
     server.start()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on %s (port %d, %s)", SERVICE_NAME, config.listen, port, _transport(tls))
-    return RunningServer(server, port, database, health_servicer, store, artifacts)
+    return RunningServer(server, port, database, health_servicer, store, artifacts, reads.pool)
 
 
 def serve_forever(config: ServerConfig, *, reuse_port: bool = False) -> None:

@@ -1,0 +1,82 @@
+"""Reads run on their own small pool (registry_server/api/pools.py).
+
+If grpcio stopped honouring a handler's `experimental_thread_pool`, reads
+would silently share the general pool again: the second test would fail."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from support.net import free_port
+
+from registry_client import NotFound, RegistryClient
+from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_server.api.pools import READ_METHODS
+from registry_server.config import ServerConfig
+from registry_server.server import RunningServer, start
+
+SERVICE = pb.DESCRIPTOR.services_by_name["ModelRegistry"]
+
+
+def test_read_methods_are_unary_methods_of_the_service() -> None:
+    methods = {m.name: m for m in SERVICE.methods}
+    for name in READ_METHODS:
+        assert name in methods, name
+        assert not methods[name].client_streaming and not methods[name].server_streaming
+
+
+@pytest.fixture
+def one_worker_server(tmp_path) -> Iterator[RunningServer]:
+    config = ServerConfig(
+        database_url=f"sqlite:///{tmp_path / 'pools.db'}",
+        artifact_store=str(tmp_path / "artifacts"),
+        listen=f"127.0.0.1:{free_port()}",
+        workers=1,
+        read_threads=1,
+    )
+    running = start(config)
+    try:
+        yield running
+    finally:
+        running.stop(grace=1)
+
+
+def test_reads_are_answered_while_every_worker_is_held(
+    one_worker_server: RunningServer,
+) -> None:
+    """An upload that stalls holds the only general thread; reads still run."""
+    target = f"127.0.0.1:{one_worker_server.port}"
+    release = threading.Event()
+
+    def stalled_upload() -> Iterator[pb.UploadArtifactRequest]:
+        release.wait(30)
+        return
+        yield  # a generator that sends nothing until released
+
+    with RegistryClient(target, timeout=5) as client:
+        stub = registry_pb2_grpc.ModelRegistryStub(client.channel)
+        upload = stub.UploadArtifact.future(stalled_upload(), metadata=client.metadata)
+        write = None
+        try:
+            write = client._stub.CreateRegisteredModel.future(
+                pb.CreateRegisteredModelRequest(name="queued"), metadata=client.metadata
+            )
+            # The write waits for the held thread...
+            with pytest.raises(grpc.FutureTimeoutError):
+                write.result(timeout=0.5)
+            # ...while reads are answered.
+            with pytest.raises(NotFound):
+                client.get_registered_model("queued")
+            assert client.whoami().principal
+        finally:
+            release.set()
+        with pytest.raises(grpc.RpcError) as failed:
+            upload.result(timeout=10)
+        assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert write is not None
+        write.result(timeout=10)
+        assert client.get_registered_model("queued").name == "queued"
