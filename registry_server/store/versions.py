@@ -57,8 +57,28 @@ def _version_select() -> Select[Any]:
     # The parent is shown by its current name, so a rename of the parent model
     # does not leave stale lineage; the stored URI is the fallback once the
     # parent version is deleted.
+    #
+    # Sub-selects, not outer joins: for a page of versions the planner
+    # guessed ten rows and hash-joined the parent side, reading every version
+    # of every model per page (EXPLAIN: a sequential scan of model_versions,
+    # 1,000 rows for a 100-row page, growing with the table). A sub-select is
+    # a primary-key probe per row, and nothing for the usual row without a
+    # parent.
     parent_v = versions_t.alias("parent_v")
     parent_m = models_t.alias("parent_m")
+    parent_version = (
+        select(parent_v.c.version)
+        .where(parent_v.c.id == v.c.parent_version_id)
+        .correlate_except(parent_v)
+        .scalar_subquery()
+    )
+    parent_name = (
+        select(parent_m.c.name)
+        .select_from(parent_v.join(parent_m, parent_m.c.id == parent_v.c.model_id))
+        .where(parent_v.c.id == v.c.parent_version_id)
+        .correlate_except(parent_v, parent_m)
+        .scalar_subquery()
+    )
     aliases = (
         select(func.aggregate_strings(aliases_t.c.alias, ","))
         .where(aliases_t.c.version_id == v.c.id)
@@ -105,16 +125,12 @@ def _version_select() -> Select[Any]:
         v.c.code_version,
         v.c.parent_model_uri,
         v.c.artifacts_held,
-        parent_m.c.name.label("parent_name"),
-        parent_v.c.version.label("parent_version"),
+        parent_name.label("parent_name"),
+        parent_version.label("parent_version"),
         aliases.label("aliases"),
         tags.label("tags"),
         datasets.label("datasets"),
-    ).select_from(
-        v.join(models_t, models_t.c.id == v.c.model_id)
-        .outerjoin(parent_v, parent_v.c.id == v.c.parent_version_id)
-        .outerjoin(parent_m, parent_m.c.id == parent_v.c.model_id)
-    )
+    ).select_from(v.join(models_t, models_t.c.id == v.c.model_id))
 
 
 _STAGES = {s.value: s for s in Stage}
