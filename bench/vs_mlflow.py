@@ -440,11 +440,11 @@ class SystemTarget:
     kind: str  # "ours" or "mlflow"
     address: str  # host:port for ours, base URL for MLflow
     description: str
-    client: str = "stub"  # ours: "stub" (the generated stub) or "client" (RegistryClient)
+    client: str = ""  # ours: "stub" (the generated stub) or "client" (RegistryClient)
 
     def connect(self, actor: str) -> RegistryApi:
         if self.kind == OURS:
-            api = OursStubApi if self.client == "stub" else OursApi
+            api = OursApi if self.client == "client" else OursStubApi
             return api(self.address, actor)
         return MlflowApi(self.address)
 
