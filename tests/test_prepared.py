@@ -109,7 +109,7 @@ def test_prepared_statements_can_be_turned_off(pg_database_url: str, model_name:
 
 
 @contextmanager
-def _seeded_schema(url: str, *inserts: str) -> Iterator[sa.Engine]:
+def _seeded_schema(url: str, *inserts: str, analyze: bool = True) -> Iterator[sa.Engine]:
     """An engine on `url` with the newest schema, `inserts` run and analysed."""
     engine = make_engine(url, pool_size=1)
     try:
@@ -117,17 +117,19 @@ def _seeded_schema(url: str, *inserts: str) -> Iterator[sa.Engine]:
         with engine.begin() as conn:
             for sql in inserts:
                 conn.exec_driver_sql(sql)
-            conn.exec_driver_sql("ANALYZE")
+            if analyze:
+                conn.exec_driver_sql("ANALYZE")
         yield engine
     finally:
         engine.dispose()
 
 
-def _generic_plan(engine: sa.Engine, stmt: Any) -> tuple[str, list[Any]]:
-    """EXPLAIN and rows of a search statement under the generic plan PostgreSQL
-    settles on for a statement prepared and run many times."""
+def _generic_plan(engine: sa.Engine, stmt: Any, **values: Any) -> tuple[str, list[Any]]:
+    """EXPLAIN and rows of a statement (its bound `values`, if any) under the
+    generic plan PostgreSQL settles on for a statement prepared and run many
+    times."""
     _, execute, params, constants = stmt._compiled
-    args = {k: constants[k] for k in params}
+    args = {k: {**constants, **values}[k] for k in params}
     with engine.connect() as conn:
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         conn.exec_driver_sql(stmt.prepare_sql)
@@ -275,3 +277,30 @@ def test_alias_moves_transitions_and_model_reads_are_prepared(
             assert model.aliases == {"champion": version}
     text = [s for s in writes + reads if not s.startswith("PREPARE")]
     assert text and all(s.startswith("INSERT INSERT INTO model_events") for s in text), text
+
+
+def test_get_by_alias_finds_the_alias_by_key_not_by_walking_the_versions(
+    empty_pg_database: str,
+) -> None:
+    """Joined on version_id alone, the lookup walked every version of the
+    model and probed the aliases of each; now it reads the alias by its key
+    and the version by primary key, whatever the model's size and whatever
+    the planner knows about the tables (here: nothing, as before the first
+    autovacuum of a new deployment)."""
+    with _seeded_schema(
+        empty_pg_database,
+        "INSERT INTO registered_models (name, creation_time, last_updated_time) "
+        "SELECT 'model-' || g, 1, 1 FROM generate_series(1, 20) g",
+        "INSERT INTO model_versions (model_id, version, creation_time, "
+        "last_updated_time) SELECT m.id, g, g, g FROM registered_models m, "
+        "generate_series(1, 400) g",
+        "INSERT INTO registered_model_aliases (model_id, alias, version_id) "
+        "SELECT m.id, 'champion', v.id FROM registered_models m "
+        "JOIN model_versions v ON v.model_id = m.id WHERE v.version = 45",
+        analyze=False,
+    ) as engine:
+        plan, rows = _generic_plan(engine, versions._BY_ALIAS, name="model-7", alias="champion")
+    assert "Index Scan using pk_model_versions on model_versions " in plan, plan
+    assert "uq_model_versions_model_id_version" not in plan, plan
+    assert "ix_model_versions_model_id_stage_version" not in plan, plan
+    assert [(r.name, r.version) for r in rows] == [("model-7", 45)]
