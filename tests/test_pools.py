@@ -60,23 +60,31 @@ def test_reads_are_answered_while_every_worker_is_held(
     with RegistryClient(target, timeout=5) as client:
         stub = registry_pb2_grpc.ModelRegistryStub(client.channel)
         upload = stub.UploadArtifact.future(stalled_upload(), metadata=client.metadata)
-        write = None
+        writes = []
         try:
-            write = client._stub.CreateRegisteredModel.future(
-                pb.CreateRegisteredModelRequest(name="queued"), metadata=client.metadata
-            )
-            # The write waits for the held thread...
-            with pytest.raises(grpc.FutureTimeoutError):
-                write.result(timeout=0.5)
-            # ...while reads are answered.
+            # The upload takes the worker once its call reaches the server; a
+            # write sent before that is answered. Until one write waits, the
+            # worker was still free: send another.
+            for attempt in range(40):
+                write = stub.CreateRegisteredModel.future(
+                    pb.CreateRegisteredModelRequest(name=f"queued-{attempt}"),
+                    metadata=client.metadata,
+                )
+                writes.append(write)
+                try:
+                    write.result(timeout=0.5)
+                except grpc.FutureTimeoutError:
+                    break
+            else:
+                pytest.fail("the stalled upload never held the worker")
+            # The write waits for the held thread, while reads are answered.
             with pytest.raises(NotFound):
-                client.get_registered_model("queued")
+                client.get_registered_model(f"queued-{attempt}")
             assert client.whoami().principal
         finally:
             release.set()
         with pytest.raises(grpc.RpcError) as failed:
             upload.result(timeout=10)
         assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert write is not None
-        write.result(timeout=10)
-        assert client.get_registered_model("queued").name == "queued"
+        writes[-1].result(timeout=10)
+        assert client.get_registered_model(f"queued-{attempt}").name == f"queued-{attempt}"
