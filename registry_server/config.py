@@ -49,6 +49,8 @@ _TLS_SETTINGS = {
     "--tls-client-ca": "REGISTRY_TLS_CLIENT_CA",
     "--processes": "REGISTRY_PROCESSES",
     "--listen": "REGISTRY_LISTEN",
+    "--workers": "REGISTRY_WORKERS",
+    "--read-threads": "REGISTRY_READ_THREADS",
 }
 
 
@@ -145,6 +147,9 @@ class ServerConfig:
             )
         if self.processes < 1:
             raise ConfigError(f"{_setting('--processes')} must be at least 1 (or auto)")
+        for flag, threads in (("--workers", self.workers), ("--read-threads", self.read_threads)):
+            if threads < 1:
+                raise ConfigError(f"{_setting(flag)} must be at least 1, not {threads}")
         if self.processes > 1 and self.listen.rsplit(":", 1)[-1] == "0":
             raise ConfigError(
                 f"{_setting('--processes')} above 1 needs a fixed port in "
@@ -205,9 +210,12 @@ class ServerConfig:
             or os.environ.get("REGISTRY_ARTIFACT_STORE")
             or default_artifact_store(),
             listen=listen or os.environ.get("REGISTRY_LISTEN") or DEFAULT_LISTEN,
-            workers=workers or int(os.environ.get("REGISTRY_WORKERS", DEFAULT_WORKERS)),
+            workers=workers
+            if workers is not None
+            else int(os.environ.get("REGISTRY_WORKERS", DEFAULT_WORKERS)),
             read_threads=read_threads
-            or int(os.environ.get("REGISTRY_READ_THREADS", DEFAULT_READ_THREADS)),
+            if read_threads is not None
+            else int(os.environ.get("REGISTRY_READ_THREADS", DEFAULT_READ_THREADS)),
             tls_cert=tls_cert or os.environ.get("REGISTRY_TLS_CERT") or None,
             tls_key=tls_key or os.environ.get("REGISTRY_TLS_KEY") or None,
             tls_client_ca=tls_client_ca or os.environ.get("REGISTRY_TLS_CLIENT_CA") or None,

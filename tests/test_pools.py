@@ -88,3 +88,29 @@ def test_reads_are_answered_while_every_worker_is_held(
         assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         writes[-1].result(timeout=10)
         assert client.get_registered_model(f"queued-{attempt}").name == f"queued-{attempt}"
+
+
+@pytest.mark.parametrize(
+    ("flag", "setting"), [("--workers", "workers"), ("--read-threads", "read_threads")]
+)
+def test_thread_counts_below_one_are_refused_naming_the_flag(
+    tmp_path, flag: str, setting: str
+) -> None:
+    from registry_server.config import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{flag} .* must be at least 1, not 0"):
+        ServerConfig(
+            database_url=f"sqlite:///{tmp_path / 'x.db'}",
+            artifact_store=str(tmp_path / "artifacts"),
+            **{setting: 0},
+        )
+
+
+def test_zero_threads_given_as_flags_are_refused_not_replaced_by_defaults(tmp_path) -> None:
+    from registry_server.config import ConfigError
+
+    for given in ({"workers": 0}, {"read_threads": 0}):
+        with pytest.raises(ConfigError, match="must be at least 1, not 0"):
+            ServerConfig.from_env(
+                f"sqlite:///{tmp_path / 'x.db'}", artifact_store=str(tmp_path / "a"), **given
+            )
