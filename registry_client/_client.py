@@ -122,6 +122,8 @@ _BACKOFF_MAX = 2.0
 # Conservative keep-alive: one ping per 5 minutes is the most a gRPC server
 # accepts by default without answering GOAWAY "too_many_pings", and pinging
 # only during calls avoids the same penalty on idle channels.
+_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelRegistry"].full_name
+
 _DEFAULT_CHANNEL_OPTIONS: dict[str, Any] = {
     "grpc.keepalive_time_ms": 300_000,
     "grpc.keepalive_timeout_ms": 20_000,
@@ -473,7 +475,7 @@ class RegistryClient:
         self._stub = registry_pb2_grpc.ModelRegistryStub(channel)
         # Downloads read each chunk in place in the received bytes (wire.py).
         self._stub.DownloadArtifact = channel.unary_stream(
-            "/modelregistry.v1.ModelRegistry/DownloadArtifact",
+            f"/{_SERVICE_NAME}/DownloadArtifact",
             request_serializer=pb.DownloadArtifactRequest.SerializeToString,
             response_deserializer=wire.decode_download,
             _registered_method=True,

@@ -6,6 +6,7 @@ would silently share the general pool again: the second test would fail."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -29,10 +30,14 @@ def test_read_methods_are_unary_methods_of_the_service() -> None:
         assert not methods[name].client_streaming and not methods[name].server_streaming
 
 
-@pytest.fixture
-def one_worker_server(tmp_path) -> Iterator[RunningServer]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def one_worker_server(request: pytest.FixtureRequest, tmp_path) -> Iterator[RunningServer]:
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("pg_database_url")
+    else:
+        database_url = f"sqlite:///{tmp_path / 'pools.db'}"
     config = ServerConfig(
-        database_url=f"sqlite:///{tmp_path / 'pools.db'}",
+        database_url=database_url,
         artifact_store=str(tmp_path / "artifacts"),
         listen=f"127.0.0.1:{free_port()}",
         workers=1,
@@ -57,6 +62,7 @@ def test_reads_are_answered_while_every_worker_is_held(
         return
         yield  # a generator that sends nothing until released
 
+    prefix = f"queued-{uuid.uuid4().hex[:8]}"  # the PostgreSQL database is shared
     with RegistryClient(target, timeout=5) as client:
         stub = registry_pb2_grpc.ModelRegistryStub(client.channel)
         upload = stub.UploadArtifact.future(stalled_upload(), metadata=client.metadata)
@@ -67,7 +73,7 @@ def test_reads_are_answered_while_every_worker_is_held(
             # worker was still free: send another.
             for attempt in range(40):
                 write = stub.CreateRegisteredModel.future(
-                    pb.CreateRegisteredModelRequest(name=f"queued-{attempt}"),
+                    pb.CreateRegisteredModelRequest(name=f"{prefix}-{attempt}"),
                     metadata=client.metadata,
                 )
                 writes.append(write)
@@ -79,7 +85,7 @@ def test_reads_are_answered_while_every_worker_is_held(
                 pytest.fail("the stalled upload never held the worker")
             # The write waits for the held thread, while reads are answered.
             with pytest.raises(NotFound):
-                client.get_registered_model(f"queued-{attempt}")
+                client.get_registered_model(f"{prefix}-{attempt}")
             assert client.whoami().principal
         finally:
             release.set()
@@ -87,7 +93,7 @@ def test_reads_are_answered_while_every_worker_is_held(
             upload.result(timeout=10)
         assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         writes[-1].result(timeout=10)
-        assert client.get_registered_model(f"queued-{attempt}").name == f"queued-{attempt}"
+        assert client.get_registered_model(f"{prefix}-{attempt}").name == f"{prefix}-{attempt}"
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,7 @@ class DuplicateIdempotencyKey(Exception):
 @functools.cache
 def _version_select() -> Select[Any]:
     """Built once: statements are immutable (`.where()` returns a copy), and
-    building this one (two table aliases, three sub-selects) costs more CPU
+    building this one (two table aliases, five sub-selects) costs more CPU
     than PostgreSQL spends answering it."""
     v = versions_t
     # The parent is shown by its current name, so a rename of the parent model
