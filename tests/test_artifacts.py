@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
+from support.s3 import S3Endpoint
 
-from registry_client import FailedPrecondition, NotFound, RegistryClient
+from registry_client import ArtifactFile, FailedPrecondition, NotFound, RegistryClient
 from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_server.artifacts import factory as artifact_factory
+from registry_server.artifacts.local import LocalArtifactStore
 from registry_server.server import RunningServer
 
 
@@ -308,3 +314,85 @@ def test_gc_removes_orphans_only(
     assert not owned & set(removed)
     assert owned <= set(store.list_keys())
     assert "999999/1/orphan.bin" not in set(store.list_keys())
+
+
+def _path_of(size: int) -> str:
+    """A valid artifact path of exactly ``size`` bytes: folders of 200
+    characters, then a file name of at most 255 (the limit per name)."""
+    parts, left = [], size
+    while left > 255:
+        parts.append("d" * 200)
+        left -= 201
+    return "/".join([*parts, "f" * left])
+
+
+def test_a_path_too_long_for_the_s3_key_is_refused_and_the_longest_that_fits_is_stored(
+    pg_client: RegistryClient,
+    pg_target: str,
+    postgres_server_handle: RunningServer,
+    pg_artifact_store: str,
+    s3: S3Endpoint,
+    model_name: str,
+    tmp_path: Path,
+) -> None:
+    # S3 keys hold at most 1,024 bytes, and the server's key is the store's
+    # prefix, the model's id and the version number before the path: a path
+    # within the 1,024 bytes paths may have can still be too long for S3.
+    # moto takes such keys; AWS S3 and MinIO refuse them (the upload used to
+    # fail with INTERNAL there).
+    store = postgres_server_handle.store
+    assert store.max_key_bytes == 1024 - len(store.prefix) - 1
+    version = _pending(pg_client, model_name)
+    with grpc.insecure_channel(pg_target) as channel:
+        stub = registry_pb2_grpc.ModelRegistryStub(channel)
+        too_long = _path_of(1024)
+        with pytest.raises(grpc.RpcError) as info:
+            _upload(stub, model_name, version, too_long, b"data")
+        assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+        details = info.value.details()
+        assert details.startswith("path is 1024 bytes of UTF-8"), details
+        room = int(re.search(r"at most (\d+) bytes", details).group(1))  # type: ignore[union-attr]
+        listed = stub.ListArtifacts(pb.ListArtifactsRequest(name=model_name, version=version))
+        assert list(listed.files) == []
+
+        longest = _path_of(room)
+        with pytest.raises(grpc.RpcError) as info:
+            _upload(stub, model_name, version, longest + "x", b"data")
+        assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+        assert _upload(stub, model_name, version, longest, b"data").size == 4
+
+    # Stored under a key of exactly S3's limit, prefix included.
+    bucket = urlsplit(pg_artifact_store).netloc
+    keys = [
+        o.object_name
+        for o in s3.client().list_objects(bucket, prefix=f"{store.prefix}/", recursive=True)
+        if o.object_name.endswith(longest)
+    ]
+    assert [len(k.encode()) for k in keys] == [1024]
+    pg_client.finalize_model_version(
+        model_name, version, [ArtifactFile(longest, 4, hashlib.sha256(b"data").hexdigest())]
+    )
+    pg_client.download_artifacts(f"models:/{model_name}/{version}", tmp_path)
+    assert (tmp_path / longest).read_bytes() == b"data"
+
+
+def test_the_local_store_admits_only_keys_whose_paths_it_can_open(tmp_path: Path) -> None:
+    # The folder store's paths are its root, then the key; Linux refuses paths
+    # over 4,095 bytes. With a deep root the room left for keys shrinks, and
+    # the longest key admitted must still be writable, including the
+    # temporary file put_stream writes beside it first.
+    root = tmp_path
+    while len(os.fsencode(root)) < 3500:
+        root /= "r" * 200
+    store = LocalArtifactStore(root)
+    assert 0 < store.max_key_bytes < 4095 - 3500
+    key = _path_of(store.max_key_bytes - 2) + "/f"  # a one-letter name: the longest temp path
+    assert len(key.encode()) == store.max_key_bytes
+    assert store.put_stream(key, [b"data"]).size == 4
+    assert b"".join(store.open_stream(key)) == b"data"
+
+
+def test_an_s3_prefix_leaving_too_little_of_the_key_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match=r"prefix 'p+'\.\.\. is too long: it would leave 423 "):
+        artifact_factory.from_url("s3://bucket/" + "p" * 600 + "?endpoint=127.0.0.1:9")
+    assert artifact_factory.from_url("s3://bucket/p?endpoint=127.0.0.1:9").max_key_bytes == 1022

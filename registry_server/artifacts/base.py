@@ -26,6 +26,12 @@ class ArtifactStore(Protocol):
     """What the domain needs from an artifact store. Implementations raise
     registry_server.domain.errors.Unavailable when the backend is unreachable."""
 
+    #: The longest key, in bytes of UTF-8, the backend takes from the
+    #: registry (after any prefix of the store's own). Checked before an
+    #: upload, so that a path the backend would refuse gets INVALID_ARGUMENT
+    #: instead of failing inside the store.
+    max_key_bytes: int
+
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
         """Store the bytes under key without holding them all in memory."""
         ...

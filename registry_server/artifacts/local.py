@@ -15,11 +15,19 @@ from pathlib import Path
 
 from registry_server.artifacts.base import CHUNK_SIZE, StoredObject
 
+# Linux's PATH_MAX, with its terminating NUL: open() refuses longer paths
+# (ENAMETOOLONG).
+_PATH_MAX_BYTES = 4095
+
 
 class LocalArtifactStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        # A key becomes root/key; put_stream first writes a temporary file
+        # beside it, ".upload-" plus 8 characters, which can be up to 16 bytes
+        # longer than a key with a one-letter name.
+        self.max_key_bytes = _PATH_MAX_BYTES - len(os.fsencode(self.root)) - 1 - 16
 
     def describe(self) -> str:
         return f"local folder {self.root}"

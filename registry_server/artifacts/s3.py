@@ -28,6 +28,8 @@ from registry_server.domain.errors import Unavailable
 log = logging.getLogger(__name__)
 
 PART_SIZE = 16 * 1024 * 1024
+# S3's limit on an object key (AWS, MinIO), bytes of UTF-8, prefix included.
+MAX_S3_KEY_BYTES = 1024
 PARALLEL_PARTS = 3  # minio's default, spelled out: it multiplies the memory per upload
 T = TypeVar("T")
 
@@ -53,6 +55,15 @@ class S3ArtifactStore:
         self.endpoint = endpoint
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self.max_key_bytes = MAX_S3_KEY_BYTES - (
+            len(self.prefix.encode("utf-8")) + 1 if self.prefix else 0
+        )
+        if self.max_key_bytes < MAX_S3_KEY_BYTES // 2:
+            raise ValueError(
+                f"artifact store prefix {self.prefix[:40]!r}... is too long: it would leave "
+                f"{max(self.max_key_bytes, 0)} of S3's {MAX_S3_KEY_BYTES} key bytes for "
+                "the files' own keys"
+            )
         self.secure = secure
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=3.0, read=60.0),

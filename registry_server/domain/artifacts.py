@@ -63,6 +63,7 @@ class ArtifactService:
                 conn, caller, model.id, name, Role.WRITER, "uploading a file"
             )
             self._require_pending_held(name, version, row)
+            self._require_key_fits(model.id, name, version, path)
             existing = files.get(conn, row.id, path)
             if existing is None:
                 self._refuse_clash(conn, row.id, name, version, path)
@@ -94,6 +95,19 @@ class ArtifactService:
                 )
             files.complete(conn, version_id, path, stored.size, stored.sha256)
         return ArtifactFile(path=path, size=stored.size, sha256=stored.sha256)
+
+    def _require_key_fits(self, model_id: int, name: str, version: int, path: str) -> None:
+        """A path the store's backend cannot take as a key (S3: 1,024 bytes
+        with the store's prefix and the model and version folders) is the
+        caller's input, refused before anything is written."""
+        key_bytes = len(object_key(model_id, version, path).encode("utf-8"))
+        if key_bytes <= self.store.max_key_bytes:
+            return
+        room = self.store.max_key_bytes - len(object_key(model_id, version, "").encode("utf-8"))
+        raise InvalidArgument(
+            f"path is {len(path.encode('utf-8'))} bytes of UTF-8; the artifact store holds "
+            f"paths of at most {room} bytes for {version_label(name, version)}"
+        )
 
     @staticmethod
     def _refuse_clash(
