@@ -14,7 +14,7 @@ Phases, in order, each on the same generated file of random bytes:
 
   direct upload       minio fput_object (16 MiB parts)             the baseline for uploads
   direct download     minio fget_object                            the baseline for downloads
-  registry upload     RegistryClient.log_model_version             hash + gRPC stream + server -> S3
+  registry upload     RegistryClient.log_model_version             gRPC stream + server -> S3
   registry download   download_artifacts(prefer_presigned=False)  S3 -> server -> gRPC stream
   stream only         DownloadArtifact, chunks discarded          the same, without file or sha256
   presigned download  download_artifacts(prefer_presigned=True)   client GETs S3 itself
@@ -568,7 +568,7 @@ def benchmark(args: argparse.Namespace, work: Path, cleanups: list[Callable[[], 
 
         def registry_upload() -> str:
             version.append(client.log_model_version(model, src_dir).version)
-            return "log_model_version (hashes the file first)"
+            return "log_model_version (hashes as it sends)"
 
         def registry_download(presigned: bool) -> Callable[[], str]:
             def run() -> str:

@@ -360,6 +360,28 @@ def _find_uploaded(
     return None
 
 
+def _readable_file(local_path: str) -> os.stat_result:
+    """What stat says of a file that this process can open for reading."""
+    with open(local_path, "rb") as f:
+        return os.fstat(f.fileno())
+
+
+def _require_unchanged(
+    local_path: str, path: str, before: os.stat_result, stored: ArtifactFile
+) -> None:
+    """Refuse an upload whose file changed while it was read: the bytes sent
+    (and stored) may then mix old and new content."""
+    after = os.stat(local_path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise ChecksumMismatch(
+            f"{local_path!r} changed while it was uploading ({before.st_size} bytes before, "
+            f"{after.st_size} after, {stored.size} sent); upload it again once it is complete",
+            path=path,
+            expected=(stored.size, stored.sha256),
+            actual=(after.st_size, ""),
+        )
+
+
 def log_model_version(
     client: RegistryClient,
     name: str,
@@ -374,11 +396,21 @@ def log_model_version(
     max_workers: int,
     progress: ProgressCallback | None,
 ) -> ModelVersion:
-    """See ``RegistryClient.log_model_version``."""
+    """See ``RegistryClient.log_model_version``.
+
+    Each file is read once: the upload hashes what it sends, the server
+    answers with the size and sha256 it stored, and the two must agree
+    (``upload_file``). Those answers make the manifest. Hashing the folder
+    first, as this did before, read every file twice; for a model of several
+    GB on a disk that is not cached, that was a second full read before the
+    first byte went out. A file that changes while it is read is caught by
+    its size and modification time, before and after.
+    """
     if max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, got {max_workers!r}")
-    # Everything local first: a missing or unreadable folder creates nothing.
-    manifest = local_manifest(local_dir, max_workers=max_workers)
+    # Everything local first: a missing folder, a path the registry would
+    # refuse or a file this process cannot open creates nothing.
+    files = [(path, src, _readable_file(src)) for path, src in local_files(local_dir)]
     replayable = idempotency_key is not None
     mv = client.create_model_version(
         name,
@@ -403,22 +435,35 @@ def log_model_version(
             f"{mv.status} ({mv.status_message or 'no reason given'}); use a new key"
         )
     try:
+        tracker = _Progress(sum(stat.st_size for _, _, stat in files), progress)
+        manifest: dict[str, ArtifactFile] = {}
+        todo = []
+        # A replay may find files of an interrupted run: those the server
+        # holds with our bytes are kept (hashing only these).
         present: dict[str, ArtifactFile] = {}
-        if replayable:  # a replay may find files of an interrupted run
+        if replayable:
             present = {f.path: f for f in client.list_artifacts(mv.name, mv.version)}
-        todo = [(entry, src) for entry, src in manifest if present.get(entry.path) != entry]
-        tracker = _Progress(sum(e.size for e, _ in manifest), progress)
-        tracker.add(sum(e.size for e, _ in manifest) - sum(e.size for e, _ in todo))
+        for path, src, stat in files:
+            held = present.get(path)
+            if held is not None and (held.size, held.sha256) == file_digest(src):
+                manifest[path] = held
+                tracker.add(held.size)
+            else:
+                todo.append((path, src, stat))
         scope = _CancelScope()
-        run_parallel(
-            lambda item: upload_file(
-                client, mv.name, mv.version, item[1], item[0].path, progress=tracker, scope=scope
-            ),
-            todo,
-            max_workers,
-            scope,
-        )
-        return _finalize(client, mv, [entry for entry, _ in manifest])
+
+        def upload(item: tuple[str, str, os.stat_result]) -> ArtifactFile:
+            path, src, before = item
+            stored = upload_file(
+                client, mv.name, mv.version, src, path, progress=tracker, scope=scope
+            )
+            _require_unchanged(src, path, before, stored)
+            return stored
+
+        uploaded = run_parallel(upload, todo, max_workers, scope)
+        for (path, _, _), stored in zip(todo, uploaded, strict=True):
+            manifest[path] = stored
+        return _finalize(client, mv, [manifest[path] for path, _, _ in files])
     except BaseException as exc:
         reason = f"log_model_version failed: {type(exc).__name__}: {exc}"[:_MAX_ABORT_REASON]
         with suppress(Exception):

@@ -1117,11 +1117,14 @@ class RegistryClient:
     ) -> ModelVersion:
         """Register the files under ``local_dir`` as the next version; return it READY.
 
-        Hashes every file (paths relative to ``local_dir``, '/'-separated),
-        creates a pending version, uploads the files on ``max_workers``
-        threads and finalizes with the manifest. If anything fails after the
-        version was created, it is aborted (FAILED_REGISTRATION, files
-        removed) and the error re-raised. With an ``idempotency_key``, a
+        Checks that every file can be read (paths relative to ``local_dir``,
+        '/'-separated), creates a pending version, uploads the files on
+        ``max_workers`` threads, each read once and hashed as it is sent, and
+        finalizes with the sizes and sha256 the server stored, which must
+        match what was sent (ChecksumMismatch otherwise, also when a file
+        changes while it is read). If anything fails after the version was
+        created, it is aborted (FAILED_REGISTRATION, files removed) and the
+        error re-raised. With an ``idempotency_key``, a
         re-run resumes a version left pending by a crashed run (files already
         uploaded with the same sha256 are skipped) and returns one that is
         already READY as is. ``progress(done, total)`` reports bytes uploaded.

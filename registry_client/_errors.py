@@ -129,7 +129,8 @@ class ChecksumMismatch(RegistryError):
 
     Raised by the client itself, never by the server: after a download whose
     bytes do not match what the registry recorded (the file is not written),
-    or after an upload the server stored differently from what was sent.
+    after an upload the server stored differently from what was sent, or
+    after an upload during which the local file changed.
     ``code`` is DATA_LOSS so that it reads like the other errors in logs and
     the CLI. ``path`` names the file; ``expected``/``actual`` are
     ``(size, sha256)`` pairs.

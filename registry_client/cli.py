@@ -245,9 +245,11 @@ def _add_versions(sub: Any) -> None:
         "register a new version",
         "Create the next version of a model, with optional lineage, either pointing at\n"
         "files kept elsewhere (--source) or uploading a local folder for the registry to\n"
-        "hold (--artifacts). With --artifacts the files are hashed, uploaded in parallel\n"
-        "and checked by the server before the version turns READY; if anything fails the\n"
-        "version is aborted. A progress bar goes to stderr when it is a terminal.\n"
+        "hold (--artifacts). With --artifacts the files are uploaded in parallel, each\n"
+        "read once and hashed as it is sent, and the sizes and sha256 the server stored\n"
+        "must match before the version turns READY; if anything fails (a file that\n"
+        "changes while it uploads included) the version is aborted. A progress bar goes\n"
+        "to stderr when it is a terminal.\n"
         "Re-running with the same --idempotency-key returns the version created the\n"
         "first time instead of a new one (useful for retried CI jobs); with --artifacts\n"
         "it also resumes an upload a crashed run left unfinished.",
