@@ -418,10 +418,10 @@ def set_ratios(phases: list[Phase], cores: int) -> None:
     direct = {p.kind: p.seconds for p in phases if p.name.startswith("direct")}
     for p in phases:
         p.ratio_vs_direct = round(direct[p.kind] / p.seconds, 2)
-        cpu = list(p.cpu_seconds.values())
-        if p.name.startswith("direct") or None in cpu or not sum(cpu):  # type: ignore[arg-type]
-            continue
-        least_seconds = sum(cpu) / cores  # type: ignore[arg-type]
+        cpu = [c for c in p.cpu_seconds.values() if c is not None]
+        if p.name.startswith("direct") or len(cpu) < len(p.cpu_seconds) or not sum(cpu):
+            continue  # a baseline, or a process's CPU time unknown
+        least_seconds = sum(cpu) / cores
         p.ceiling_vs_direct = round(direct[p.kind] / least_seconds, 2)
 
 

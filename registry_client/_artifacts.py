@@ -138,18 +138,6 @@ def file_digest(local_path: str | os.PathLike[str]) -> tuple[int, str]:
         return f.tell(), digest.hexdigest()
 
 
-def local_manifest(
-    local_dir: str | os.PathLike[str], *, max_workers: int = 4
-) -> list[tuple[ArtifactFile, str]]:
-    """Manifest entries of the files under ``local_dir`` with their local paths."""
-
-    def entry(item: tuple[str, str]) -> tuple[ArtifactFile, str]:
-        size, sha256 = file_digest(item[1])
-        return ArtifactFile(item[0], size, sha256), item[1]
-
-    return run_parallel(entry, local_files(local_dir), max_workers, _CancelScope())
-
-
 def compute_manifest(
     local_dir: str | os.PathLike[str], *, max_workers: int = 4
 ) -> list[ArtifactFile]:
@@ -160,7 +148,12 @@ def compute_manifest(
     sha256; sorted by path. Pass it to ``finalize_model_version`` after
     uploading the files yourself.
     """
-    return [entry for entry, _ in local_manifest(local_dir, max_workers=max_workers)]
+
+    def entry(item: tuple[str, str]) -> ArtifactFile:
+        size, sha256 = file_digest(item[1])
+        return ArtifactFile(item[0], size, sha256)
+
+    return run_parallel(entry, local_files(local_dir), max_workers, _CancelScope())
 
 
 # -- concurrency --------------------------------------------------------------------
