@@ -92,8 +92,9 @@ import sqlalchemy as sa
 from harness import free_port, registry_server, throwaway_database
 from minio import Minio
 
-from registry_client import RegistryClient, wire
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api import wire
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_client import RegistryClient
 
 MiB = 1024 * 1024
 PART_SIZE = 16 * MiB  # the server's part size (registry_server.artifacts.s3.PART_SIZE)

@@ -115,9 +115,9 @@ from harness import (
     write_json,
 )
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import NotFound, RegistryClient, RegistryError, error_from_rpc
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server import migrate
 from registry_server.config import parse_processes
 from registry_server.store.database import make_engine

@@ -1,13 +1,13 @@
 """Regenerate the Python gRPC code from the .proto files.
 
 Run from anywhere: ``python protos/generate.py`` writes the modules under
-``registry_client/proto/``; ``python protos/generate.py --check`` regenerates
+``registry_api/proto/``; ``python protos/generate.py --check`` regenerates
 into a temporary folder and exits 1 if the committed code differs (CI runs it
 through the test suite).
 
-The proto tree is mapped with ``-I registry_client/proto=protos`` so that the
+The proto tree is mapped with ``-I registry_api/proto=protos`` so that the
 generated ``*_pb2_grpc.py`` import their ``*_pb2`` as
-``registry_client.proto.modelregistry.v1`` without any sys.path tricks.
+``registry_api.proto.modelregistry.v1`` without any sys.path tricks.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
-PACKAGE = "registry_client/proto"
+PACKAGE = "registry_api/proto"
 OUT_DIR = ROOT / PACKAGE
 
 

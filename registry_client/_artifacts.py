@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import grpc
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.wire import DownloadPiece
 from registry_client._errors import (
     ChecksumMismatch,
     DeadlineExceeded,
@@ -43,8 +45,6 @@ from registry_client._errors import (
     Unavailable,
 )
 from registry_client._types import ArtifactFile, DownloadedModel, Lineage, ModelVersion
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.wire import DownloadPiece
 
 if TYPE_CHECKING:
     from registry_client._client import RegistryClient

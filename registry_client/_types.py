@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 
 __all__ = [
     "AccessToken",

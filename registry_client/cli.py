@@ -20,8 +20,9 @@ from typing import Any
 
 from registry_client import _commands as cmd
 from registry_client import _output as out
-from registry_client._client import RegistryClient, _TlsArgumentError
+from registry_client._client import RegistryClient
 from registry_client._errors import RegistryError
+from registry_client.tls import TlsArgumentError
 
 __all__ = ["RPC_COMMANDS", "build_parser", "main"]
 
@@ -1130,7 +1131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_key=args.tls_key,
             tls_server_name=args.tls_server_name,
         )
-    except _TlsArgumentError as exc:  # name the flag, not the Python argument
+    except TlsArgumentError as exc:  # name the flag, not the Python argument
         print(f"error: {exc.naming(as_flags=True)}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:

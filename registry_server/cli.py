@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import time
@@ -166,7 +167,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Import names of the libraries only `pip install 'modelregistry[server]'` brings.
+SERVER_LIBRARIES = ("sqlalchemy", "alembic", "psycopg2", "minio", "grpc_health", "grpc_reflection")
+
+
+def missing_server_libraries() -> list[str]:
+    """The server's libraries this install lacks (a client-only install lacks them all)."""
+    return [name for name in SERVER_LIBRARIES if importlib.util.find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    missing = missing_server_libraries()
+    if missing:
+        # Checked before anything imports them, so a client-only install gets one
+        # line that says what to do instead of a traceback.
+        print(
+            f"registry-server: this install has only the client (missing {', '.join(missing)}); "
+            "install the server with: pip install 'modelregistry[server]'",
+            file=sys.stderr,
+        )
+        return 2
     raw_argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(raw_argv)
     args.raw_argv = raw_argv  # `serve --processes` starts its children with them

@@ -41,7 +41,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # The client's TLS handling, shared so that the check connects exactly as
 # clients do (same defaults, same file checks, same messages).
-from registry_client._client import _open_channel, _Tls, _tls_settings, _TlsArgumentError
+from registry_client.tls import TlsArgumentError, TlsSettings, open_channel, tls_settings
 
 DEFAULT_PORT = 50051
 DEFAULT_TIMEOUT = 3.0
@@ -90,7 +90,7 @@ def certificate_name(path: str) -> str | None:
     return None
 
 
-def tls_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> _Tls | None:
+def tls_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> TlsSettings | None:
     """TLS settings of the check: the client's, with the server's certificate as fallback."""
     env = os.environ if env is None else env
     tls_ca, server_name = args.tls_ca, args.tls_server_name
@@ -100,7 +100,7 @@ def tls_for(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> _
             tls_ca = server_cert
         if not server_name and not env.get("REGISTRY_TLS_SERVER_NAME"):
             server_name = certificate_name(server_cert)
-    return _tls_settings(args.tls, tls_ca, args.tls_cert, args.tls_key, server_name, env)
+    return tls_settings(args.tls, tls_ca, args.tls_cert, args.tls_key, server_name, env)
 
 
 def check(
@@ -108,11 +108,11 @@ def check(
     service: str = "",
     timeout: float = DEFAULT_TIMEOUT,
     *,
-    tls: _Tls | None = None,
+    tls: TlsSettings | None = None,
 ) -> tuple[bool, str]:
     """Call grpc.health.v1.Health/Check once; return (serving, what the server said)."""
     request = health_pb2.HealthCheckRequest(service=service)
-    with _open_channel(target, [], tls) as channel:
+    with open_channel(target, [], tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(request, timeout=timeout)
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = args.target or default_target()
     try:
         tls = tls_for(args)
-    except _TlsArgumentError as exc:
+    except TlsArgumentError as exc:
         parser.error(exc.naming(as_flags=True))  # exits 2
     serving, status = check(target, args.service, args.timeout, tls=tls)
     if not serving:

@@ -17,8 +17,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from registry_client import wire
-from registry_client.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+from registry_api import wire
+from registry_api.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
 from registry_server import migrate
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses

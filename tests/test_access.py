@@ -34,6 +34,8 @@ import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.auth import SPOOFED_ACTOR, AuthServer, auth_server
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import (
     ArtifactFile,
     Dataset,
@@ -42,8 +44,6 @@ from registry_client import (
     RegistryClient,
     Unauthenticated,
 )
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server import migrate
 from registry_server.domain import tokens as token_module
 from registry_server.server import RunningServer

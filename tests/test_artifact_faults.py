@@ -11,9 +11,9 @@ import pytest
 from conftest import s3_store_url
 from support.s3 import moto_s3_server
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import RegistryClient
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.config import ServerConfig
 from registry_server.server import start
 

@@ -16,9 +16,9 @@ import grpc
 import pytest
 from support.s3 import S3Endpoint
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import ArtifactFile, FailedPrecondition, NotFound, RegistryClient
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.local import LocalArtifactStore
 from registry_server.server import RunningServer

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from support.net import free_port
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client import RPC_METHODS, RegistryClient, cli
 from registry_client import _commands as cmd
 from registry_client.cli import RPC_COMMANDS, build_parser, main
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
 
 SERVICE_RPCS = sorted(m.name for m in pb.DESCRIPTOR.services_by_name["ModelRegistry"].methods)
 ACTOR = "cli-test"

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from support.net import free_port
 
+from registry_api.proto.modelregistry.v1 import registry_pb2
 from registry_client import (
     RPC_METHODS,
     AlreadyExists,
@@ -19,7 +20,6 @@ from registry_client import (
     RegistryError,
     Unavailable,
 )
-from registry_client.proto.modelregistry.v1 import registry_pb2
 from registry_server.config import ServerConfig
 from registry_server.server import start
 
@@ -96,7 +96,7 @@ def test_the_channel_and_metadata_call_the_generated_stub_as_the_client(
 ) -> None:
     """`channel` and `metadata` are the escape hatch to raw messages: a call
     made through the stub with them is recorded under the client's actor."""
-    from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+    from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 
     with RegistryClient(target, actor="stub-caller") as c:
         stub = registry_pb2_grpc.ModelRegistryStub(c.channel)

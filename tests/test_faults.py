@@ -39,9 +39,9 @@ from support.postgres import (
 from support.s3 import S3Endpoint, moto_s3_server
 from support.server_process import server_process
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import RegistryClient, Unavailable
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server import migrate
 from registry_server.config import ServerConfig
 from registry_server.store.database import make_engine

@@ -55,8 +55,8 @@ from support.hostile import (
 )
 from support.s3 import S3Endpoint
 
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api.interceptors import INTERNAL_MESSAGE, MAX_STATUS_MESSAGE_BYTES
 from registry_server.server import MAX_MESSAGE_BYTES, RunningServer
 

@@ -13,9 +13,9 @@ import grpc
 import pytest
 from support.net import free_port
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import NotFound, RegistryClient
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api.pools import READ_METHODS
 from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, start

@@ -17,6 +17,8 @@ import grpc
 import pytest
 from sqlalchemy import func, inspect, select
 
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import (
     Dataset,
     InvalidArgument,
@@ -25,8 +27,6 @@ from registry_client import (
     RegisteredModel,
     RegistryClient,
 )
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.server import RunningServer
 from registry_server.store.schema import metadata
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from google.protobuf.message import DecodeError
 
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.wire import decode_download, encode_download, passthrough_or_serialize
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.wire import decode_download, encode_download, passthrough_or_serialize
 
 # Around the varint length boundaries (1, 2 and 3 bytes) and a full chunk.
 SIZES = [0, 1, 127, 128, 16383, 16384, 1 << 20]

@@ -15,13 +15,14 @@ from typing import Any
 
 import grpc
 
+from registry_api import metadata as metadata_keys
 from registry_server.api.interceptors import CachingInterceptor
 from registry_server.domain import validation
 from registry_server.domain.access import ANONYMOUS, AccessControl, AccessDenied, Caller
 from registry_server.domain.tokens import Authenticator
 
-ACTOR_METADATA_KEY = "registry-actor"
-AUTHORIZATION_METADATA_KEY = "authorization"
+ACTOR_METADATA_KEY = metadata_keys.ACTOR
+AUTHORIZATION_METADATA_KEY = metadata_keys.AUTHORIZATION
 
 _current: contextvars.ContextVar[Caller] = contextvars.ContextVar("registry_caller")
 

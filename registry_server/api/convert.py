@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_server.domain import validation
 from registry_server.domain.access import Role
 from registry_server.domain.entities import (

@@ -4,9 +4,9 @@ status codes by the error interceptor."""
 
 from __future__ import annotations
 
-from registry_client import wire
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_api import wire
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert
 from registry_server.api.auth import current_caller
 from registry_server.domain import uri as uris

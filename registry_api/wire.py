@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from registry_client.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 
 # Field numbers of DownloadArtifactResponse, with wire type 2 (length-delimited).
 _CHUNK_TAG = 0x0A  # field 1, bytes chunk
