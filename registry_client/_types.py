@@ -72,7 +72,12 @@ def _tags(tags: Sequence[pb.Tag]) -> Mapping[str, str]:
     return _frozen_map((t.key, t.value) for t in tags)
 
 
-_STATUS_NAMES = {value: name for name, value in pb.ModelVersionStatus.items()}
+# The enum's values carry its prefix (MODEL_VERSION_STATUS_READY); users see
+# MLflow's names (READY), as they always have.
+_STATUS_PREFIX = "MODEL_VERSION_STATUS_"
+_STATUS_NAMES = {
+    value: name.removeprefix(_STATUS_PREFIX) for name, value in pb.ModelVersionStatus.items()
+}
 
 
 def _status_name(value: int) -> str:

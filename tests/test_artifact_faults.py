@@ -17,6 +17,8 @@ from registry_client import RegistryClient
 from registry_server.config import ServerConfig
 from registry_server.server import start
 
+PENDING = pb.MODEL_VERSION_STATUS_PENDING_REGISTRATION
+
 
 def _upload(stub, name: str, version: int, path: str, data: bytes):
     def messages():
@@ -71,7 +73,7 @@ def test_s3_down_during_upload_then_back(pg_database_url: str, s3, model_name: s
                     )
                 )
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert _status(stub, model_name, version) == pb.PENDING_REGISTRATION
+            assert _status(stub, model_name, version) == PENDING
 
             # Back on the same port. moto keeps objects in memory, so a.bin is
             # gone: finalize notices instead of marking the version READY.
@@ -85,14 +87,14 @@ def test_s3_down_during_upload_then_back(pg_database_url: str, s3, model_name: s
                     )
                 assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert "'a.bin' is missing from the artifact store" in info.value.details()
-                assert _status(stub, model_name, version) == pb.PENDING_REGISTRATION
+                assert _status(stub, model_name, version) == PENDING
                 _upload(stub, model_name, version, "a.bin", a)
                 ready = stub.FinalizeModelVersion(
                     pb.FinalizeModelVersionRequest(
                         name=model_name, version=version, expected_manifest=manifest
                     )
                 ).model_version
-                assert ready.status == pb.READY
+                assert ready.status == pb.MODEL_VERSION_STATUS_READY
                 for path, data in (("a.bin", a), ("b.bin", b)):
                     body = b"".join(
                         r.chunk

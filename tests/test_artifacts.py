@@ -75,7 +75,7 @@ def test_upload_finalize_download_round_trip(client: RegistryClient, stub, model
             expected_manifest=[_entry(p, d) for p, d in files.items()],
         )
     ).model_version
-    assert ready.status == pb.READY
+    assert ready.status == pb.MODEL_VERSION_STATUS_READY
     listed = stub.ListArtifacts(pb.ListArtifactsRequest(uri=f"models:/{model_name}/latest"))
     assert [f.path for f in listed.files] == sorted(files)
     for path, data in files.items():
@@ -195,7 +195,7 @@ def test_finalize_mismatch_names_the_file_and_stays_pending(
         finalize([bad, _entry("b.bin", b"bbbb")])
     assert "expected_manifest[0].sha256" in info.value.details()
     assert finalize([_entry("a.bin", b"aaaa"), _entry("b.bin", b"bbbb")]).model_version.status == (
-        pb.READY
+        pb.MODEL_VERSION_STATUS_READY
     )
 
 
@@ -277,7 +277,7 @@ def test_abort_and_deletes_remove_objects(
     aborted = stub.AbortModelVersion(
         pb.AbortModelVersionRequest(name=model_name, version=v1, reason="tests failed")
     ).model_version
-    assert aborted.status == pb.FAILED_REGISTRATION
+    assert aborted.status == pb.MODEL_VERSION_STATUS_FAILED_REGISTRATION
     assert aborted.status_message == "tests failed"
     assert not (key1 & _object_keys(registry))
     with pytest.raises(grpc.RpcError) as info:

@@ -24,9 +24,9 @@ from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.tokens import AccessToken
 
 _STATUS = {
-    "PENDING_REGISTRATION": pb.PENDING_REGISTRATION,
-    "READY": pb.READY,
-    "FAILED_REGISTRATION": pb.FAILED_REGISTRATION,
+    "PENDING_REGISTRATION": pb.MODEL_VERSION_STATUS_PENDING_REGISTRATION,
+    "READY": pb.MODEL_VERSION_STATUS_READY,
+    "FAILED_REGISTRATION": pb.MODEL_VERSION_STATUS_FAILED_REGISTRATION,
 }
 
 

@@ -10,9 +10,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class ModelVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MODEL_VERSION_STATUS_UNSPECIFIED: _ClassVar[ModelVersionStatus]
-    PENDING_REGISTRATION: _ClassVar[ModelVersionStatus]
-    READY: _ClassVar[ModelVersionStatus]
-    FAILED_REGISTRATION: _ClassVar[ModelVersionStatus]
+    MODEL_VERSION_STATUS_PENDING_REGISTRATION: _ClassVar[ModelVersionStatus]
+    MODEL_VERSION_STATUS_READY: _ClassVar[ModelVersionStatus]
+    MODEL_VERSION_STATUS_FAILED_REGISTRATION: _ClassVar[ModelVersionStatus]
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -22,9 +22,9 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_WRITER: _ClassVar[Role]
     ROLE_ADMIN: _ClassVar[Role]
 MODEL_VERSION_STATUS_UNSPECIFIED: ModelVersionStatus
-PENDING_REGISTRATION: ModelVersionStatus
-READY: ModelVersionStatus
-FAILED_REGISTRATION: ModelVersionStatus
+MODEL_VERSION_STATUS_PENDING_REGISTRATION: ModelVersionStatus
+MODEL_VERSION_STATUS_READY: ModelVersionStatus
+MODEL_VERSION_STATUS_FAILED_REGISTRATION: ModelVersionStatus
 ROLE_UNSPECIFIED: Role
 ROLE_NONE: Role
 ROLE_READER: Role
