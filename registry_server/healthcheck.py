@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import ssl
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # The client's TLS handling, shared so that the check connects exactly as
@@ -67,26 +69,27 @@ def certificate_name(path: str) -> str | None:
     gRPC always checks the server's name. When the check trusts the server's
     own certificate, that name adds nothing, but it must still be one the
     certificate carries, and 127.0.0.1 often is not. The standard library has
-    no public certificate parser (and `cryptography` is not a dependency of
-    the server), hence CPython's internal decoder; without it, None.
+    no public certificate parser, so `cryptography` reads it.
     """
-    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
-    if decode is None:
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError):
         return None
     try:
-        decoded = decode(path)
-    except (OSError, ssl.SSLError, ValueError):
-        return None
-    alt_names = decoded.get("subjectAltName", ())
-    for kind in ("DNS", "IP Address"):
-        for found_kind, value in alt_names:
-            if found_kind == kind:
-                # A wildcard covers any one label; gRPC needs a concrete name.
-                return "healthcheck." + value[2:] if value.startswith("*.") else value
-    for rdn in decoded.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return value
+        alt_names = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value
+    except x509.ExtensionNotFound:
+        alt_names = None
+    if alt_names is not None:
+        for dns_name in alt_names.get_values_for_type(x509.DNSName):
+            # A wildcard covers any one label; gRPC needs a concrete name.
+            return "healthcheck." + dns_name[2:] if dns_name.startswith("*.") else dns_name
+        for address in alt_names.get_values_for_type(x509.IPAddress):
+            return str(address)
+    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        value = attribute.value
+        return value if isinstance(value, str) else value.decode()
     return None
 
 

@@ -93,3 +93,33 @@ def test_default_target_reads_registry_listen(monkeypatch: pytest.MonkeyPatch) -
     assert default_target() == "127.0.0.1:6123"
     monkeypatch.delenv("REGISTRY_LISTEN")
     assert default_target() == "127.0.0.1:50051"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("registry.internal", "10.0.0.7"), "registry.internal"),
+        (("10.0.0.7",), "10.0.0.7"),
+        (("*.registry.svc",), "healthcheck.registry.svc"),
+    ],
+)
+def test_the_check_names_the_server_as_its_certificate_does(
+    tmp_path: Path, names: tuple[str, ...], expected: str
+) -> None:
+    """The check verifies the server's own certificate under a name it carries."""
+    import trustme
+
+    from registry_server.healthcheck import certificate_name
+
+    cert = trustme.CA().issue_cert(*names)
+    path = tmp_path / "server.pem"
+    cert.cert_chain_pems[0].write_to_path(str(path))
+    assert certificate_name(str(path)) == expected
+
+
+def test_an_unreadable_certificate_gives_no_name(tmp_path: Path) -> None:
+    from registry_server.healthcheck import certificate_name
+
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    assert certificate_name(str(tmp_path / "junk.pem")) is None
+    assert certificate_name(str(tmp_path / "missing.pem")) is None

@@ -8,6 +8,7 @@ an install must say what to install instead of failing with a traceback.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -32,9 +33,32 @@ def test_importing_the_client_imports_none_of_the_server_libraries() -> None:
     assert out == ""
 
 
+def _source_copy(into: Path) -> Path:
+    """The tracked files of the checkout, so that a build never sees (or leaves)
+    a stale build/ folder whose old modules setuptools would ship."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    target = into / "src"
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
 def test_the_wheel_ships_the_shared_package_and_its_type_markers(tmp_path: Path) -> None:
+    source = _source_copy(tmp_path)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
         check=True,
     )
     import zipfile
