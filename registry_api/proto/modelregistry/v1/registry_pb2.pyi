@@ -1,3 +1,4 @@
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -30,6 +31,8 @@ ROLE_NONE: Role
 ROLE_READER: Role
 ROLE_WRITER: Role
 ROLE_ADMIN: Role
+RPC_POLICY_FIELD_NUMBER: _ClassVar[int]
+rpc_policy: _descriptor.FieldDescriptor
 
 class Tag(_message.Message):
     __slots__ = ("key", "value")
@@ -192,6 +195,16 @@ class ModelGrant(_message.Message):
     principal: str
     role: Role
     def __init__(self, principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
+
+class RpcPolicy(_message.Message):
+    __slots__ = ("role", "global_role", "read_pool")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_ROLE_FIELD_NUMBER: _ClassVar[int]
+    READ_POOL_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    global_role: bool
+    read_pool: bool
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., global_role: _Optional[bool] = ..., read_pool: _Optional[bool] = ...) -> None: ...
 
 class CreateRegisteredModelRequest(_message.Message):
     __slots__ = ("name", "description", "tags")
@@ -696,22 +709,28 @@ class AbortModelVersionResponse(_message.Message):
     def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ...) -> None: ...
 
 class ListArtifactsRequest(_message.Message):
-    __slots__ = ("name", "version", "uri")
+    __slots__ = ("name", "version", "uri", "page_size", "page_token")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     uri: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., uri: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., uri: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListArtifactsResponse(_message.Message):
-    __slots__ = ("model_version", "files")
+    __slots__ = ("model_version", "files", "next_page_token")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     model_version: ModelVersion
     files: _containers.RepeatedCompositeFieldContainer[ArtifactFile]
-    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., files: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., files: _Optional[_Iterable[_Union[ArtifactFile, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DownloadArtifactRequest(_message.Message):
     __slots__ = ("name", "version", "path", "offset")
@@ -803,16 +822,22 @@ class DeleteModelGrantResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ListModelGrantsRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "page_size", "page_token")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListModelGrantsResponse(_message.Message):
-    __slots__ = ("grants",)
+    __slots__ = ("grants", "next_page_token")
     GRANTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     grants: _containers.RepeatedCompositeFieldContainer[ModelGrant]
-    def __init__(self, grants: _Optional[_Iterable[_Union[ModelGrant, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, grants: _Optional[_Iterable[_Union[ModelGrant, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateAccessTokenRequest(_message.Message):
     __slots__ = ("principal", "role", "description", "expires_in_seconds")
@@ -835,16 +860,22 @@ class CreateAccessTokenResponse(_message.Message):
     def __init__(self, token: _Optional[_Union[AccessToken, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class ListAccessTokensRequest(_message.Message):
-    __slots__ = ("include_inactive",)
+    __slots__ = ("include_inactive", "page_size", "page_token")
     INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_inactive: bool
-    def __init__(self, include_inactive: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, include_inactive: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListAccessTokensResponse(_message.Message):
-    __slots__ = ("tokens",)
+    __slots__ = ("tokens", "next_page_token")
     TOKENS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tokens: _containers.RepeatedCompositeFieldContainer[AccessToken]
-    def __init__(self, tokens: _Optional[_Iterable[_Union[AccessToken, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, tokens: _Optional[_Iterable[_Union[AccessToken, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeAccessTokenRequest(_message.Message):
     __slots__ = ("token_id",)

@@ -31,7 +31,13 @@ class ModelRegistryStub:
     ---------------------------------------------------------------------------
 
     The registry. Status codes listed per RPC are in addition to UNAVAILABLE and
-    INTERNAL, which any RPC may return.
+    INTERNAL, which any RPC may return (and UNAUTHENTICATED / PERMISSION_DENIED,
+    see the conventions above).
+
+    Each RPC carries `idempotency_level` when it is safe to retry after a lost
+    response or UNAVAILABLE (NO_SIDE_EFFECTS: a read; IDEMPOTENT: repeating it
+    changes nothing more, though a repeated compare-and-swap or upload may
+    report that the first attempt already won), and `rpc_policy` (RpcPolicy).
     """
 
     def __init__(self, channel):
@@ -248,7 +254,13 @@ class ModelRegistryServicer:
     ---------------------------------------------------------------------------
 
     The registry. Status codes listed per RPC are in addition to UNAVAILABLE and
-    INTERNAL, which any RPC may return.
+    INTERNAL, which any RPC may return (and UNAUTHENTICATED / PERMISSION_DENIED,
+    see the conventions above).
+
+    Each RPC carries `idempotency_level` when it is safe to retry after a lost
+    response or UNAVAILABLE (NO_SIDE_EFFECTS: a read; IDEMPOTENT: repeating it
+    changes nothing more, though a repeated compare-and-swap or upload may
+    report that the first attempt already won), and `rpc_policy` (RpcPolicy).
     """
 
     def CreateRegisteredModel(self, request, context):
@@ -328,6 +340,8 @@ class ModelRegistryServicer:
 
     def CreateModelVersion(self, request, context):
         """Creates the next version of a model (number allocated atomically).
+        Retry-safe as long as the request carries an idempotency_key (the typed
+        client always sends one): a repeat returns the first call's version.
         INVALID_ARGUMENT: bad field (named in the message). NOT_FOUND: no such
         model, or the lineage parent does not resolve.
         Role: writer (and reader on the lineage parent's model).
@@ -396,6 +410,8 @@ class ModelRegistryServicer:
 
     def SetRegisteredModelAlias(self, request, context):
         """Points an alias at a version, creating or moving it atomically.
+        Repeating the call changes nothing more; repeating one with
+        expected_version after it succeeded reports FAILED_PRECONDITION.
         INVALID_ARGUMENT: bad or reserved alias. NOT_FOUND: no such model or
         version. FAILED_PRECONDITION: expected_version did not match, or the
         version is not READY.
@@ -559,10 +575,13 @@ class ModelRegistryServicer:
         artifact store without holding the file in memory and returns the stored
         size and sha256. Each path is uploaded once (ListArtifacts shows what is
         already there, so a retrying client can skip those).
-        INVALID_ARGUMENT: bad path, missing header, a path already uploaded or
-        being uploaded, or the version does not hold artifacts. NOT_FOUND: no such version. FAILED_PRECONDITION: the version is
-        not PENDING_REGISTRATION (e.g. already finalized). UNAVAILABLE: the
-        artifact store is unreachable (nothing is recorded; retry the file).
+        INVALID_ARGUMENT: bad path, missing header, or the version does not hold
+        artifacts. ALREADY_EXISTS: the path is already uploaded or being uploaded
+        to this version (after a lost response, ListArtifacts tells whether the
+        stored file is the one sent). NOT_FOUND: no such version.
+        FAILED_PRECONDITION: the version is not PENDING_REGISTRATION (e.g.
+        already finalized). UNAVAILABLE: the artifact store is unreachable
+        (nothing is recorded; retry the file).
         Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -593,8 +612,12 @@ class ModelRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListArtifacts(self, request, context):
-        """Lists the files of a version, by name and version or by models:/ URI.
-        INVALID_ARGUMENT: neither or both given, malformed URI. NOT_FOUND.
+        """Lists the files of a version, by name and version or by models:/ URI,
+        one page at a time (by default up to 1,000 files; see page_size).
+        INVALID_ARGUMENT: neither or both given, malformed URI, page_size outside
+        0..1000, or a page_token that is malformed or was issued for another
+        request. NOT_FOUND. FAILED_PRECONDITION: the version does not hold its
+        artifacts in the registry.
         Role: reader.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -603,8 +626,10 @@ class ModelRegistryServicer:
 
     def DownloadArtifact(self, request, context):
         """Streams one file of a READY version, from a byte offset (for resuming).
-        INVALID_ARGUMENT: bad path or offset beyond the end. NOT_FOUND: no such
-        version or file. FAILED_PRECONDITION: the version is not READY.
+        INVALID_ARGUMENT: bad path or a negative offset. OUT_OF_RANGE: offset
+        beyond the end of the file (an offset equal to the size sends only the
+        header). NOT_FOUND: no such version or file. FAILED_PRECONDITION: the
+        version is not READY.
         UNAVAILABLE: the artifact store is unreachable.
         Role: reader.
         """
@@ -651,8 +676,10 @@ class ModelRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListModelGrants(self, request, context):
-        """Lists the grants on a model, by principal.
-        Role: admin on the model. NOT_FOUND.
+        """Lists the grants on a model, by principal, one page at a time (by default
+        up to 1,000; see page_size).
+        Role: admin on the model. INVALID_ARGUMENT: bad name, page_size outside
+        0..1000, or a bad page_token. NOT_FOUND: no such model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -669,8 +696,10 @@ class ModelRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAccessTokens(self, request, context):
-        """Lists access tokens (never their secrets), newest first.
+        """Lists access tokens (never their secrets), newest first, one page at a
+        time (by default up to 1,000; see page_size).
         Role: admin (global). PERMISSION_DENIED for anyone else.
+        INVALID_ARGUMENT: page_size outside 0..1000, or a bad page_token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -910,7 +939,13 @@ class ModelRegistry:
     ---------------------------------------------------------------------------
 
     The registry. Status codes listed per RPC are in addition to UNAVAILABLE and
-    INTERNAL, which any RPC may return.
+    INTERNAL, which any RPC may return (and UNAUTHENTICATED / PERMISSION_DENIED,
+    see the conventions above).
+
+    Each RPC carries `idempotency_level` when it is safe to retry after a lost
+    response or UNAVAILABLE (NO_SIDE_EFFECTS: a read; IDEMPOTENT: repeating it
+    changes nothing more, though a repeated compare-and-swap or upload may
+    report that the first attempt already won), and `rpc_policy` (RpcPolicy).
     """
 
     @staticmethod
