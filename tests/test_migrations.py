@@ -1,12 +1,22 @@
-"""Schema migrations: upgrade from empty, models match migrations, startup checks."""
+"""Schema migrations: upgrade from empty, models match migrations, startup checks, data
+written at every earlier revision upgraded to head and read through the public client, and
+one step down from head and back up; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+import json
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from registry_client import RegistryClient
 from registry_server import cli as server_cli
 from registry_server import migrate
 from registry_server.config import ServerConfig
@@ -105,3 +115,233 @@ def test_sqlite_is_migrated_on_start(tmp_path) -> None:
     )
     running.stop(grace=0)
     _assert_schema_matches_models(url)
+
+
+# ------------------------------------------------------------ data from earlier revisions
+
+#: Every revision before head; each test below seeds a database left at one of them.
+EARLIER = ("0001", "0002", "0003", "0004")
+T0 = 1_700_000_000_000
+SHA = "ab" * 32
+
+
+def _alembic(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", migrate.script_location())
+    config.attributes["connection"] = conn
+    return config
+
+
+def _upgrade_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.upgrade(_alembic(conn), revision)
+
+
+def _downgrade_to(engine: Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.downgrade(_alembic(conn), revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        yield request.getfixturevalue("empty_pg_database")
+
+
+def _insert(conn: Connection, table: str, **values: object) -> None:
+    columns = ", ".join(values)
+    placeholders = ", ".join(f":{k}" for k in values)
+    conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"), values)
+
+
+def _id(conn: Connection, sql: str, **params: object) -> int:
+    return int(conn.execute(text(sql), params).scalar_one())
+
+
+def _seed(conn: Connection, revision: str, name: str) -> None:
+    """A model as a server at ``revision`` would have written it, in plain SQL: two
+    versions (the second derived from the first, with a data set, in Production under
+    @champion), tags, events; from 0002 on a third version whose file the registry holds;
+    from 0003 on events carry their alias in a column."""
+    held = revision >= "0002"
+    _insert(
+        conn,
+        "registered_models",
+        name=name,
+        description=f"seeded at {revision}",
+        creation_time=T0,
+        last_updated_time=T0 + 5,
+        last_version=3 if held else 2,
+        created_by="alice",
+    )
+    model_id = _id(conn, "SELECT id FROM registered_models WHERE name = :n", n=name)
+    _insert(conn, "registered_model_tags", model_id=model_id, key="team", value="risk")
+    common = {"model_id": model_id, "created_by": "alice", "status": "READY"}
+    _insert(
+        conn,
+        "model_versions",
+        **common,
+        version=1,
+        creation_time=T0 + 1,
+        last_updated_time=T0 + 1,
+        source="s3://bucket/1",
+        stage="Archived",
+        run_id=f"run-{name}",
+    )
+    first = _id(
+        conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 1", m=model_id
+    )
+    _insert(
+        conn,
+        "model_versions",
+        **common,
+        version=2,
+        creation_time=T0 + 2,
+        last_updated_time=T0 + 3,
+        source="s3://bucket/2",
+        stage="Production",
+        run_id=f"run-{name}",
+        parent_model_uri=f"models:/{name}/1",
+        parent_version_id=first,
+        idempotency_key="deploy-2",
+    )
+    second = _id(
+        conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 2", m=model_id
+    )
+    _insert(conn, "model_version_tags", version_id=second, key="validated", value="yes")
+    _insert(
+        conn,
+        "model_version_datasets",
+        version_id=second,
+        position=0,
+        name="train",
+        digest=f"sha256:{name}",
+        source_uri="s3://data/train",
+    )
+    _insert(
+        conn, "registered_model_aliases", model_id=model_id, alias="champion", version_id=second
+    )
+    if held:
+        _insert(
+            conn,
+            "model_versions",
+            **common,
+            version=3,
+            creation_time=T0 + 4,
+            last_updated_time=T0 + 4,
+            source=f"models:/{name}/3",
+            artifacts_held=True,
+        )
+        third = _id(
+            conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 3", m=model_id
+        )
+        _insert(
+            conn,
+            "model_version_files",
+            version_id=third,
+            path="model.bin",
+            state="stored",
+            size=3,
+            sha256=SHA,
+            started_time=T0 + 4,
+        )
+    events = [
+        (None, "model_created", {}, {"name": name}),
+        (1, "version_created", {}, {"source": "s3://bucket/1"}),
+        (2, "version_created", {}, {"source": "s3://bucket/2"}),
+        (2, "version_stage_changed", {"stage": "None"}, {"stage": "Production"}),
+        (2, "alias_set", {}, {"alias": "champion", "version": 2}),
+    ]
+    for offset, (version, kind, before, after) in enumerate(events):
+        row = {
+            "model_id": model_id,
+            "model_name": name,
+            "version": version,
+            "kind": kind,
+            "actor": "alice",
+            "event_time": T0 + offset,
+            "before": json.dumps(before),
+            "after": json.dumps(after),
+        }
+        if revision >= "0003":
+            row["alias"] = after.get("alias")
+        _insert(conn, "model_events", **row)
+
+
+def _check_seeded(url: str, revision: str, name: str, tmp_path: Path) -> None:
+    """What `_seed` wrote, read back through the server and the public client."""
+    running = start(
+        ServerConfig(database_url=url, artifact_store=str(tmp_path / "store"), listen="127.0.0.1:0")
+    )
+    try:
+        with RegistryClient(f"127.0.0.1:{running.port}") as client:
+            model = client.get_registered_model(name)
+            assert model.description == f"seeded at {revision}"
+            assert model.tags == {"team": "risk"}
+            assert model.aliases == {"champion": 2}
+            assert model.creation_timestamp == T0
+            champion = client.resolve(f"models:/{name}@champion").model_version
+            assert (champion.version, champion.current_stage) == (2, "Production")
+            assert champion.tags == {"validated": "yes"}
+            assert champion.lineage.parent_model_uri == f"models:/{name}/1"
+            assert [d.digest for d in champion.lineage.datasets] == [f"sha256:{name}"]
+            assert client.get_model_version(name, 1).current_stage == "Archived"
+            by_dataset = client.find_model_versions_by_dataset(f"sha256:{name}")
+            assert [(v.name, v.version) for v in by_dataset] == [(name, 2)]
+            found = client.search_registered_models(f"name = '{name}' AND tags.team = 'risk'")
+            assert [m.name for m in found] == [name]
+            # 0003 moved the alias out of the JSON into a column; older rows were backfilled.
+            alias_events = client.list_model_events(name, alias="champion").events
+            assert [(e.kind, e.version) for e in alias_events] == [("alias_set", 2)]
+            assert len(list(client.iter_model_events(name))) == 5
+            if revision >= "0002":
+                held = client.get_model_version(name, 3)
+                assert held.registry_held_artifacts
+                files = client.list_artifacts(name, 3)
+                assert [(f.path, f.size, f.sha256) for f in files] == [("model.bin", 3, SHA)]
+            # The upgraded schema takes new writes next to the old rows.
+            created = client.create_model_version(name, source="s3://bucket/new")
+            assert created.version == (4 if revision >= "0002" else 3)
+            client.set_registered_model_alias(name, "champion", created.version)
+    finally:
+        running.stop(grace=0)
+
+
+@pytest.mark.parametrize("revision", EARLIER)
+def test_data_written_at_an_earlier_revision_survives_the_upgrade_to_head(
+    empty_database: str, revision: str, tmp_path: Path
+) -> None:
+    engine = make_engine(empty_database, pool_size=1)
+    try:
+        _upgrade_to(engine, revision)
+        with engine.begin() as conn:
+            _seed(conn, revision, f"seeded-{revision}")
+        migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
+    _assert_schema_matches_models(empty_database)
+    _check_seeded(empty_database, revision, f"seeded-{revision}", tmp_path)
+
+
+def test_head_downgrades_one_revision_and_upgrades_again(
+    empty_database: str, tmp_path: Path
+) -> None:
+    head = migrate.head_revision()
+    previous = ScriptDirectory(migrate.script_location()).get_revision(head).down_revision
+    assert isinstance(previous, str)
+    engine = make_engine(empty_database, pool_size=1)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            _seed(conn, previous, "round-trip")
+        _downgrade_to(engine, previous)
+        assert migrate.current_revision(engine) == previous
+        assert "access_tokens" not in inspect(engine).get_table_names()
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    _assert_schema_matches_models(empty_database)
+    _check_seeded(empty_database, previous, "round-trip", tmp_path)

@@ -476,7 +476,11 @@ def test_injection_strings_are_literals_or_rejected(
             for t in metadata.sorted_tables
         }
 
-    for filter_string, rejected in INJECTIONS:
+    # Scoped to this test's names: other tests' models (the hypothesis tests make names full
+    # of quotes and SQL) could match an injection read as a literal.
+    mine = f"name LIKE '{like_prefix(model_name)}'"
+    for injection, rejected in INJECTIONS:
+        filter_string = f"{mine} AND ({injection})"
         for call in (client.search_registered_models, client.search_model_versions):
             if rejected:
                 with pytest.raises(InvalidArgument, match=r"^INVALID_ARGUMENT: filter: "):
@@ -850,8 +854,8 @@ def test_find_by_run_and_dataset_page_newest_first(
         assert [len(page) for page in pages] == [2, 2, 1]
         assert [k for page in pages for k in page] == newest_first
 
-    assert client.find_model_versions_by_run("no-such-run") == []
-    assert client.find_model_versions_by_dataset("no-such-digest") == []
+    assert client.find_model_versions_by_run(f"{run}-none") == []
+    assert client.find_model_versions_by_dataset(f"{digest}-none") == []
 
 
 @pytest.mark.parametrize(
