@@ -156,6 +156,32 @@ def _pyproject() -> dict[str, Any]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def _package_folders() -> set[str]:
+    """The repository folders the wheel's packages come from: each top-level package in
+    [tool.setuptools] packages, plus the folders package-dir maps packages to."""
+    setuptools = _pyproject()["tool"]["setuptools"]
+    mapped = {folder for folder in setuptools["package-dir"].values() if folder != "."}
+    tops = {package.split(".")[0] for package in setuptools["packages"]}
+    return tops | mapped
+
+
+def _top_level_packages() -> set[str]:
+    return {p.split(".")[0] for p in _pyproject()["tool"]["setuptools"]["packages"]}
+
+
+def _build_installs() -> list[list[str]]:
+    """The arguments of every `pip install` the image's RUN instructions make."""
+    installs = []
+    for kind, args in _dockerfile():
+        if kind != "RUN":
+            continue
+        for part in re.split(r"&&|;", args):
+            words = shlex.split(part)
+            if len(words) >= 2 and Path(words[0]).name == "pip" and words[1] == "install":
+                installs.append(words[2:])
+    return installs
+
+
 # ----------------------------------------------------------- .dockerignore matching
 
 
@@ -247,9 +273,18 @@ def test_the_deploy_folder_has_what_the_readme_describes() -> None:
     }
     present = {p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*") if p.is_file()}
     assert expected <= present
-    readme = (DEPLOY.parent / "README.md").read_text()
-    assert "\n## Running in production\n" in readme
-    assert "deploy/kubernetes/" in readme and "docker-compose.yml" in readme
+    # The README, or a page it links to, has a production section naming both ways to run.
+    readme = ROOT / "README.md"
+    linked = re.findall(r"\]\((docs/[\w./-]+\.md)", readme.read_text())
+    pages = [readme, *(ROOT / link for link in linked if (ROOT / link).is_file())]
+    describing = [
+        page
+        for page in pages
+        if re.search(r"^#+ Running in production$", page.read_text(), re.MULTILINE)
+        and "deploy/kubernetes/" in page.read_text()
+        and "docker-compose.yml" in page.read_text()
+    ]
+    assert describing, [p.relative_to(ROOT).as_posix() for p in pages]
 
 
 @pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: p.relative_to(DEPLOY).as_posix())
@@ -429,6 +464,28 @@ def test_the_image_copies_only_what_the_context_keeps() -> None:
             assert destination in {"./", source}, (source, destination)
 
 
+def test_the_image_copies_every_package_the_project_declares() -> None:
+    copied = {source.rstrip("/") for sources, _ in _build_stage_copies() for source in sources}
+    project = _pyproject()["project"]
+    assert {"pyproject.toml", project["readme"]} <= copied
+    # registry_api (the generated code both sides import) as much as the server and client.
+    assert _package_folders() <= copied, _package_folders() - copied
+
+
+def test_the_image_installs_the_project_with_the_server_extra() -> None:
+    (install,) = _build_installs()
+    targets = [word for word in install if not word.startswith("-")]
+    assert targets == [".[server]"], install
+    # The base install is the client alone; the server's libraries are in the extra.
+    server_extra = " ".join(_pyproject()["project"]["optional-dependencies"]["server"]).lower()
+    for library in ("sqlalchemy", "alembic", "psycopg2", "grpcio-health-checking", "minio"):
+        assert library in server_extra, library
+    base = " ".join(_pyproject()["project"]["dependencies"]).lower()
+    assert "sqlalchemy" not in base and "alembic" not in base
+    # The build fails at once if the installed console script does not start.
+    assert any("registry-server --help" in args for kind, args in _dockerfile() if kind == "RUN")
+
+
 # ---------------------------------------------------------------------- .dockerignore
 
 
@@ -453,8 +510,8 @@ def test_dockerignore_keeps_what_pip_install_needs() -> None:
     rules = list(_dockerignore())
     project = _pyproject()["project"]
     needed = ["pyproject.toml", project["readme"]]
-    package_dirs = {"registry_server", "registry_client", "migrations"}
-    package_dirs |= set(_pyproject()["tool"]["setuptools"]["package-dir"].values()) - {"."}
+    package_dirs = _package_folders()
+    assert {"registry_api", "registry_client", "registry_server", "migrations"} <= package_dirs
     for folder in sorted(package_dirs):
         needed += [
             p.relative_to(ROOT).as_posix()
@@ -514,12 +571,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 def test_the_wheel_has_every_package_and_the_console_scripts(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    for top in ("registry_server", "registry_client"):
+    for top in _top_level_packages():
         for init in (ROOT / top).rglob("__init__.py"):
             assert init.relative_to(ROOT).as_posix() in names
+        assert f"{top}/py.typed" in names, top
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     scripts = wheel.read(entry_points).decode()
     assert "registry-server = registry_server.cli:main" in scripts
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    assert "Provides-Extra: server" in wheel.read(metadata).decode()
 
 
 def test_the_wheel_ships_the_migrations(wheel: zipfile.ZipFile) -> None:
@@ -627,8 +687,11 @@ def test_deployment_serves_with_settings_from_the_configmap_and_secret() -> None
         "secretRef": _manifests()["Secret"]["metadata"]["name"],
     }
     assert container["image"] == _container("Job")["image"]
-    image_names = {i["name"] for i in _kustomization()["images"]}
-    assert container["image"].split(":")[0] in image_names
+    # Both run the image the kustomization retags, at the tag it sets.
+    (image,) = _kustomization()["images"]
+    name, _, tag = container["image"].partition(":")
+    assert (name, tag) == (image["name"], image["newTag"])
+    assert tag == _pyproject()["project"]["version"]
 
 
 def test_migration_job_runs_db_upgrade_with_the_database_secret() -> None:

@@ -11,13 +11,13 @@ timestamp (at most about a millisecond), never a fixed sleep.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.waiting import clock_past
 
 from registry_client import (
     InvalidArgument,
@@ -30,12 +30,6 @@ from registry_client import (
 # ----------------------------------------------------------------- helpers
 
 
-def _clock_past(ms: int) -> None:
-    """Return once the wall clock reads a later millisecond than `ms`."""
-    while time.time_ns() // 1_000_000 <= ms:
-        time.sleep(0.0002)
-
-
 def _last_event(client: RegistryClient, name: str) -> ModelEvent:
     return list(client.iter_model_events(name))[-1]
 
@@ -43,7 +37,7 @@ def _last_event(client: RegistryClient, name: str) -> ModelEvent:
 def _tick(client: RegistryClient, name: str) -> ModelEvent:
     """The model's newest event, after which the clock has moved on."""
     event = _last_event(client, name)
-    _clock_past(event.timestamp)
+    clock_past(event.timestamp)
     return event
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator, Sequence
 
 import grpc
 import pytest
 from sqlalchemy import func, inspect, select
+from support.waiting import next_millisecond
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
@@ -46,7 +46,7 @@ def like_prefix(prefix: str) -> str:
 
 def tick() -> None:
     """Let the millisecond clock move, so timestamps order rows strictly."""
-    time.sleep(0.003)
+    next_millisecond()
 
 
 MAX_PAGES = 500
