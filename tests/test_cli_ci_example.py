@@ -1,6 +1,6 @@
-"""The README's "CI example" runs as printed, against the real server.
+"""The release pipeline of docs/cli.md runs as printed, against the real server.
 
-The two shell scripts are taken from README.md verbatim and run with bash,
+The two shell scripts are taken from docs/cli.md verbatim and run with bash,
 the installed `registry` command and jq, so the documented release and
 rollback procedure cannot silently rot: registration with an idempotency key,
 a test gate on the downloaded bytes, a compare-and-swap promotion, a retried
@@ -24,7 +24,8 @@ import pytest
 
 from registry_client import RegistryClient
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CLI_DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+SECTION = "## A release pipeline in shell"
 REGISTRY = Path(sys.executable).parent / "registry"
 
 pytestmark = pytest.mark.skipif(
@@ -37,8 +38,8 @@ CHECK_MODEL = '#!/bin/sh\ngrep -q good "$1/weights.bin"\n'
 
 
 def _scripts() -> dict[str, str]:
-    """ci/<name>.sh -> script text, from the sh blocks of the CI example section."""
-    section = README.read_text().split("\n## CI example\n", 1)[1].split("\n## ", 1)[0]
+    """ci/<name>.sh -> script text, from the sh blocks of the release pipeline section."""
+    section = CLI_DOC.read_text().split(f"\n{SECTION}\n", 1)[1].split("\n## ", 1)[0]
     scripts = {}
     for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S):
         name = re.search(r"^# (ci/[\w-]+\.sh)", block, flags=re.M)
@@ -59,7 +60,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_readme_has_both_scripts() -> None:
+def test_the_docs_have_both_scripts() -> None:
     assert sorted(_scripts()) == ["ci/release.sh", "ci/rollback.sh"]
 
 
