@@ -28,7 +28,6 @@ The target defaults to ``$REGISTRY_TARGET`` and the recorded actor to
 (``registry_client.cli``) is built on this client only.
 """
 
-from registry_client._artifacts import compute_manifest
 from registry_client._client import ALIAS_MUST_NOT_EXIST, RPC_METHODS, RegistryClient
 from registry_client._errors import (
     AlreadyExists,
@@ -38,6 +37,7 @@ from registry_client._errors import (
     Internal,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     PermissionDenied,
     RegistryError,
     ResourceExhausted,
@@ -45,7 +45,8 @@ from registry_client._errors import (
     Unavailable,
     error_from_rpc,
 )
-from registry_client._types import (
+from registry_client.artifacts.manifest import compute_manifest
+from registry_client.types import (
     AccessToken,
     AliasMove,
     ArtifactDownloadUrls,
@@ -94,6 +95,7 @@ __all__ = [
     "ModelVersion",
     "NewAccessToken",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
     "RegisteredModel",
     "RegistryClient",

@@ -21,6 +21,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "NotFound",
+    "OutOfRange",
     "PermissionDenied",
     "RegistryError",
     "ResourceExhausted",
@@ -76,6 +77,14 @@ class AlreadyExists(RegistryError):
     """The name is already taken."""
 
     code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class OutOfRange(RegistryError):
+    """A position or range lies past the end of what exists, e.g. a download
+    offset beyond the file's size; unlike InvalidArgument, a valid request
+    for a smaller value may succeed."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
 
 
 class FailedPrecondition(RegistryError):
@@ -165,6 +174,7 @@ _BY_CODE: dict[grpc.StatusCode, type[RegistryError]] = {
         NotFound,
         AlreadyExists,
         FailedPrecondition,
+        OutOfRange,
         PermissionDenied,
         Unauthenticated,
         Unavailable,

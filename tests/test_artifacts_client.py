@@ -31,11 +31,10 @@ from registry_client import (
     InvalidArgument,
     NotFound,
     RegistryClient,
-    _artifacts,
     compute_manifest,
 )
-from registry_client import _output as out
-from registry_client.cli import main
+from registry_client.artifacts import download, upload
+from registry_client.cli import _progress, main
 
 MiB = 1024 * 1024
 
@@ -86,13 +85,13 @@ def logged(client: RegistryClient, model_name: str, src: Path) -> Any:
 def presigned_fetches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every presigned URL the client fetches."""
     fetched: list[str] = []
-    real = _artifacts._fetch_url
+    real = download._fetch_url
 
     def spy(url: str, sink: Any) -> None:
         fetched.append(url)
         real(url, sink)
 
-    monkeypatch.setattr(_artifacts, "_fetch_url", spy)
+    monkeypatch.setattr(download, "_fetch_url", spy)
     return fetched
 
 
@@ -153,14 +152,14 @@ def test_a_failed_upload_aborts_the_version(
     client: RegistryClient, model_name: str, src: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client.create_registered_model(model_name)
-    real = _artifacts.upload_file
+    real = upload.upload_file
 
     def failing(c: Any, name: str, version: int, local_path: Any, path: str, **kw: Any) -> Any:
         if path == "weights/model.bin":
             raise RuntimeError("disk on fire")
         return real(c, name, version, local_path, path, **kw)
 
-    monkeypatch.setattr(_artifacts, "upload_file", failing)
+    monkeypatch.setattr(upload, "upload_file", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         client.log_model_version(model_name, src)
     mv = client.get_model_version(model_name, 1)
@@ -338,7 +337,7 @@ def writes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     writer thread of their own (large files; every file here, with the
     threshold at 0)."""
     if request.param == "background":
-        monkeypatch.setattr(_artifacts, "_BACKGROUND_MIN_BYTES", 0)
+        monkeypatch.setattr(download, "_BACKGROUND_MIN_BYTES", 0)
     return str(request.param)
 
 
@@ -421,7 +420,7 @@ def test_a_failing_presigned_url_falls_back_to_streaming(
         sink.write(b"p"[: sink.limit])  # some bytes arrive, then the connection fails
         raise ConnectionResetError("reset by peer")
 
-    monkeypatch.setattr(_artifacts, "_fetch_url", unreachable)
+    monkeypatch.setattr(download, "_fetch_url", unreachable)
     supported = client.get_artifact_download_urls(model_name, logged.version).supported
     client.download_artifacts(f"models:/{model_name}/latest", tmp_path / "d")
     assert _tree(tmp_path / "d") == _tree(src)
@@ -726,7 +725,7 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
             return True
 
     tty = Tty()
-    bar = out.ProgressBar(tty, "uploading")
+    bar = _progress.ProgressBar(tty, "uploading")
     bar(0, 3 * MiB)
     bar(3 * MiB, 3 * MiB)
     bar.close()
@@ -735,7 +734,7 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     assert "3.0 MiB / 3.0 MiB" in text
     assert text.endswith("\n")
     pipe = io.StringIO()
-    bar = out.ProgressBar(pipe, "uploading")
+    bar = _progress.ProgressBar(pipe, "uploading")
     bar(1, 2)
     bar.close()
     assert pipe.getvalue() == ""
@@ -752,14 +751,14 @@ def test_a_background_write_error_reaches_the_caller() -> None:
             return super().write(data)
 
     chunks = [os.urandom(MiB) for _ in range(3)]
-    fine = _artifacts._Sink(io.BytesIO(), limit=3 * MiB, background=True)
+    fine = download._Sink(io.BytesIO(), limit=3 * MiB, background=True)
     for chunk in chunks:
         fine.write(chunk)
     fine.finish()
     assert fine.out.getvalue() == b"".join(chunks)  # type: ignore[attr-defined]
     assert fine.hash.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
 
-    full = _artifacts._Sink(Full(), limit=64 * MiB, background=True)
+    full = download._Sink(Full(), limit=64 * MiB, background=True)
     with pytest.raises(OSError, match="No space left"):
         for _ in range(64):
             full.write(chunks[0])

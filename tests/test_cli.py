@@ -23,8 +23,8 @@ from support.net import free_port
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client import RPC_METHODS, RegistryClient, cli
-from registry_client import _commands as cmd
 from registry_client.cli import RPC_COMMANDS, build_parser, main
+from registry_client.cli.history import timestamp
 
 SERVICE_RPCS = sorted(m.name for m in pb.DESCRIPTOR.services_by_name["ModelRegistry"].methods)
 ACTOR = "cli-test"
@@ -243,7 +243,7 @@ def test_usage_errors_exit_2_without_calling_the_server(
     ],
 )
 def test_times_are_iso_8601_or_epoch_ms_and_naive_means_utc(text: str, expected: datetime) -> None:
-    assert cmd.timestamp(text) == round(expected.timestamp() * 1000)
+    assert timestamp(text) == round(expected.timestamp() * 1000)
 
 
 def test_token_is_sent_as_a_bearer_header(

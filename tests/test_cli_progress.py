@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_client._progress import ProgressBar
 from registry_client.cli import main
+from registry_client.cli._progress import ProgressBar
 
 MiB = 1 << 20
 

@@ -119,7 +119,7 @@ def test_versions_convert_with_and_without_tags_aliases_and_datasets() -> None:
 
     from registry_client import Dataset, ModelVersion
 
-    bare = registry_pb2.ModelVersion(name="m", version=1, status=registry_pb2.READY)
+    bare = registry_pb2.ModelVersion(name="m", version=1, status=registry_pb2.MODEL_VERSION_STATUS_READY)
     full = registry_pb2.ModelVersion(
         name="m",
         version=2,

@@ -15,18 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from registry_client.cli._format import fmt_bytes
+
 __all__ = ["ProgressBar", "progress_bar"]
-
-
-def _fmt_bytes(n: int) -> str:
-    # Same units as the tables (_output.fmt_bytes); kept local so that this
-    # module does not depend on the renderers.
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024:
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 class ProgressBar:
@@ -64,7 +55,7 @@ class ProgressBar:
         filled = int(self.WIDTH * fraction)
         line = (
             f"{self._label} [{'#' * filled}{'-' * (self.WIDTH - filled)}] "
-            f"{fraction:4.0%}  {_fmt_bytes(done)} / {_fmt_bytes(total)}"
+            f"{fraction:4.0%}  {fmt_bytes(done)} / {fmt_bytes(total)}"
         )
         # Pad over the previous line: it may have been longer ("999.9 KiB").
         self._stream.write("\r" + line.ljust(self._last_len))
