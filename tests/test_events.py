@@ -167,7 +167,8 @@ def test_unknown_kinds_are_never_written() -> None:
     engine = create_engine("sqlite://")
     metadata.create_all(engine)
     with engine.begin() as conn, pytest.raises(ValueError, match="unknown event kind"):
-        event_store.record(
-            conn, model_id=1, model_name="m", kind="model_exploded", actor="a", now=1
+        event_store.insert(
+            conn,
+            [event_store.row(model_id=1, model_name="m", kind="model_exploded", actor="a", now=1)],  # type: ignore[arg-type]
         )
     engine.dispose()

@@ -25,7 +25,7 @@ from registry_server.domain.search_filter import (
     parse_order_by,
     tokenize,
 )
-from registry_server.store.search import _successor, like_prefix, like_to_glob
+from registry_server.store.filters import _successor, like_prefix, like_to_glob
 
 
 def c(field: str, op: Op, value: object, key: str | None = None, position: int = 1) -> Comparison:

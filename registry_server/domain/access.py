@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection
 
-from registry_server.domain.clock import now_ms
+from registry_server.domain._change import UnitOfWork
+from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.entities import Stage
 from registry_server.domain.errors import InvalidArgument, PermissionDenied
+from registry_server.domain.events import EventKind
 from registry_server.store import access as store
-from registry_server.store import events
 from registry_server.store.database import Database
 
 
@@ -94,10 +95,19 @@ class AccessDenied(PermissionDenied):
 
 
 class AccessControl:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, clock: Clock = now_ms) -> None:
         self.db = db
+        # The time a refused call is recorded at.
+        self.clock = clock
 
     # ------------------------------------------------------------ decisions
+
+    @staticmethod
+    def global_role_allows(caller: Caller, needed: Role) -> bool:
+        """Whether the caller's global role alone allows `needed` on every
+        model: then no grant or protection can matter and the decision needs
+        no query (nor a transaction: see Registry's one-statement create)."""
+        return caller.role >= needed
 
     def role_on(
         self, conn: Connection, caller: Caller, model_id: int, model_name: str | None = None
@@ -124,7 +134,7 @@ class AccessControl:
         *,
         mutation: bool = True,
     ) -> None:
-        if caller.role >= needed:
+        if self.global_role_allows(caller, needed):
             return
         have = self.role_on(conn, caller, model_id, model_name)
         if have >= needed:
@@ -200,7 +210,9 @@ class AccessControl:
                 f"{action} (protected stage {', '.join(protected)})",
             )
 
-    def read_restriction(self, caller: Caller, model_id: ColumnElement[int] | None = None):  # type: ignore[no-untyped-def]
+    def read_restriction(
+        self, caller: Caller, model_id: ColumnElement[int] | None = None
+    ) -> ColumnElement[bool] | None:
         """None when the caller may read every model; otherwise the SQL
         condition selecting the models its grants let it read."""
         if caller.role >= Role.READER:
@@ -218,14 +230,12 @@ class AccessControl:
         (the refused one has rolled back)."""
         if not denied.mutation:
             return
-        with self.db.write() as conn:
-            events.record(
-                conn,
-                model_id=denied.model_id,
-                model_name=denied.model_name,
-                kind="access_denied",
-                actor=denied.caller.principal,
-                now=now_ms(),
+        changes = UnitOfWork(self.db, None, self.clock)
+        with changes.unlocked(
+            denied.caller.principal, denied.model_id, denied.model_name
+        ) as change:
+            change.record(
+                EventKind.ACCESS_DENIED,
                 after={
                     "action": denied.action,
                     "needed": denied.needed.label,

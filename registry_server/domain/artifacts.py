@@ -11,21 +11,26 @@ that disowns them; if that fails they are orphans for `registry-server gc`.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
 from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
+from registry_server.domain._change import version_label
 from registry_server.domain.access import Caller, Role
-from registry_server.domain.clock import now_ms
 from registry_server.domain.entities import ArtifactFile, ModelVersion, VersionStatus
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
-from registry_server.domain.registry import Registry, version_label
-from registry_server.store import events, files, models, versions
+from registry_server.domain.events import EventKind
+from registry_server.domain.registry import Registry
+from registry_server.domain.resolve import resolve_in
+from registry_server.domain.versions import version_in
+from registry_server.store import files, models, versions
 from registry_server.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -56,14 +61,11 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         validation.artifact_path(path)
-        with self.db.write() as conn:
-            model, row = self.registry.lock_version(conn, name, version)
-            now = now_ms()
-            self.registry.access.require(
-                conn, caller, model.id, name, Role.WRITER, "uploading a file"
-            )
+        uploading = (Role.WRITER, "uploading a file")
+        with self.registry.changes.version(name, version, caller, uploading) as change:
+            conn, now, row = change.conn, change.now, change.locked
             self._require_pending_held(name, version, row)
-            self._require_key_fits(model.id, name, version, path)
+            self._require_key_fits(change.model_id, name, version, path)
             existing = files.get(conn, row.id, path)
             if existing is None:
                 self._refuse_clash(conn, row.id, name, version, path)
@@ -77,7 +79,7 @@ class ArtifactService:
                 raise InvalidArgument(
                     f"path {path!r} is already {state} for {version_label(name, version)}"
                 )
-            model_id, version_id = model.id, row.id
+            model_id, version_id = change.model_id, row.id
         key = object_key(model_id, version, path)
         try:
             stored = self.store.put_stream(key, chunks)
@@ -86,8 +88,11 @@ class ArtifactService:
             raise
         with self.db.write() as conn:
             located = versions.locate(conn, model_id, version)
-            still_reserved = located is not None and files.get(conn, version_id, path) is not None
-            if not still_reserved or located.status != VersionStatus.PENDING_REGISTRATION.value:
+            if (
+                located is None
+                or files.get(conn, version_id, path) is None
+                or located.status != VersionStatus.PENDING_REGISTRATION.value
+            ):
                 self._delete_quietly(key)
                 raise FailedPrecondition(
                     f"{version_label(name, version)} was finalized, aborted or deleted "
@@ -137,13 +142,13 @@ class ArtifactService:
             log.warning("could not delete %s; `registry-server gc` will", key, exc_info=True)
 
     @staticmethod
-    def _require_pending_held(name: str, version: int, row: object) -> None:
-        if not row.artifacts_held:  # type: ignore[attr-defined]
+    def _require_pending_held(name: str, version: int, row: versions.VersionRow) -> None:
+        if not row.artifacts_held:
             raise InvalidArgument(
                 f"{version_label(name, version)} does not hold its artifacts in the registry "
                 "(create it with registry_held_artifacts)"
             )
-        status = row.status  # type: ignore[attr-defined]
+        status = row.status
         if status != VersionStatus.PENDING_REGISTRATION.value:
             raise FailedPrecondition(
                 f"{version_label(name, version)} is {status}; files can only be added while "
@@ -158,17 +163,15 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         declared = self._check_manifest(expected)
+        finalizing = (Role.WRITER, "finalizing a version")
         # First check the store (network calls, no lock held)...
         with self.db.read() as conn:
-            model = models.require(conn, name)
-            self.registry.access.require(
-                conn, caller, model.id, name, Role.WRITER, "finalizing a version"
-            )
-            row = versions.locate(conn, model.id, version)
-            if row is None:
+            model_id = models.require(conn, name).id
+            self.registry.access.require(conn, caller, model_id, name, *finalizing)
+            located = versions.locate(conn, model_id, version)
+            if located is None:
                 raise NotFound(f"{version_label(name, version)} not found")
-            model_id = model.id
-            recorded = {r.path for r in files.rows(conn, row.id) if r.state == files.STORED}
+            recorded = {r.path for r in files.rows(conn, located.id) if r.state == files.STORED}
         for item in declared.values():
             if item.path not in recorded:
                 continue  # reported by the comparison below
@@ -185,26 +188,22 @@ class ArtifactService:
                     f"artifact store, expected {item.size}; the version stays pending"
                 )
         # ...then decide under the model lock.
-        with self.db.write() as conn:
-            model, row = self.registry.lock_version(conn, name, version)
-            now = now_ms()
-            self.registry.access.require(
-                conn, caller, model.id, name, Role.WRITER, "finalizing a version"
-            )
+        with self.registry.changes.version(name, version, caller, finalizing) as change:
+            conn, row = change.conn, change.locked
             self._require_pending_held(name, version, row)
             uploaded = {r.path: r for r in files.rows(conn, row.id)}
             self._compare(declared, uploaded)
-            versions.set_status(conn, row.id, VersionStatus.READY, "", now)
-            events.record(
-                conn, model_id=model.id, model_name=name, version=version,
-                kind="version_status_changed", actor=caller.principal, now=now,
+            versions.set_status(conn, row.id, VersionStatus.READY, "", change.now)
+            change.record(
+                EventKind.VERSION_STATUS_CHANGED,
+                version=version,
                 before={"status": VersionStatus.PENDING_REGISTRATION.value},
                 after={
                     "status": VersionStatus.READY.value,
                     "files": len(declared),
                     "bytes": sum(f.size for f in declared.values()),
                 },
-            )  # fmt: skip
+            )
             ready = versions.get_by_id(conn, row.id)
             assert ready is not None
             return ready
@@ -234,23 +233,23 @@ class ArtifactService:
         return declared
 
     @staticmethod
-    def _compare(declared: dict[str, ArtifactFile], uploaded: dict[str, object]) -> None:
+    def _compare(declared: dict[str, ArtifactFile], uploaded: dict[str, Any]) -> None:
         for path, item in declared.items():
             row = uploaded.get(path)
             if row is None:
                 raise FailedPrecondition(
                     f"expected_manifest: file {path!r} was not uploaded; the version stays pending"
                 )
-            if row.state != files.STORED:  # type: ignore[attr-defined]
+            if row.state != files.STORED:
                 raise FailedPrecondition(f"expected_manifest: file {path!r} is still uploading")
-            if row.size != item.size:  # type: ignore[attr-defined]
+            if row.size != item.size:
                 raise FailedPrecondition(
-                    f"expected_manifest: file {path!r} has {row.size} bytes, "  # type: ignore[attr-defined]
+                    f"expected_manifest: file {path!r} has {row.size} bytes, "
                     f"expected {item.size}; the version stays pending"
                 )
-            if row.sha256 != item.sha256:  # type: ignore[attr-defined]
+            if row.sha256 != item.sha256:
                 raise FailedPrecondition(
-                    f"expected_manifest: file {path!r} has sha256 {row.sha256}, "  # type: ignore[attr-defined]
+                    f"expected_manifest: file {path!r} has sha256 {row.sha256}, "
                     f"expected {item.sha256}; the version stays pending"
                 )
         extra = sorted(set(uploaded) - set(declared))
@@ -266,28 +265,24 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         validation.short(reason, "reason", validation.MAX_URI)
-        with self.db.write() as conn:
-            model, row = self.registry.lock_version(conn, name, version)
-            now = now_ms()
-            self.registry.access.require(
-                conn, caller, model.id, name, Role.WRITER, "aborting a version"
-            )
+        aborting = (Role.WRITER, "aborting a version")
+        with self.registry.changes.version(name, version, caller, aborting) as change:
+            conn, row = change.conn, change.locked
             if row.status == VersionStatus.READY.value:
                 raise FailedPrecondition(
                     f"{version_label(name, version)} is READY; delete it instead of aborting"
                 )
             if row.status == VersionStatus.PENDING_REGISTRATION.value:
-                versions.set_status(
-                    conn, row.id, VersionStatus.FAILED_REGISTRATION, reason or "aborted", now
-                )
+                failed = VersionStatus.FAILED_REGISTRATION
+                versions.set_status(conn, row.id, failed, reason or "aborted", change.now)
                 files.remove_all(conn, row.id)
-                events.record(
-                    conn, model_id=model.id, model_name=name, version=version,
-                    kind="version_status_changed", actor=caller.principal, now=now,
+                change.record(
+                    EventKind.VERSION_STATUS_CHANGED,
+                    version=version,
                     before={"status": VersionStatus.PENDING_REGISTRATION.value},
-                    after={"status": VersionStatus.FAILED_REGISTRATION.value, "reason": reason},
-                )  # fmt: skip
-            model_id = model.id
+                    after={"status": failed.value, "reason": reason},
+                )
+            model_id = change.model_id
             aborted = versions.get_by_id(conn, row.id)
             assert aborted is not None
         self.registry.delete_version_objects(model_id, version)
@@ -297,7 +292,7 @@ class ArtifactService:
 
     def list(
         self, name: str, version: int, uri: str, caller: Caller
-    ) -> tuple[ModelVersion, list[ArtifactFile]]:
+    ) -> tuple[ModelVersion, builtins.list[ArtifactFile]]:
         if bool(uri) == bool(name or version):
             raise InvalidArgument("give either uri, or name and version")
         if not uri:
@@ -308,10 +303,10 @@ class ArtifactService:
         with self.db.read() as conn:
             if uri:
                 parsed = uris.parse(uri)
-                found = self.registry.resolve_in(conn, parsed, "uri")
+                found = resolve_in(conn, parsed, "uri")
                 path = parsed.path
             else:
-                found = self.registry.version_in(conn, name, version)
+                found = version_in(conn, name, version)
             self.registry.access.require_read(conn, caller, found.model_id, found.name)
             self._require_held(found)
             manifest = files.manifest(conn, versions.id_of(conn, found))
@@ -337,7 +332,7 @@ class ArtifactService:
     ) -> tuple[ModelVersion, ArtifactFile]:
         validation.artifact_path(path)
         with self.db.read() as conn:
-            found = self.registry.version_in(conn, name, version)
+            found = version_in(conn, name, version)
             self.registry.access.require_read(conn, caller, found.model_id, name)
             self._require_held(found)
             if found.status is not VersionStatus.READY:
@@ -368,7 +363,7 @@ class ArtifactService:
 
     def download_urls(
         self, name: str, version: int, paths: Sequence[str], expires_seconds: int, caller: Caller
-    ) -> tuple[bool, list[tuple[ArtifactFile, str]]]:
+    ) -> tuple[bool, builtins.list[tuple[ArtifactFile, str]]]:
         validation.model_name(name)
         validation.version_number(version)
         expires = expires_seconds or 3600
@@ -389,7 +384,7 @@ class ArtifactService:
             if path not in by_path:
                 raise NotFound(f"paths[{i}]: {version_label(name, version)} has no file {path!r}")
             wanted.append(by_path[path])
-        urls: list[tuple[ArtifactFile, str]] = []
+        urls: builtins.list[tuple[ArtifactFile, str]] = []
         for item in wanted or manifest:
             url = self.store.presign_get(object_key(found.model_id, version, item.path), expires)
             if url is None:
@@ -399,7 +394,7 @@ class ArtifactService:
 
     # ---------------------------------------------------------------------- gc
 
-    def collect_garbage(self, dry_run: bool = False) -> list[str]:
+    def collect_garbage(self, dry_run: bool = False) -> builtins.list[str]:
         """Delete objects no version owns. The store is listed before the
         database is read, so an upload starting in between is either not
         listed or already owned."""

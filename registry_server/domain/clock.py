@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+
+# What the domain's services take as `clock=`: tests pass a fake one instead
+# of sleeping until the next millisecond.
+Clock = Callable[[], int]
 
 
 def now_ms() -> int:

@@ -1,7 +1,7 @@
 """The model history: filtered event listings and point-in-time state.
 
 Both read the audit log only. The log is written in the same transaction as
-every change (see Registry), so replaying a model's events in id order
+every change (domain/_change.py), so replaying a model's events in id order
 rebuilds exactly the state the tables held after each of them; no snapshot
 table is needed, and the answer for a past moment can never disagree with
 what ListModelEvents shows for it.
@@ -23,6 +23,7 @@ from registry_server.domain.entities import (
     VersionStatus,
 )
 from registry_server.domain.errors import InvalidArgument, NotFound
+from registry_server.domain.events import EventKind
 from registry_server.store import events
 from registry_server.store.database import Database
 
@@ -31,15 +32,15 @@ from registry_server.store.database import Database
 # of the rebuilt state, so their events are not even fetched.
 STATE_KINDS = frozenset(
     {
-        "model_created",
-        "model_renamed",
-        "model_deleted",
-        "version_created",
-        "version_stage_changed",
-        "version_status_changed",
-        "version_deleted",
-        "alias_set",
-        "alias_deleted",
+        EventKind.MODEL_CREATED,
+        EventKind.MODEL_RENAMED,
+        EventKind.MODEL_DELETED,
+        EventKind.VERSION_CREATED,
+        EventKind.VERSION_STAGE_CHANGED,
+        EventKind.VERSION_STATUS_CHANGED,
+        EventKind.VERSION_DELETED,
+        EventKind.ALIAS_SET,
+        EventKind.ALIAS_DELETED,
     }
 )
 
@@ -95,7 +96,7 @@ class HistoryService:
             validation.alias(query.alias)
         for index, kind in enumerate(query.kinds):
             if kind not in events.EVENT_KINDS:
-                known = ", ".join(sorted(events.EVENT_KINDS))
+                known = ", ".join(sorted(EventKind))
                 raise InvalidArgument(
                     f"kinds[{index}]: {kind[:100]!r} is not an event kind; known kinds: {known}"
                 )
@@ -182,27 +183,27 @@ class _Replay:
 
     def apply(self, event: ModelEvent) -> None:
         kind, version = event.kind, event.version
-        if kind in ("model_created", "model_renamed"):
+        if kind in (EventKind.MODEL_CREATED, EventKind.MODEL_RENAMED):
             self.name = str(event.after.get("name") or event.model_name)
-        elif kind == "model_deleted":
+        elif kind == EventKind.MODEL_DELETED:
             self.deleted_at = event.timestamp
-        elif kind == "version_created" and version is not None:
+        elif kind == EventKind.VERSION_CREATED and version is not None:
             # Versions created before registry-held artifacts existed were
             # READY from the start and their events carry no status.
             status = event.after.get("status", VersionStatus.READY.value)
             self.versions[version] = VersionState(version, Stage.NONE, VersionStatus(status))
-        elif kind == "version_stage_changed" and version in self.versions:
+        elif kind == EventKind.VERSION_STAGE_CHANGED and version in self.versions:
             stage = Stage(event.after["stage"])
             self.versions[version] = VersionState(version, stage, self.versions[version].status)
-        elif kind == "version_status_changed" and version in self.versions:
+        elif kind == EventKind.VERSION_STATUS_CHANGED and version in self.versions:
             status = VersionStatus(event.after["status"])
             self.versions[version] = VersionState(version, self.versions[version].stage, status)
-        elif kind == "version_deleted" and version is not None:
+        elif kind == EventKind.VERSION_DELETED and version is not None:
             self.versions.pop(version, None)
             # Registry records alias_deleted events first; this only guards
             # against a log without them.
             self.aliases = {a: v for a, v in self.aliases.items() if v != version}
-        elif kind == "alias_set":
+        elif kind == EventKind.ALIAS_SET:
             self.aliases[str(event.after["alias"])] = int(event.after["version"])
-        elif kind == "alias_deleted":
+        elif kind == EventKind.ALIAS_DELETED:
             self.aliases.pop(str(event.before.get("alias")), None)

@@ -9,10 +9,10 @@ children exist. Callers that only want usable versions filter on status.
 from __future__ import annotations
 
 from registry_server.domain import validation
+from registry_server.domain._change import version_label
 from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import VersionLineage
 from registry_server.domain.errors import InvalidArgument, NotFound
-from registry_server.domain.registry import version_label
 from registry_server.store import lineage as walks
 from registry_server.store import models
 from registry_server.store.database import Database

@@ -35,7 +35,7 @@ from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.search_filter import Comparison, Node, Op, Target
 from registry_server.store import search as search_store
 from registry_server.store.database import Database
-from registry_server.store.search import Cursor, SortKey
+from registry_server.store.paging import Cursor, SortKey
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ a database round trip per call.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import threading
@@ -20,11 +21,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain import validation
+from registry_server.domain._change import UnitOfWork
 from registry_server.domain.access import AccessControl, Caller, Role
-from registry_server.domain.clock import now_ms
+from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.errors import InvalidArgument, NotFound, Unauthenticated
+from registry_server.domain.events import EventKind
 from registry_server.store import access as store
-from registry_server.store import events
 from registry_server.store.database import Database
 
 TOKEN_PREFIX = "mrt_"
@@ -79,9 +81,12 @@ def principal_name(value: str, field: str = "principal") -> str:
 
 
 class TokenService:
-    def __init__(self, db: Database, access: AccessControl | None = None) -> None:
+    def __init__(
+        self, db: Database, access: AccessControl | None = None, *, clock: Clock = now_ms
+    ) -> None:
         self.db = db
-        self.access = access or AccessControl(db)
+        self.access = access or AccessControl(db, clock=clock)
+        self.changes = UnitOfWork(db, self.access, clock)
 
     def create(
         self,
@@ -118,9 +123,9 @@ class TokenService:
         """For `registry-server tokens create` (which has database access and
         so needs no token) and the bootstrap token."""
         secret = secret or new_secret()
-        now = now_ms()
-        expires = now + expires_in_seconds * 1000 if expires_in_seconds else None
-        with self.db.write() as conn:
+        with self.changes.unlocked(created_by) as change:
+            conn, now = change.conn, change.now
+            expires = now + expires_in_seconds * 1000 if expires_in_seconds else None
             token_id = store.insert_token(
                 conn,
                 principal=principal,
@@ -132,25 +137,20 @@ class TokenService:
                 now=now,
                 expires=expires,
             )
-            events.record(
-                conn,
-                model_id=0,
-                model_name="",
-                kind="token_created",
-                actor=created_by,
-                now=now,
+            change.record(
+                EventKind.TOKEN_CREATED,
                 after={"token_id": token_id, "principal": principal, "role": role.label},
             )
             row = store.token_by_id(conn, token_id)
         return AccessToken.from_row(row), secret
 
-    def list(self, include_inactive: bool, caller: Caller) -> list[AccessToken]:
+    def list(self, include_inactive: bool, caller: Caller) -> builtins.list[AccessToken]:
         self.access.require_global(caller, Role.ADMIN, "listing access tokens", mutation=False)
         return self.list_unchecked(include_inactive)
 
-    def list_unchecked(self, include_inactive: bool) -> list[AccessToken]:
+    def list_unchecked(self, include_inactive: bool) -> builtins.list[AccessToken]:
         with self.db.read() as conn:
-            rows = store.list_tokens(conn, None if include_inactive else now_ms())
+            rows = store.list_tokens(conn, None if include_inactive else self.changes.clock())
         return [AccessToken.from_row(r) for r in rows]
 
     def revoke(self, token_id: int, caller: Caller) -> AccessToken:
@@ -158,20 +158,15 @@ class TokenService:
         return self.revoke_unchecked(token_id, caller.principal)
 
     def revoke_unchecked(self, token_id: int, actor: str) -> AccessToken:
-        now = now_ms()
-        with self.db.write() as conn:
+        with self.changes.unlocked(actor) as change:
+            conn = change.conn
             row = store.token_by_id(conn, token_id)
             if row is None:
                 raise NotFound(f"token_id: no access token {token_id}")
             if row.revocation_time is None:
-                store.revoke_token(conn, token_id, now)
-                events.record(
-                    conn,
-                    model_id=0,
-                    model_name="",
-                    kind="token_revoked",
-                    actor=actor,
-                    now=now,
+                store.revoke_token(conn, token_id, change.now)
+                change.record(
+                    EventKind.TOKEN_REVOKED,
                     before={"token_id": token_id, "principal": row.principal},
                 )
             row = store.token_by_id(conn, token_id)
@@ -198,9 +193,11 @@ class TokenService:
 class Authenticator:
     """Turns the `authorization` metadata of a call into a Caller."""
 
-    def __init__(self, db: Database, required: bool) -> None:
+    def __init__(self, db: Database, required: bool, *, clock: Clock = now_ms) -> None:
         self.db = db
         self.required = required
+        # What expiry is judged against.
+        self.clock = clock
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
@@ -218,7 +215,7 @@ class Authenticator:
         row = self._lookup(hash_secret(secret.strip()))
         if row is None:
             raise Unauthenticated("authorization: unknown access token")
-        now = now_ms()
+        now = self.clock()
         if row.revocation_time is not None:
             raise Unauthenticated(f"authorization: access token {row.id} was revoked")
         if row.expiration_time is not None and row.expiration_time <= now:

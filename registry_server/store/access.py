@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, select, update
 
+from registry_server.domain.events import EventKind
 from registry_server.store.prepared import Statement
 from registry_server.store.schema import access_tokens as tokens_t
 from registry_server.store.schema import model_events as events_t
@@ -140,7 +141,7 @@ def readable_by(
         granted,
         ~exists().where(
             deleted.c.model_id == column,
-            deleted.c.kind == "model_deleted",
+            deleted.c.kind == EventKind.MODEL_DELETED.value,
             deleted.c.id >= events_t.c.id,
         ),
     )

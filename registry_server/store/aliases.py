@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
 
@@ -23,7 +24,7 @@ _CURRENT = Statement(
 
 @functools.cache
 def _point(dialect: str) -> Statement:
-    values = {
+    values: dict[str, Any] = {
         "model_id": bindparam("to_model_id"),
         "alias": bindparam("to_alias"),
         "version_id": bindparam("to_version_id"),

@@ -39,7 +39,7 @@ def is_sqlite(url: str) -> bool:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy's "begin" hook below decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -157,6 +157,7 @@ class Database:
             # flips it the same way); the AUTOCOMMIT isolation level would
             # cost two SET round trips per checkout.
             dbapi_connection = conn.connection.dbapi_connection
+            assert dbapi_connection is not None, "a checked-out connection has one"
             dbapi_connection.autocommit = True
             try:
                 yield conn

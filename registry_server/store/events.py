@@ -15,47 +15,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from registry_server.domain.entities import EventQuery, ModelEvent
+from registry_server.domain.events import ALIAS_KINDS, EventKind
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import registered_models as models_t
 from registry_server.store.sql import load_json
 
-# Every kind the registry writes (ModelEvent.kind in the proto). `record`
+# Every kind the registry writes (ModelEvent.kind in the proto). `row`
 # refuses others, so the ListModelEvents `kinds` filter, which accepts only
 # these, can never hide a kind that exists in the log.
-EVENT_KINDS = frozenset(
-    {
-        "model_created",
-        "model_renamed",
-        "model_updated",
-        "model_deleted",
-        "model_tag_set",
-        "model_tag_deleted",
-        "version_created",
-        "version_updated",
-        "version_deleted",
-        "version_stage_changed",
-        "version_status_changed",
-        "version_tag_set",
-        "version_tag_deleted",
-        "alias_set",
-        "alias_deleted",
-        # Access control; token_* events concern no model (model_id 0, name "").
-        "protection_changed",
-        "grant_set",
-        "grant_deleted",
-        "token_created",
-        "token_revoked",
-        "access_denied",
-    }
-)
-ALIAS_KINDS = frozenset({"alias_set", "alias_deleted"})
+EVENT_KINDS = frozenset(EventKind)
 
 
 def row(
     *,
     model_id: int,
     model_name: str,
-    kind: str,
+    kind: EventKind,
     actor: str,
     now: int,
     version: int | None = None,
@@ -64,14 +39,15 @@ def row(
 ) -> dict[str, Any]:
     """One event's column values, for `insert`."""
     if kind not in EVENT_KINDS:
-        # A programming error: a new kind must be added to EVENT_KINDS (and
+        # A programming error: a new kind must be added to EventKind (and
         # documented in the proto) or the history filters could not find it.
         raise ValueError(f"unknown event kind {kind!r}")
     return {
         "model_id": model_id,
         "model_name": model_name,
         "version": version,
-        "kind": kind,
+        # The stored string itself, not the enum member (a str subclass).
+        "kind": str(kind),
         "actor": actor,
         "event_time": now,
         "before": before or {},
@@ -91,35 +67,6 @@ def insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write events built by `row` (several in one statement)."""
     if rows:
         conn.execute(_INSERT, rows)
-
-
-def record(
-    conn: Connection,
-    *,
-    model_id: int,
-    model_name: str,
-    kind: str,
-    actor: str,
-    now: int,
-    version: int | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    insert(
-        conn,
-        [
-            row(
-                model_id=model_id,
-                model_name=model_name,
-                kind=kind,
-                actor=actor,
-                now=now,
-                version=version,
-                before=before,
-                after=after,
-            )
-        ],
-    )
 
 
 def _to_entity(row: Any) -> ModelEvent:
@@ -165,7 +112,7 @@ class _History:
         table = column.table
         return (
             select(column)
-            .where(table.c.model_name == self.name, table.c.kind == "model_deleted")
+            .where(table.c.model_name == self.name, table.c.kind == EventKind.MODEL_DELETED.value)
             .order_by(table.c.id.desc())
             .limit(1)
             .correlate(None)
@@ -183,7 +130,7 @@ class _History:
             select(func.max(earlier.c.id))
             .where(
                 earlier.c.model_id == self.model_id,
-                earlier.c.kind == "model_deleted",
+                earlier.c.kind == EventKind.MODEL_DELETED.value,
                 or_(is_live, earlier.c.id < self.dead_event_id),
             )
             .correlate(None)

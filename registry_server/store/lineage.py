@@ -1,7 +1,7 @@
 """Walking the lineage parent links (`model_versions.parent_version_id`).
 
 Two recursive CTEs, one per direction, each hydrated through
-`versions._version_select()` in the same statement: two queries whatever the
+`versions.version_select()` in the same statement: two queries whatever the
 depth, on PostgreSQL and SQLite alike. Links are by row id, so they survive
 renames and cross models; deleting a version sets its children's link to
 NULL, which ends the walk there.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, literal_column, select
 
 from registry_server.domain.entities import ModelVersion
+from registry_server.store.rows import to_version, version_select
 from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_models as models_t
-from registry_server.store.versions import _to_entity, _version_select
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +57,13 @@ def with_ancestors(conn: Connection, name: str, version: int, max_depth: int) ->
     )
     ancestry = anchor.union_all(step)
     stmt = (
-        _version_select()
+        version_select()
         .add_columns(ancestry.c.depth.label("walk_depth"), ancestry.c.parent_id)
         .join(ancestry, ancestry.c.id == versions_t.c.id)
         .order_by(ancestry.c.depth)
     )
     return [
-        Linked(int(r.id), int(r.walk_depth), _to_entity(r), r.parent_id is not None)
+        Linked(int(r.id), int(r.walk_depth), to_version(r), r.parent_id is not None)
         for r in conn.execute(stmt)
     ]
 
@@ -92,10 +92,10 @@ def descendants(conn: Connection, version_id: int, max_depth: int, limit: int) -
     # would sort by locale), so the 1,000-row cut is the same everywhere.
     by_name = models_t.c.name.collate("C") if conn.dialect.name == "postgresql" else models_t.c.name
     stmt = (
-        _version_select()
+        version_select()
         .add_columns(progeny.c.depth.label("walk_depth"))
         .join(progeny, progeny.c.id == versions_t.c.id)
         .order_by(progeny.c.depth, by_name, versions_t.c.version)
         .limit(limit + 1)
     )
-    return [Linked(int(r.id), int(r.walk_depth), _to_entity(r)) for r in conn.execute(stmt)]
+    return [Linked(int(r.id), int(r.walk_depth), to_version(r)) for r in conn.execute(stmt)]

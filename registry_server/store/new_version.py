@@ -16,7 +16,7 @@ leaves no counter bump and no row behind. Under READ COMMITTED the UPDATE
 re-reads the model row once it has the lock, so numbers stay gapless; the
 inserts read nothing another transaction could have changed meanwhile.
 
-The transaction path in domain/registry.py stays for what this statement
+The transaction path in domain/versions.py stays for what this statement
 does not cover (SQLite, a parent version, data sets, callers whose access
 depends on per-model grants).
 """
@@ -24,16 +24,18 @@ depends on per-model grants).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import Lineage, Stage, VersionStatus
+from registry_server.domain.events import EventKind
 from registry_server.store.prepared import Statement
 from registry_server.store.versions import DuplicateIdempotencyKey
 
-# The event's `after` matches what the transaction path records for
-# "version_created" (domain/registry.py), taken from the inserted row.
+# The event's `after` is the domain's (domain/events.py, `version_created`),
+# with the version number this statement allocates added to it.
 _CREATE = Statement(
     text(
         """
@@ -65,11 +67,9 @@ WITH known AS (
 ), event AS (
     INSERT INTO model_events (
         model_id, model_name, version, kind, actor, event_time, before, after)
-    SELECT model_id, :name, version, 'version_created', :created_by, creation_time,
+    SELECT model_id, :name, version, :kind, :created_by, creation_time,
         CAST('{}' AS json),
-        json_build_object(
-            'version', version, 'source', source, 'run_id', run_id, 'status', status,
-            'tags', CAST(:tags AS json), 'parent_model_uri', '')
+        CAST(jsonb_build_object('version', version) || CAST(:after AS jsonb) AS json)
     FROM version
 )
 SELECT id, false AS replay FROM version
@@ -93,6 +93,8 @@ def create(
     lineage: Lineage,
     idempotency_key: str | None,
     tags: dict[str, str],
+    event_kind: EventKind,
+    event_after: dict[str, Any],
 ) -> tuple[int, bool] | None:
     """The new version's row id, committed, and False; or the id of the
     version an earlier call with the same idempotency key created, and True
@@ -123,7 +125,8 @@ def create(
                 "artifacts_held": artifacts_held,
                 "tag_keys": list(tags),
                 "tag_values": list(tags.values()),
-                "tags": json.dumps(tags),
+                "kind": str(event_kind),
+                "after": json.dumps(event_after),
             },
         ).first()
     except IntegrityError as exc:

@@ -25,10 +25,10 @@ import functools
 import itertools
 import re
 from collections import OrderedDict, namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable, event
+from sqlalchemy import ClauseElement, Connection, CursorResult, Executable, event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -62,13 +62,14 @@ class Statement:
         # The row type of its results, made on the first EXECUTE: the columns
         # of a prepared statement are fixed, and building the type from the
         # cursor's description decoded every column name on every call.
-        self.row_type: type | None = None
+        self.make_row: Callable[[Iterable[Any]], Any] | None = None
 
     @functools.cached_property
     def _compiled(self) -> tuple[str, str, list[str], dict[str, Any]]:
         """PREPARE and EXECUTE texts, parameter order, constants: compiled on
         first use on PostgreSQL (a statement meant for SQLite may not compile
         for it)."""
+        assert isinstance(self.stmt, ClauseElement), "a statement, not a DDL or text object"
         compiled = self.stmt.compile(
             dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True}
         )
@@ -145,15 +146,18 @@ class Rows:
         return iter(self._rows)
 
 
-_ROW_TYPES: dict[tuple[str, ...], type] = {}
+_ROW_MAKERS: dict[tuple[str, ...], Callable[[Iterable[Any]], Any]] = {}
 
 
-def _row_type(description: Any) -> type:
+def _row_maker(description: Any) -> Callable[[Iterable[Any]], Any]:
+    """A named tuple type's `_make` for rows with these columns."""
     names = tuple(column[0] for column in description)
-    row_type = _ROW_TYPES.get(names)
-    if row_type is None:
-        row_type = _ROW_TYPES[names] = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-    return row_type
+    make = _ROW_MAKERS.get(names)
+    if make is None:
+        # Column names known only at run time: a type mypy cannot see into.
+        row_type: Any = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        make = _ROW_MAKERS[names] = row_type._make
+    return make
 
 
 def _execute(conn: Connection, sql: str, params: Mapping[str, Any], statement: Statement) -> Rows:
@@ -173,10 +177,9 @@ def _execute(conn: Connection, sql: str, params: Mapping[str, Any], statement: S
         cursor.execute(sql, params)
         if cursor.description is None:
             return Rows([])
-        row_type = statement.row_type
-        if row_type is None:
-            row_type = statement.row_type = _row_type(cursor.description)
-        make = row_type._make  # type: ignore[attr-defined]
+        make = statement.make_row
+        if make is None:
+            make = statement.make_row = _row_maker(cursor.description)
         return Rows([make(row) for row in cursor.fetchall()])
     except dbapi_error as exc:
         lost = conn.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)

@@ -1,19 +1,8 @@
-"""Search queries: a filter's syntax tree compiled to SQLAlchemy Core, read in
-keyset pages.
+"""Search pages: a filter's syntax tree and an order read in keyset pages.
 
-The tree comes from domain/search_filter.py with canonical field names and
-checked values; here each comparison becomes a column expression whose value
-is a bound parameter, so filter text never becomes SQL text.
-
-Multi-valued fields (tags, aliases, data sets) compile to EXISTS: the row
-matches when at least one of its tags (aliases, data sets) satisfies the
-comparison. That is MLflow's meaning for tags (``tags.k != 'v'``: has tag k
-with another value) and needs no DISTINCT, which a join would.
-
-LIKE is case-sensitive on both databases: PostgreSQL's LIKE is; SQLite's is
-not (for ASCII), so there a LIKE pattern is translated to the equivalent GLOB,
-which is case-sensitive and can still use an index for a literal prefix. In
-both, a backslash escapes the next character (PostgreSQL's default escape).
+The filter compiles to a condition in store/filters.py and pages are cut by
+keyset in store/paging.py; here the two become one statement per page, kept
+for searches that repeat.
 
 A page is read in one round trip: an inner query picks the ids of the page
 (filter, keyset condition, ORDER BY, LIMIT), and the outer query hydrates only
@@ -32,38 +21,21 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     CursorResult,
+    Executable,
     FromClause,
     Select,
-    String,
-    Subquery,
-    and_,
     any_,
-    case,
-    cast,
-    exists,
     func,
-    literal,
-    not_,
-    or_,
     select,
 )
 
 from registry_server.domain.entities import ModelVersion, RegisteredModel
-from registry_server.domain.search_filter import And, Comparison, Node, Op, Or
-from registry_server.store import versions
-from registry_server.store.prepared import Statement
-from registry_server.store.schema import model_version_datasets as datasets_t
-from registry_server.store.schema import model_version_tags as vtags_t
+from registry_server.domain.search_filter import And, Comparison, Node, Op
+from registry_server.store import filters, paging, rows, versions
+from registry_server.store.paging import Cursor, SortKey
+from registry_server.store.prepared import Rows, Statement
 from registry_server.store.schema import model_versions as versions_t
-from registry_server.store.schema import registered_model_aliases as aliases_t
-from registry_server.store.schema import registered_model_tags as mtags_t
 from registry_server.store.schema import registered_models as models_t
-from registry_server.store.sql import json_object_agg, load_json
-
-# (order key, descending), e.g. ("creation_timestamp", True).
-SortKey = tuple[str, bool]
-# The sort key values of a row followed by its id: where the next page starts.
-Cursor = tuple[Any, ...]
 
 _MODEL_KEYS: Mapping[str, ColumnElement[Any]] = {
     "name": models_t.c.name,
@@ -78,270 +50,6 @@ _VERSION_KEYS: Mapping[str, ColumnElement[Any]] = {
     "last_updated_timestamp": versions_t.c.last_updated_time,
 }
 
-_MODEL_COLUMNS: Mapping[str, ColumnElement[Any]] = {
-    "name": models_t.c.name,
-    "description": models_t.c.description,
-    "creation_timestamp": models_t.c.creation_time,
-    "last_updated_timestamp": models_t.c.last_updated_time,
-}
-
-# What the API shows as `source`: registry-held versions store none and are
-# addressed as models:/<current name>/<version> (see versions._to_entity), so
-# the filter matches what the caller sees.
-_SOURCE_AS_SHOWN: ColumnElement[Any] = case(
-    (
-        and_(versions_t.c.source == "", versions_t.c.artifacts_held),
-        literal("models:/") + models_t.c.name + "/" + cast(versions_t.c.version, String),
-    ),
-    else_=versions_t.c.source,
-)
-
-_VERSION_COLUMNS: Mapping[str, ColumnElement[Any]] = {
-    "name": models_t.c.name,
-    "version_number": versions_t.c.version,
-    "run_id": versions_t.c.run_id,
-    "source_path": _SOURCE_AS_SHOWN,
-    "current_stage": versions_t.c.stage,
-    "status": versions_t.c.status,
-    "description": versions_t.c.description,
-    "creation_timestamp": versions_t.c.creation_time,
-    "last_updated_timestamp": versions_t.c.last_updated_time,
-}
-
-_GLOB_SPECIAL = frozenset("*?[")
-
-
-def like_to_glob(pattern: str) -> str:
-    """The GLOB pattern matching exactly what ``LIKE pattern`` matches,
-    case-sensitively: % -> *, _ -> ?, backslash escapes the next character,
-    and GLOB's own wildcards are bracketed so they stay literal."""
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch == "\\":
-            # The parser refuses a pattern ending in a lone backslash.
-            ch = next(chars, "\\")
-        elif ch == "%":
-            out.append("*")
-            continue
-        elif ch == "_":
-            out.append("?")
-            continue
-        out.append(f"[{ch}]" if ch in _GLOB_SPECIAL else ch)
-    return "".join(out)
-
-
-def like_prefix(pattern: str) -> str:
-    """The literal text every match of ``LIKE pattern`` starts with: the
-    characters before the first unescaped wildcard, escapes resolved."""
-    out: list[str] = []
-    chars = iter(pattern)
-    for ch in chars:
-        if ch in "%_":
-            break
-        if ch == "\\":
-            ch = next(chars, "\\")
-        out.append(ch)
-    return "".join(out)
-
-
-def _successor(prefix: str) -> str | None:
-    """The smallest string above every string starting with ``prefix``, in
-    code point order (which is UTF-8 byte order); None if there is none."""
-    while prefix:
-        last = ord(prefix[-1]) + 1
-        if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be stored
-            last = 0xE000
-        if last <= 0x10FFFF:
-            return prefix[:-1] + chr(last)
-        prefix = prefix[:-1]
-    return None
-
-
-def _prefix_range(column: ColumnElement[Any], prefix: str) -> list[ColumnElement[bool]]:
-    """``prefix <= column < successor`` in the byte order of the name's
-    pattern index (``~>=~``, ``~<~``).
-
-    PostgreSQL derives these bounds from a LIKE pattern itself, but only when
-    the pattern is a constant. A prepared search (see `_cached_statement`)
-    gets a generic plan after a few runs, in which the pattern is a parameter:
-    without explicit bounds that plan scans every model (measured: 1.4 ms of
-    PostgreSQL CPU per page at 10,000 models instead of 0.5 ms).
-    """
-    if not prefix:
-        return []
-    bounds = [column.op("~>=~", is_comparison=True)(prefix)]
-    upper = _successor(prefix)
-    if upper is not None:
-        bounds.append(column.op("~<~", is_comparison=True)(upper))
-    return bounds
-
-
-def _compare(column: ColumnElement[Any], op: Op, value: Any, dialect: str) -> ColumnElement[bool]:
-    if op is Op.EQ:
-        return column == value
-    if op is Op.NE:
-        return column != value
-    if op is Op.LT:
-        return column < value
-    if op is Op.LE:
-        return column <= value
-    if op is Op.GT:
-        return column > value
-    if op is Op.GE:
-        return column >= value
-    if op is Op.IN:
-        return column.in_(list(value))
-    if op is Op.NOT_IN:
-        return column.not_in(list(value))
-    if op in (Op.LIKE, Op.NOT_LIKE):
-        if dialect == "sqlite":
-            matched = column.op("GLOB", is_comparison=True)(like_to_glob(value))
-        else:
-            matched = column.like(value)
-            if op is Op.LIKE and column is models_t.c.name:
-                matched = and_(*_prefix_range(column, like_prefix(value)), matched)
-        return not_(matched) if op is Op.NOT_LIKE else matched
-    if op in (Op.ILIKE, Op.NOT_ILIKE):
-        # PostgreSQL: native ILIKE, backslash is the default escape. SQLite:
-        # lower(x) LIKE lower(p), which needs the escape spelled out.
-        escape = "\\" if dialect == "sqlite" else None
-        matched = column.ilike(value, escape=escape)
-        return not_(matched) if op is Op.NOT_ILIKE else matched
-    raise AssertionError(f"unhandled operator {op}")
-
-
-def _compile(
-    node: Node, comparison: Callable[[Comparison], ColumnElement[bool]]
-) -> ColumnElement[bool]:
-    if isinstance(node, And):
-        return and_(*(_compile(n, comparison) for n in node.operands))
-    if isinstance(node, Or):
-        return or_(*(_compile(n, comparison) for n in node.operands))
-    return comparison(node)
-
-
-def model_condition(node: Node, dialect: str) -> ColumnElement[bool]:
-    """The WHERE condition over registered_models for a filter tree."""
-
-    def comparison(c: Comparison) -> ColumnElement[bool]:
-        if c.field == "tags":
-            return exists().where(
-                mtags_t.c.model_id == models_t.c.id,
-                mtags_t.c.key == c.key,
-                _compare(mtags_t.c.value, c.op, c.value, dialect),
-            )
-        if c.field == "alias":
-            return exists().where(
-                aliases_t.c.model_id == models_t.c.id,
-                _compare(aliases_t.c.alias, c.op, c.value, dialect),
-            )
-        return _compare(_MODEL_COLUMNS[c.field], c.op, c.value, dialect)
-
-    return _compile(node, comparison)
-
-
-def version_condition(node: Node, dialect: str) -> ColumnElement[bool]:
-    """The WHERE condition over model_versions JOIN registered_models."""
-
-    def comparison(c: Comparison) -> ColumnElement[bool]:
-        if c.field == "tags":
-            return exists().where(
-                vtags_t.c.version_id == versions_t.c.id,
-                vtags_t.c.key == c.key,
-                _compare(vtags_t.c.value, c.op, c.value, dialect),
-            )
-        if c.field == "alias":
-            return exists().where(
-                aliases_t.c.version_id == versions_t.c.id,
-                _compare(aliases_t.c.alias, c.op, c.value, dialect),
-            )
-        if c.field in ("dataset.digest", "dataset.name"):
-            column = datasets_t.c.digest if c.field == "dataset.digest" else datasets_t.c.name
-            return exists().where(
-                datasets_t.c.version_id == versions_t.c.id,
-                _compare(column, c.op, c.value, dialect),
-            )
-        return _compare(_VERSION_COLUMNS[c.field], c.op, c.value, dialect)
-
-    return _compile(node, comparison)
-
-
-def _after(
-    columns: Sequence[tuple[ColumnElement[Any], bool]], cursor: Cursor
-) -> ColumnElement[bool]:
-    """Rows strictly after ``cursor`` in the order of ``columns``.
-
-    The row comparison (k1, k2, id) > (v1, v2, i) expanded into its OR form,
-    because keys may mix ASC and DESC, which a row-value comparison cannot
-    express. The leading ``k1 >= v1`` is implied by the OR form and repeated
-    so the database can use it as an index range bound.
-    """
-    if len(cursor) != len(columns):
-        raise ValueError("cursor does not match the sort keys")
-    first, first_desc = columns[0]
-    bound = first <= cursor[0] if first_desc else first >= cursor[0]
-    branches = []
-    for i, (column, descending) in enumerate(columns):
-        equal_before = [c == v for (c, _), v in zip(columns[:i], cursor[:i], strict=True)]
-        step = column < cursor[i] if descending else column > cursor[i]
-        branches.append(and_(*equal_before, step))
-    return and_(bound, or_(*branches))
-
-
-def _page_ids(
-    source: FromClause,
-    row_id: ColumnElement[Any],
-    keys: Sequence[tuple[ColumnElement[Any], bool]],
-    where: ColumnElement[bool] | None,
-    after: Cursor | None,
-    limit: int,
-) -> Subquery:
-    """Ids and sort key values (k0, k1, ...) of the page's rows, in order.
-
-    The id breaks ties in the direction of the last key, so an index on
-    (key, id) serves the whole ORDER BY in one scan direction.
-    """
-    columns = [*keys, (row_id, keys[-1][1])]
-    stmt = select(row_id.label("id"), *(c.label(f"k{i}") for i, (c, _) in enumerate(keys)))
-    stmt = stmt.select_from(source)
-    if where is not None:
-        stmt = stmt.where(where)
-    if after is not None:
-        stmt = stmt.where(_after(columns, after))
-    return stmt.order_by(*_ordering(keys, row_id)).limit(limit).subquery("page")
-
-
-def _ordering(
-    keys: Sequence[tuple[ColumnElement[Any], bool]], row_id: ColumnElement[Any]
-) -> list[ColumnElement[Any]]:
-    """ORDER BY the keys, then the id in the direction of the last key."""
-    columns = [*keys, (row_id, keys[-1][1])]
-    return [c.desc() if d else c.asc() for c, d in columns]
-
-
-def _page_order(page: Subquery, order: Sequence[SortKey]) -> list[ColumnElement[Any]]:
-    directions = [d for _, d in order] + [order[-1][1]]
-    names = [f"k{i}" for i in range(len(order))] + ["id"]
-    return [
-        page.c[n].desc() if d else page.c[n].asc() for n, d in zip(names, directions, strict=True)
-    ]
-
-
-def _cursor(row: Any, order: Sequence[SortKey]) -> Cursor:
-    """The row's sort key values (k0, k1, ..., the last columns of every page
-    query) and its id (the first column)."""
-    return (*row[len(row) - len(order) :], row[0])
-
-
-def _both(
-    a: ColumnElement[bool] | None, b: ColumnElement[bool] | None
-) -> ColumnElement[bool] | None:
-    """AND of two optional conditions (`restrict` narrows to readable models)."""
-    if a is None or b is None:
-        return a if b is None else b
-    return and_(a, b)
-
 
 def _models_statement(
     dialect: str,
@@ -351,39 +59,14 @@ def _models_statement(
     limit: int,
     restrict: ColumnElement[bool] | None,
 ) -> Select[Any]:
-    condition = model_condition(where, dialect) if where is not None else None
-    condition = _both(condition, restrict)
+    condition = filters.model_condition(where, dialect) if where is not None else None
+    condition = filters.both(condition, restrict)
     keys = [(_MODEL_KEYS[name], descending) for name, descending in order]
-    page = _page_ids(models_t, models_t.c.id, keys, condition, after, limit)
-    tags = (
-        select(json_object_agg(mtags_t.c.key, mtags_t.c.value))
-        .where(mtags_t.c.model_id == models_t.c.id)
-        .correlate_except(mtags_t)
-        .scalar_subquery()
-    )
-    aliases = (
-        select(json_object_agg(aliases_t.c.alias, versions_t.c.version))
-        .select_from(aliases_t.join(versions_t, versions_t.c.id == aliases_t.c.version_id))
-        .where(aliases_t.c.model_id == models_t.c.id)
-        .correlate_except(aliases_t, versions_t)
-        .scalar_subquery()
-    )
+    page = paging.page_ids(models_t, models_t.c.id, keys, condition, after, limit)
     return (
-        select(
-            # The order _model_entity unpacks.
-            models_t.c.id,
-            models_t.c.name,
-            models_t.c.description,
-            models_t.c.creation_time,
-            models_t.c.last_updated_time,
-            models_t.c.last_version,
-            models_t.c.created_by,
-            tags.label("tags"),
-            aliases.label("aliases"),
-            *(page.c[f"k{i}"] for i in range(len(order))),
-        )
+        select(*rows.model_columns(), *(page.c[f"k{i}"] for i in range(len(order))))
         .select_from(page.join(models_t, models_t.c.id == page.c.id))
-        .order_by(*_page_order(page, order))
+        .order_by(*paging.page_order(page, order))
     )
 
 
@@ -395,18 +78,18 @@ def _versions_statement(
     limit: int,
     restrict: ColumnElement[bool] | None,
 ) -> Select[Any]:
-    condition = version_condition(where, dialect) if where is not None else None
-    condition = _both(condition, restrict)
+    condition = filters.version_condition(where, dialect) if where is not None else None
+    condition = filters.both(condition, restrict)
     keys = [(_VERSION_KEYS[name], descending) for name, descending in order]
     source = versions_t.join(models_t, models_t.c.id == versions_t.c.model_id)
     if dialect == "postgresql":
         return _versions_statement_pg(source, keys, condition, where, after, limit)
-    page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
+    page = paging.page_ids(source, versions_t.c.id, keys, condition, after, limit)
     return (
-        versions._version_select()
+        rows.version_select()
         .add_columns(*(page.c[f"k{i}"] for i in range(len(order))))
         .join(page, page.c.id == versions_t.c.id)
-        .order_by(*_page_order(page, order))
+        .order_by(*paging.page_order(page, order))
     )
 
 
@@ -421,7 +104,7 @@ def _pinned_model(where: Node | None) -> str | None:
 
 def _versions_statement_pg(
     source: FromClause,
-    keys: Sequence[tuple[ColumnElement[Any], bool]],
+    keys: Sequence[paging.Key],
     condition: ColumnElement[bool] | None,
     where: Node | None,
     after: Cursor | None,
@@ -443,14 +126,14 @@ def _versions_statement_pg(
         pinned = versions_t.c.model_id == (
             select(models_t.c.id).where(models_t.c.name == model).scalar_subquery()
         )
-        condition = _both(condition, pinned)
-    page = _page_ids(source, versions_t.c.id, keys, condition, after, limit)
+        condition = filters.both(condition, pinned)
+    page = paging.page_ids(source, versions_t.c.id, keys, condition, after, limit)
     ids = func.array(select(page.c.id).scalar_subquery())
     return (
-        versions._version_select()
+        rows.version_select()
         .add_columns(*(c.label(f"k{i}") for i, (c, _) in enumerate(keys)))
         .where(versions_t.c.id == any_(ids))
-        .order_by(*_ordering(keys, versions_t.c.id))
+        .order_by(*paging.ordering(keys, versions_t.c.id))
     )
 
 
@@ -475,7 +158,7 @@ def _cached_statement(
     return Statement(build(dialect, where, order, after, limit, None), bounded=after is None)
 
 
-def _run(conn: Connection, stmt: Select[Any] | Statement) -> CursorResult[Any]:
+def _run(conn: Connection, stmt: Executable | Statement) -> CursorResult[Any] | Rows:
     return stmt.run(conn, {}) if isinstance(stmt, Statement) else conn.execute(stmt)
 
 
@@ -487,7 +170,7 @@ def _statement(
     after: Cursor | None,
     limit: int,
     restrict: ColumnElement[bool] | None,
-) -> Select[Any] | Statement:
+) -> Executable | Statement:
     """The page query, reused for a search seen before.
 
     Building a search statement and its cache key costs more CPU than
@@ -514,39 +197,9 @@ def models_page(
     """Up to ``limit`` models matching ``where`` after ``after``, each with its
     tags, aliases and latest version per stage, and its cursor."""
     stmt = _statement(_models_statement, conn, where, order, after, limit, restrict)
-    rows = _run(conn, stmt).all()
-    latest = versions.latest_per_stage_many(conn, [row.id for row in rows])
-    return [(_model_entity(row, latest), _cursor(row, order)) for row in rows]
-
-
-def _model_entity(row: Any, latest: dict[int, list[ModelVersion]]) -> RegisteredModel:
-    """A model from a row of `models_page`'s query, unpacked by position (see
-    versions._to_entity for why)."""
-    (
-        model_id,
-        name,
-        description,
-        creation_time,
-        last_updated_time,
-        last_version,
-        created_by,
-        tags,
-        aliases,
-    ) = row[:9]
-    return RegisteredModel(
-        id=model_id,
-        name=name,
-        description=description,
-        creation_timestamp=creation_time,
-        last_updated_timestamp=last_updated_time,
-        last_version=last_version,
-        created_by=created_by,
-        tags=dict(sorted(load_json(tags, {}).items())) if tags is not None else {},
-        aliases={k: int(v) for k, v in sorted(load_json(aliases, {}).items())}
-        if aliases is not None
-        else {},
-        latest_versions=tuple(latest.get(model_id, ())),
-    )
+    found = _run(conn, stmt).all()
+    latest = versions.latest_per_stage_many(conn, [row.id for row in found])
+    return [(rows.to_model(row, latest), paging.cursor_of(row, order)) for row in found]
 
 
 def versions_page(
@@ -560,4 +213,4 @@ def versions_page(
     """Up to ``limit`` versions (across models) matching ``where`` after
     ``after``, hydrated like every other version read, with their cursors."""
     stmt = _statement(_versions_statement, conn, where, order, after, limit, restrict)
-    return [(versions._to_entity(row), _cursor(row, order)) for row in _run(conn, stmt)]
+    return [(rows.to_version(row), paging.cursor_of(row, order)) for row in _run(conn, stmt)]

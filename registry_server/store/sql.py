@@ -20,12 +20,12 @@ class json_object_agg(GenericFunction[Any]):
 
 
 @compiles(json_object_agg, "postgresql")
-def _json_object_agg_pg(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_object_agg_pg(element, compiler, **kw):
     return f"json_object_agg({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(json_object_agg, "sqlite")
-def _json_object_agg_sqlite(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_object_agg_sqlite(element, compiler, **kw):
     return f"json_group_object({compiler.process(element.clauses, **kw)})"
 
 
@@ -37,12 +37,12 @@ class json_array_agg(GenericFunction[Any]):
 
 
 @compiles(json_array_agg, "postgresql")
-def _json_array_agg_pg(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_array_agg_pg(element, compiler, **kw):
     return f"json_agg({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(json_array_agg, "sqlite")
-def _json_array_agg_sqlite(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_array_agg_sqlite(element, compiler, **kw):
     return f"json_group_array({compiler.process(element.clauses, **kw)})"
 
 
@@ -54,12 +54,12 @@ class json_row(GenericFunction[Any]):
 
 
 @compiles(json_row, "postgresql")
-def _json_row_pg(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_row_pg(element, compiler, **kw):
     return f"json_build_array({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(json_row, "sqlite")
-def _json_row_sqlite(element, compiler, **kw):  # type: ignore[no-untyped-def]
+def _json_row_sqlite(element, compiler, **kw):
     return f"json(json_array({compiler.process(element.clauses, **kw)}))"
 
 

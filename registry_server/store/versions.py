@@ -1,6 +1,6 @@
 """Repository functions for model versions, their tags and datasets.
 
-Every read of a version goes through `_version_select`: one SELECT that joins
+Every read of a version goes through `rows.version_select`: one SELECT that joins
 the model (for its name) and folds aliases, tags and datasets in through
 correlated sub-selects, so a hot read is a single indexed round trip.
 """
@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Select,
     String,
     any_,
     bindparam,
@@ -28,199 +27,39 @@ from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import (
     STAGE_ORDER,
-    Dataset,
     Lineage,
     ModelVersion,
     Stage,
     VersionStatus,
 )
-from registry_server.store import models
+from registry_server.store import models, rows
 from registry_server.store.prepared import Statement
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_model_aliases as aliases_t
 from registry_server.store.schema import registered_models as models_t
-from registry_server.store.sql import json_array_agg, json_object_agg, json_row, load_json, upsert
+from registry_server.store.sql import upsert
 
 
 class DuplicateIdempotencyKey(Exception):
     """Another transaction committed a version with the same key first."""
 
 
-@functools.cache
-def _version_select() -> Select[Any]:
-    """Built once: statements are immutable (`.where()` returns a copy), and
-    building this one (two table aliases, five sub-selects) costs more CPU
-    than PostgreSQL spends answering it."""
-    v = versions_t
-    # The parent is shown by its current name, so a rename of the parent model
-    # does not leave stale lineage; the stored URI is the fallback once the
-    # parent version is deleted.
-    #
-    # Sub-selects, not outer joins: for a page of versions the planner
-    # guessed ten rows and hash-joined the parent side, reading every version
-    # of every model per page (EXPLAIN: a sequential scan of model_versions,
-    # 1,000 rows for a 100-row page, growing with the table). A sub-select is
-    # a primary-key probe per row, and nothing for the usual row without a
-    # parent.
-    parent_v = versions_t.alias("parent_v")
-    parent_m = models_t.alias("parent_m")
-    parent_version = (
-        select(parent_v.c.version)
-        .where(parent_v.c.id == v.c.parent_version_id)
-        .correlate_except(parent_v)
-        .scalar_subquery()
-    )
-    parent_name = (
-        select(parent_m.c.name)
-        .select_from(parent_v.join(parent_m, parent_m.c.id == parent_v.c.model_id))
-        .where(parent_v.c.id == v.c.parent_version_id)
-        .correlate_except(parent_v, parent_m)
-        .scalar_subquery()
-    )
-    aliases = (
-        select(func.aggregate_strings(aliases_t.c.alias, ","))
-        .where(aliases_t.c.version_id == v.c.id)
-        .correlate_except(aliases_t)
-        .scalar_subquery()
-    )
-    tags = (
-        select(json_object_agg(vtags_t.c.key, vtags_t.c.value))
-        .where(vtags_t.c.version_id == v.c.id)
-        .correlate_except(vtags_t)
-        .scalar_subquery()
-    )
-    datasets = (
-        select(
-            json_array_agg(
-                json_row(
-                    datasets_t.c.position,
-                    datasets_t.c.name,
-                    datasets_t.c.digest,
-                    datasets_t.c.source_uri,
-                )
-            )
-        )
-        .where(datasets_t.c.version_id == v.c.id)
-        .correlate_except(datasets_t)
-        .scalar_subquery()
-    )
-    return select(
-        v.c.id,
-        v.c.model_id,
-        models_t.c.name,
-        v.c.version,
-        v.c.creation_time,
-        v.c.last_updated_time,
-        v.c.description,
-        v.c.source,
-        v.c.stage,
-        v.c.status,
-        v.c.status_message,
-        v.c.created_by,
-        v.c.run_id,
-        v.c.run_link,
-        v.c.experiment_id,
-        v.c.code_version,
-        v.c.parent_model_uri,
-        v.c.artifacts_held,
-        parent_name.label("parent_name"),
-        parent_version.label("parent_version"),
-        aliases.label("aliases"),
-        tags.label("tags"),
-        datasets.label("datasets"),
-    ).select_from(v.join(models_t, models_t.c.id == v.c.model_id))
-
-
-_STAGES = {s.value: s for s in Stage}
-_STATUSES = {s.value: s for s in VersionStatus}
-_NO_LINEAGE_DATASETS: tuple[Dataset, ...] = ()
-
-
-def _to_entity(row: Any) -> ModelVersion:
-    """A version from a row of `_version_select` (extra columns may follow).
-
-    Unpacked by position: searches turn up to a thousand rows per call into
-    entities, and named access on SQLAlchemy rows cost a third of a version
-    search's CPU (py-spy).
-    """
-    (
-        _id,
-        model_id,
-        name,
-        version,
-        creation_time,
-        last_updated_time,
-        description,
-        source,
-        stage,
-        status,
-        status_message,
-        created_by,
-        run_id,
-        run_link,
-        experiment_id,
-        code_version,
-        parent_model_uri,
-        artifacts_held,
-        parent_name,
-        parent_version,
-        aliases,
-        tags,
-        datasets,
-    ) = row[:23]
-    return ModelVersion(
-        model_id=model_id,
-        name=name,
-        version=version,
-        creation_timestamp=creation_time,
-        last_updated_timestamp=last_updated_time,
-        description=description,
-        # Registry-held files are addressed by the version itself, under the
-        # model's current name.
-        source=source or (f"models:/{name}/{version}" if artifacts_held else ""),
-        stage=_STAGES[stage],
-        status=_STATUSES[status],
-        status_message=status_message,
-        created_by=created_by,
-        lineage=Lineage(
-            run_id=run_id,
-            run_link=run_link,
-            experiment_id=experiment_id,
-            code_version=code_version,
-            datasets=tuple(
-                Dataset(name=d[1], digest=d[2], source_uri=d[3])
-                for d in sorted(load_json(datasets, []), key=lambda d: d[0])
-            )
-            if datasets is not None
-            else _NO_LINEAGE_DATASETS,
-            parent_model_uri=(
-                f"models:/{parent_name}/{parent_version}"
-                if parent_version is not None
-                else parent_model_uri
-            ),
-        ),
-        tags=dict(sorted(load_json(tags, {}).items())) if tags is not None else {},
-        aliases=tuple(sorted(aliases.split(","))) if aliases else (),
-        registry_held=bool(artifacts_held),
-    )
-
-
 def _one(conn: Connection, stmt: Statement, params: Mapping[str, Any]) -> ModelVersion | None:
     row = stmt.run(conn, params).first()
-    return _to_entity(row) if row is not None else None
+    return rows.to_version(row) if row is not None else None
 
 
 # The hot lookups (get, by alias, resolve) are built once with bound
 # parameters: reusing the statement object lets SQLAlchemy reuse its memoised
 # cache key and compiled SQL instead of rebuilding both on every call, and
 # PostgreSQL plans each once per connection (store/prepared.py).
-_BY_NAME_VERSION_SELECT = _version_select().where(
+_BY_NAME_VERSION_SELECT = rows.version_select().where(
     models_t.c.name == bindparam("name"), versions_t.c.version == bindparam("version")
 )
 _BY_NAME_VERSION = Statement(_BY_NAME_VERSION_SELECT)
-_BY_ID = Statement(_version_select().where(versions_t.c.id == bindparam("version_id")))
+_BY_ID = Statement(rows.version_select().where(versions_t.c.id == bindparam("version_id")))
 # The alias is looked up by its key (the model's name, then (model_id,
 # alias)), and its version by primary key. Joined to the versions on
 # version_id, PostgreSQL walked every version of the model and probed the
@@ -234,7 +73,7 @@ _ALIAS_TARGET = (
     .correlate(None)
     .scalar_subquery()
 )
-_BY_ALIAS = Statement(_version_select().where(versions_t.c.id == _ALIAS_TARGET))
+_BY_ALIAS = Statement(rows.version_select().where(versions_t.c.id == _ALIAS_TARGET))
 
 
 # Version numbers are stored as 32-bit integers; the API takes int64. A
@@ -266,7 +105,7 @@ def lock_and_get(conn: Connection, name: str, version: int) -> LockedVersion | N
     row = _BY_NAME_VERSION.run(conn, {"name": name, "version": _storable(version)}).first()
     if row is None:
         return None
-    return LockedVersion(int(row.model_id), int(row.id), _to_entity(row))
+    return LockedVersion(int(row.model_id), int(row.id), rows.to_version(row))
 
 
 class ModelRef(NamedTuple):
@@ -316,7 +155,7 @@ def get_by_alias(conn: Connection, name: str, alias: str) -> ModelVersion | None
 
 @functools.cache
 def _latest_select(by_stage: bool, by_status: bool) -> Statement:
-    stmt = _version_select().where(models_t.c.name == bindparam("name"))
+    stmt = rows.version_select().where(models_t.c.name == bindparam("name"))
     if by_stage:
         stmt = stmt.where(versions_t.c.stage == bindparam("stage"))
     if by_status:
@@ -369,7 +208,7 @@ def _latest_per_stage_select(dialect: str) -> Statement:
         .group_by(versions_t.c.model_id, versions_t.c.stage)
         .subquery()
     )
-    stmt = _version_select().join(
+    stmt = rows.version_select().join(
         top,
         (top.c.model_id == versions_t.c.model_id)
         & (top.c.stage == versions_t.c.stage)
@@ -388,7 +227,7 @@ def latest_per_stage_many(
     params = {"model_ids": list(model_ids), "stages": [s.value for s in stages]}
     found: dict[int, dict[Stage, ModelVersion]] = {}
     statement = _latest_per_stage_select(conn.dialect.name)
-    for version in map(_to_entity, statement.run(conn, params)):
+    for version in map(rows.to_version, statement.run(conn, params)):
         found.setdefault(version.model_id, {})[version.stage] = version
     return {
         model_id: [by_stage[s] for s in STAGE_ORDER if s in by_stage]
@@ -538,7 +377,7 @@ def archive_stage_holders(
     conn: Connection, model_id: int, stage: Stage, keep_id: int, now: int
 ) -> list[int]:
     """Move every other version in `stage` to Archived; return their numbers."""
-    rows = _ARCHIVE_HOLDERS.run(
+    archived = _ARCHIVE_HOLDERS.run(
         conn,
         {
             "holder_model_id": model_id,
@@ -547,7 +386,7 @@ def archive_stage_holders(
             "archived_at": now,
         },
     )
-    return sorted(int(row[0]) for row in rows)
+    return sorted(int(row[0]) for row in archived)
 
 
 def remove(conn: Connection, version_id: int) -> None:
