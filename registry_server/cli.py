@@ -8,9 +8,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from registry_server import config as cfg
+
+log = logging.getLogger(__name__)
 
 EPILOG = """\
 Examples:
@@ -28,11 +31,6 @@ Examples:
   # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
   registry-server serve --listen 0.0.0.0:50051 --require-auth --tls-cert cert.pem --tls-key key.pem
   registry-server serve --tls-cert cert.pem --tls-key key.pem --tls-client-ca clients-ca.pem
-
-Environment: REGISTRY_DATABASE_URL, REGISTRY_ARTIFACT_STORE, REGISTRY_LISTEN,
-REGISTRY_WORKERS, REGISTRY_TLS_CERT, REGISTRY_TLS_KEY, REGISTRY_TLS_CLIENT_CA,
-REGISTRY_REQUIRE_AUTH, REGISTRY_INSECURE_ALLOW_ANONYMOUS, REGISTRY_BOOTSTRAP_ADMIN_TOKEN;
-S3 credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 """
 
 
@@ -57,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="registry-server",
         description="The model registry gRPC server.",
-        epilog=EPILOG,
+        epilog=f"{EPILOG}\nEnvironment: see `registry-server serve --help`, docs/operations.md.\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
@@ -68,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the gRPC server",
         description="Run the gRPC server. SQLite databases are migrated on start; a "
         "PostgreSQL schema must be upgraded first with `registry-server db upgrade`.",
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + cfg.environment_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_database_flag(serve)
@@ -195,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # alembic reports its plugins and DDL mode at INFO on every start of the embedded
+    # store ("Context impl SQLiteImpl.", "Will assume non-transactional DDL."); the
+    # migrations it applies are logged by registry_server.migrate instead.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(args)
     if args.command == "gc":
@@ -328,6 +331,8 @@ def _serve(args: argparse.Namespace) -> int:
         config.check_exposure()
     except cfg.ConfigError as exc:
         args.command_parser.error(str(exc))  # exits 2, like argparse's own errors
+    if not args.reuse_port:  # a child of --processes: its supervisor said it already
+        _log_embedded_paths(config)
     try:
         if config.processes > 1:
             from registry_server.supervisor import serve_processes
@@ -341,6 +346,25 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"registry-server: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _log_embedded_paths(config: cfg.ServerConfig) -> None:
+    """Say where a SQLite file and a folder store are, as absolute paths: the defaults
+    are relative to the folder `serve` was started in, which is easy to lose."""
+    from urllib.parse import urlparse
+
+    from sqlalchemy.engine import make_url
+
+    from registry_server.store.database import is_sqlite
+
+    if not is_sqlite(config.database_url):
+        return
+    database = make_url(config.database_url).database or ""
+    where = "in memory" if database in ("", ":memory:") else str(Path(database).resolve())
+    files, store = config.artifact_store, urlparse(config.artifact_store)
+    if store.scheme in ("", "file") or len(store.scheme) == 1:  # a folder (see artifacts.factory)
+        files = str(Path(store.path if store.scheme == "file" else files).resolve())
+    log.info("embedded SQLite database %s (migrated on start); model files in %s", where, files)
 
 
 def _db(args: argparse.Namespace) -> int:

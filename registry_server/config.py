@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,70 @@ class TlsFileError(ValueError):
     path or a swapped key and certificate should stop `serve` with the flag's
     name, not surface later as an opaque handshake failure on every call.
     """
+
+
+#: Every environment variable the server's code reads, with the flag it stands
+#: for (if any) and what it does: `registry-server serve --help` prints this
+#: table, and a test checks that no variable read under registry_server/ is
+#: missing from it.
+ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
+    ("REGISTRY_DATABASE_URL", "--database-url", "metadata database (holds the password)"),
+    ("REGISTRY_ARTIFACT_STORE", "--artifact-store", "where registry-held files go"),
+    ("REGISTRY_LISTEN", "--listen", "host:port to listen on"),
+    ("REGISTRY_WORKERS", "--workers", "threads for calls that may wait"),
+    ("REGISTRY_READ_THREADS", "--read-threads", "threads for reads"),
+    ("REGISTRY_PROCESSES", "--processes", "server processes sharing the port, or auto"),
+    ("REGISTRY_REQUIRE_AUTH", "--require-auth", "every call needs a bearer token (true/false)"),
+    (
+        "REGISTRY_INSECURE_ALLOW_ANONYMOUS",
+        "--insecure-allow-anonymous",
+        "serve beyond loopback without authentication (true/false)",
+    ),
+    (
+        "REGISTRY_BOOTSTRAP_ADMIN_TOKEN",
+        "",
+        "a secret of 32+ characters made an admin token at start (principal admin)",
+    ),
+    ("REGISTRY_ACCESS_LOG", "--access-log", "log every successful call too (true/false)"),
+    (
+        "REGISTRY_PREPARED_STATEMENTS",
+        "",
+        "PostgreSQL: prepare the hot lookups once per connection (default true); "
+        "false behind a pooler in transaction mode (PgBouncer)",
+    ),
+    ("REGISTRY_TLS_CERT", "--tls-cert", "serve TLS with this PEM certificate chain"),
+    ("REGISTRY_TLS_KEY", "--tls-key", "the certificate's unencrypted private key"),
+    ("REGISTRY_TLS_CLIENT_CA", "--tls-client-ca", "mutual TLS: CA of client certificates"),
+    ("AWS_ACCESS_KEY_ID", "", "S3 access key of an s3:// artifact store"),
+    ("AWS_SECRET_ACCESS_KEY", "", "its secret key"),
+    ("AWS_REGION", "", "its region when the URL has no region="),
+)
+
+#: Read by `python -m registry_server.healthcheck` (as by the `registry` CLI), not by serve.
+HEALTHCHECK_ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("REGISTRY_TLS", "1/0: connect with TLS or plaintext"),
+    ("REGISTRY_TLS_CA", "CA to verify the server with (default: $REGISTRY_TLS_CERT)"),
+    ("REGISTRY_TLS_CLIENT_CERT", "client certificate, for a server with a client CA"),
+    ("REGISTRY_TLS_CLIENT_KEY", "its private key"),
+    ("REGISTRY_TLS_SERVER_NAME", "name the server's certificate must carry"),
+)
+
+
+def environment_help() -> str:
+    """The environment section of `registry-server serve --help`."""
+    width = max(len(name) for name, _, _ in ENVIRONMENT) + 4
+
+    def entry(name: str, text: str) -> str:
+        return textwrap.fill(
+            text, 100, initial_indent=f"  {name:<{width - 2}}", subsequent_indent=" " * width
+        )
+
+    lines = ["Environment (a flag wins over its variable; see docs/operations.md):"]
+    lines += [entry(name, f"{flag}: {text}" if flag else text) for name, flag, text in ENVIRONMENT]
+    lines.append("Read by the health check (python -m registry_server.healthcheck), besides")
+    lines.append("REGISTRY_LISTEN and REGISTRY_TLS_CERT:")
+    lines += [entry(name, text) for name, text in HEALTHCHECK_ENVIRONMENT]
+    return "\n".join(lines) + "\n"
 
 
 #: flag -> environment variable, for messages: a setting may come from either.

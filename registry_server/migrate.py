@@ -9,6 +9,7 @@ process by construction, so it is upgraded on start.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +17,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
 
 
 class SchemaBehind(Exception):
@@ -47,10 +50,19 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to `revision`, and log in one line what changed.
+
+    One line instead of alembic's own: `registry-server` quiets the alembic
+    loggers, which say at INFO on every start which plugins and DDL mode they use.
+    """
     config = _config()
     with engine.begin() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:
+        log.info("database schema upgraded from %s to %s", before or "empty", after)
 
 
 def ensure_current(engine: Engine) -> None:
