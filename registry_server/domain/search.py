@@ -32,7 +32,7 @@ from registry_server.domain import search_filter, validation
 from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import ModelVersion, Page, RegisteredModel
 from registry_server.domain.errors import InvalidArgument
-from registry_server.domain.search_filter import Comparison, Node, Op, Target
+from registry_server.domain.filter_tree import Comparison, Node, Op, Target
 from registry_server.store import search as search_store
 from registry_server.store.database import Database
 from registry_server.store.paging import Cursor, SortKey

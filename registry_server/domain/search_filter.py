@@ -27,12 +27,43 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from registry_server.domain import validation
 from registry_server.domain.entities import Stage, VersionStatus
 from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.filter_tree import (
+    EQUALITY_OPS,
+    LIST_OPS,
+    MODELS,
+    PATTERN_OPS,
+    VERSIONS,
+    And,
+    Comparison,
+    FieldRule,
+    Kind,
+    Node,
+    Op,
+    Or,
+    Target,
+    Value,
+)
+
+# The parser's answer and what it is checked against, importable from here.
+__all__ = [
+    "MODELS",
+    "VERSIONS",
+    "And",
+    "Comparison",
+    "Node",
+    "Op",
+    "Or",
+    "Target",
+    "parse",
+    "parse_order_by",
+    "tokenize",
+]
 
 MAX_FILTER_LENGTH = 4096
 MAX_COMPARISONS = 50
@@ -41,146 +72,6 @@ MAX_NESTING = 20
 MAX_ORDER_BY = 3
 # Bound values go to BIGINT columns; anything wider would fail inside the driver.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-
-Value = str | int
-
-
-class Op(enum.StrEnum):
-    EQ = "="
-    NE = "!="
-    LT = "<"
-    LE = "<="
-    GT = ">"
-    GE = ">="
-    LIKE = "LIKE"
-    NOT_LIKE = "NOT LIKE"
-    ILIKE = "ILIKE"
-    NOT_ILIKE = "NOT ILIKE"
-    IN = "IN"
-    NOT_IN = "NOT IN"
-
-
-LIST_OPS = frozenset({Op.IN, Op.NOT_IN})
-PATTERN_OPS = frozenset({Op.LIKE, Op.NOT_LIKE, Op.ILIKE, Op.NOT_ILIKE})
-EQUALITY_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
-# Operator sets as the API documents them per field.
-STRING_OPS: tuple[Op, ...] = (
-    Op.EQ,
-    Op.NE,
-    Op.LIKE,
-    Op.ILIKE,
-    Op.NOT_LIKE,
-    Op.NOT_ILIKE,
-    Op.IN,
-    Op.NOT_IN,
-)
-TEXT_OPS: tuple[Op, ...] = (Op.EQ, Op.NE, Op.LIKE, Op.ILIKE)
-RANGE_OPS: tuple[Op, ...] = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
-NUMBER_OPS: tuple[Op, ...] = (*RANGE_OPS, Op.IN, Op.NOT_IN)
-
-
-# ---------------------------------------------------------------- syntax tree
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """``field op value``. ``field`` is canonical (``name``, ``tags``,
-    ``version_number``, ...); ``key`` is the tag key for ``tags``. ``value`` is
-    a tuple for IN / NOT IN. ``position`` (1-based) is kept for messages."""
-
-    field: str
-    op: Op
-    value: Value | tuple[Value, ...]
-    key: str | None = None
-    position: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    operands: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    operands: tuple[Node, ...]
-
-
-Node = Comparison | And | Or
-
-
-# -------------------------------------------------------------- field catalog
-
-
-class Kind(enum.Enum):
-    STRING = "string"
-    INTEGER = "integer"
-    STAGE = "stage"
-    STATUS = "status"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldRule:
-    kind: Kind
-    ops: tuple[Op, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a filter may say about one kind of result (models or versions)."""
-
-    label: str
-    # Canonical name -> rule; "tags" stands for tags.<key>.
-    fields: Mapping[str, FieldRule]
-    # Alternative spellings -> canonical name.
-    synonyms: Mapping[str, str]
-    # order_by keys, in the order they are listed in messages.
-    order_keys: tuple[str, ...]
-    default_order: tuple[tuple[str, bool], ...]
-
-    def expected(self) -> str:
-        names = [("tags.<key>" if f == "tags" else f) for f in self.fields]
-        return ", ".join(names)
-
-
-_TIMESTAMPS = {
-    "creation_timestamp": FieldRule(Kind.INTEGER, RANGE_OPS),
-    "last_updated_timestamp": FieldRule(Kind.INTEGER, RANGE_OPS),
-}
-
-MODELS = Target(
-    label="registered models",
-    fields={
-        "name": FieldRule(Kind.STRING, STRING_OPS),
-        "tags": FieldRule(Kind.STRING, STRING_OPS),
-        "alias": FieldRule(Kind.STRING, STRING_OPS),
-        "description": FieldRule(Kind.STRING, TEXT_OPS),
-        **_TIMESTAMPS,
-    },
-    synonyms={},
-    order_keys=("name", "creation_timestamp", "last_updated_timestamp"),
-    default_order=(("name", False),),
-)
-
-VERSIONS = Target(
-    label="model versions",
-    fields={
-        "name": FieldRule(Kind.STRING, STRING_OPS),
-        "version_number": FieldRule(Kind.INTEGER, NUMBER_OPS),
-        "run_id": FieldRule(Kind.STRING, STRING_OPS),
-        "source_path": FieldRule(Kind.STRING, STRING_OPS),
-        "current_stage": FieldRule(Kind.STAGE, STRING_OPS),
-        "status": FieldRule(Kind.STATUS, STRING_OPS),
-        "description": FieldRule(Kind.STRING, STRING_OPS),
-        "tags": FieldRule(Kind.STRING, STRING_OPS),
-        "alias": FieldRule(Kind.STRING, STRING_OPS),
-        "dataset.digest": FieldRule(Kind.STRING, STRING_OPS),
-        "dataset.name": FieldRule(Kind.STRING, STRING_OPS),
-        **_TIMESTAMPS,
-    },
-    synonyms={"source": "source_path", "stage": "current_stage", "version": "version_number"},
-    order_keys=("name", "version_number", "creation_timestamp", "last_updated_timestamp"),
-    default_order=(("name", False), ("version_number", True)),
-)
 
 
 # ------------------------------------------------------------------ tokenizer

@@ -1,8 +1,9 @@
 """Search filters compiled to SQLAlchemy Core conditions.
 
-The tree comes from domain/search_filter.py with canonical field names and
-checked values; here each comparison becomes a column expression whose value
-is a bound parameter, so filter text never becomes SQL text.
+The tree (domain/filter_tree.py) comes from domain/search_filter.py with
+canonical field names and checked values; here each comparison becomes a
+column expression whose value is a bound parameter, so filter text never
+becomes SQL text.
 
 Multi-valued fields (tags, aliases, data sets) compile to EXISTS: the row
 matches when at least one of its tags (aliases, data sets) satisfies the
@@ -33,7 +34,7 @@ from sqlalchemy import (
 )
 
 from registry_server.domain import uri as uris
-from registry_server.domain.search_filter import And, Comparison, Node, Op, Or
+from registry_server.domain.filter_tree import And, Comparison, Node, Op, Or
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t

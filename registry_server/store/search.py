@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 
 from registry_server.domain.entities import ModelVersion, RegisteredModel
-from registry_server.domain.search_filter import And, Comparison, Node, Op
+from registry_server.domain.filter_tree import And, Comparison, Node, Op
 from registry_server.store import filters, paging, rows, versions
 from registry_server.store.paging import Cursor, SortKey
 from registry_server.store.prepared import Rows, Statement
