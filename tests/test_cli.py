@@ -22,7 +22,7 @@ import pytest
 from support.net import free_port
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client import RPC_METHODS, RegistryClient, cli
+from registry_client import RPC_METHODS, NotFound, RegistryClient, Unavailable, cli
 from registry_client.cli import RPC_COMMANDS, build_parser, main
 from registry_client.cli.history import timestamp
 
@@ -309,6 +309,70 @@ def test_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("error: UNAVAILABLE: ")
 
 
+def test_unreachable_server_says_how_to_start_one_or_where_to_point(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first command of someone without a server: gRPC's "failed to
+    connect to all addresses" stays (it is the cause), then what to do."""
+    target = f"127.0.0.1:{free_port()}"
+    code, out, err = _offline(capsys, "--target", target, "--timeout", "2", "models", "list")
+    assert (code, out) == (1, "")
+    error, hint = err.split("\n", 1)
+    assert error.startswith("error: UNAVAILABLE: failed to connect")
+    assert hint.startswith(f"hint: no registry server answered at {target} (from --target).")
+    assert "registry-server serve" in hint
+    assert "--target HOST:PORT" in hint and "REGISTRY_TARGET=HOST:PORT" in hint
+
+    monkeypatch.setenv("REGISTRY_TARGET", target)
+    code, _, err = _offline(capsys, "--timeout", "2", "versions", "list", "m")
+    assert code == 1
+    assert f"answered at {target} (from $REGISTRY_TARGET)." in err
+
+
+def test_an_unavailable_server_that_answered_gets_no_hint() -> None:
+    """UNAVAILABLE from the server itself (its database is down) names its
+    cause; telling the user to start a server would mislead."""
+    assert cli._unreachable(Unavailable("failed to connect to all addresses; last error: ..."))
+    assert not cli._unreachable(Unavailable("the metadata database is unavailable; retry"))
+    assert not cli._unreachable(NotFound("failed to connect is in the model name"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "commands"),
+    [
+        ([], ["models", "versions", "aliases", "artifacts", "resolve", "download", "history"]),
+        (["versions"], ["list", "create", "get", "transition", "finalize", "delete-tag"]),
+        (["models"], ["list", "create", "get", "rename", "latest"]),
+        (["search"], ["models", "versions"]),
+        (["--output", "json", "tokens"], ["create", "list", "revoke"]),
+    ],
+)
+def test_a_group_without_a_command_lists_its_commands_and_exits_2(
+    run: Run, argv: list[str], commands: list[str]
+) -> None:
+    """`registry` and `registry versions` alone: the help with the list of
+    commands, on stderr with the usage status (2), so that a script that
+    lost its command does not pass for a success."""
+    code, out, err = run(*argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: registry")
+    assert "error:" not in err
+    listed = err.split("\n  COMMAND\n", 1)[1]
+    for command in commands:
+        assert re.search(rf"^    {re.escape(command)}\s", listed, flags=re.M), command
+
+
+def test_bare_registry_lists_the_commands_through_the_console_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "registry_client.cli"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "models" in result.stderr and "registry versions create" in result.stderr
+
+
 # --------------------------------------------------------------------------- registered models
 
 
@@ -344,6 +408,53 @@ def test_model_lifecycle(run: Run, run_json: Callable[..., Any], model_name: str
     assert (code, out) == (1, "")
     assert err.startswith("error: NOT_FOUND: ")
     assert renamed in err
+
+
+def test_models_list_is_search_models_without_a_filter(
+    run: Run, run_json: Callable[..., Any], model_name: str
+) -> None:
+    for suffix in ("a", "b"):
+        assert run("models", "create", f"{model_name}-{suffix}")[0] == 0
+    listed = run_json("models", "list", "--all")
+    assert listed == run_json("search", "models", "--all")
+    names = [m["name"] for m in listed["registered_models"]]
+    assert [f"{model_name}-a", f"{model_name}-b"] == [n for n in names if n.startswith(model_name)]
+    # One page: the same table and the same next-page hint as the search.
+    assert run("models", "list", "--max-results", "1") == run(
+        "search", "models", "--max-results", "1"
+    )
+    code, out, err = run("models", "list", "--max-results", "1")
+    assert code == 0 and len(out.splitlines()) == 2  # header + one model
+    assert "--page-token" in err
+
+
+def test_versions_list_shows_the_versions_of_one_model(
+    run: Run, run_json: Callable[..., Any], model_name: str
+) -> None:
+    # A quote in the name: the filter the command builds must escape it.
+    name, other = f"{model_name}'s", f"{model_name}-other"
+    for model in (name, other):
+        assert run("models", "create", model)[0] == 0
+    for source in ("s3://a", "s3://b"):
+        assert run("versions", "create", name, "--source", source)[0] == 0
+    assert run("versions", "create", other, "--source", "s3://c")[0] == 0
+
+    listed = run_json("versions", "list", name)
+    assert [(v["name"], v["version"]) for v in listed["model_versions"]] == [(name, 2), (name, 1)]
+    assert listed["next_page_token"] is None
+    quoted = name.replace("'", "''")
+    assert listed == run_json("search", "versions", "--filter", f"name = '{quoted}'")
+    code, out, err = run("versions", "list", name, "--order-by", "version_number ASC")
+    assert (code, err) == (0, "")
+    assert [line.split()[1] for line in out.splitlines()[1:]] == ["1", "2"]
+
+    # No versions yet: an empty list; no such model: NOT_FOUND, exit 1.
+    empty = f"{model_name}-empty"
+    assert run("models", "create", empty)[0] == 0
+    assert run("versions", "list", empty) == (0, "(no versions)\n", "")
+    code, out, err = run("versions", "list", f"{model_name}-missing")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: NOT_FOUND: ")
 
 
 def test_create_existing_model_fails(run: Run, model_name: str) -> None:

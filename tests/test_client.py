@@ -119,7 +119,9 @@ def test_versions_convert_with_and_without_tags_aliases_and_datasets() -> None:
 
     from registry_client import Dataset, ModelVersion
 
-    bare = registry_pb2.ModelVersion(name="m", version=1, status=registry_pb2.MODEL_VERSION_STATUS_READY)
+    bare = registry_pb2.ModelVersion(
+        name="m", version=1, status=registry_pb2.MODEL_VERSION_STATUS_READY
+    )
     full = registry_pb2.ModelVersion(
         name="m",
         version=2,
@@ -138,3 +140,27 @@ def test_versions_convert_with_and_without_tags_aliases_and_datasets() -> None:
     assert (dict(two.tags), two.aliases, two.status) == ({"k": "v"}, ("b", "a"), "99")
     assert two.lineage.datasets == (Dataset(name="d", digest="x", source_uri="s"),)
     assert hash(one) != hash(two)
+
+
+class _Failed(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return "offset 12 is past the end of 'model.bin' (10 bytes)"
+
+
+def test_out_of_range_has_its_own_class() -> None:
+    """A download offset past the end of a file (OUT_OF_RANGE) is told apart
+    from a malformed request, and is exported with the other errors."""
+    import registry_client
+    from registry_client import OutOfRange, error_from_rpc
+
+    error = error_from_rpc(_Failed(grpc.StatusCode.OUT_OF_RANGE))
+    assert type(error) is OutOfRange
+    assert error.code == grpc.StatusCode.OUT_OF_RANGE
+    assert str(error) == "OUT_OF_RANGE: offset 12 is past the end of 'model.bin' (10 bytes)"
+    assert "OutOfRange" in registry_client.__all__
