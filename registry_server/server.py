@@ -18,7 +18,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from registry_api import wire
-from registry_api.proto.modelregistry.v1 import registry_pb2, registry_pb2_grpc
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_api.rpcs import RPCS, SERVICE
 from registry_server import migrate
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
@@ -39,7 +40,7 @@ from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["ModelRegistry"].full_name
+SERVICE_NAME = SERVICE.full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -109,7 +110,7 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         prepared_statements=config.prepared_statements,
     )
     log.info("artifact store: %s", config.artifact_store)
-    reads = ReadPool(SERVICE_NAME, config.read_threads)
+    reads = ReadPool(config.read_threads)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
         # Outermost first: reads are moved to their pool (api/pools.py);
@@ -119,7 +120,7 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
             ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
             PreserializedResponses(
-                {f"/{SERVICE_NAME}/DownloadArtifact": wire.passthrough_or_serialize}
+                {RPCS["DownloadArtifact"].full_method: wire.passthrough_or_serialize}
             ),
         ],
         options=[

@@ -133,7 +133,7 @@ def test_duplicate_upload_is_rejected_and_keeps_the_first(
     _upload(stub, model_name, version, "a.bin", b"first")
     with pytest.raises(grpc.RpcError) as info:
         _upload(stub, model_name, version, "a.bin", b"second")
-    assert _code(info) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(info) == grpc.StatusCode.ALREADY_EXISTS
     assert "already uploaded" in info.value.details()
     stub.FinalizeModelVersion(
         pb.FinalizeModelVersionRequest(

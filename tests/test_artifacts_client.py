@@ -28,9 +28,9 @@ from registry_client import (
     ChecksumMismatch,
     FailedPrecondition,
     Internal,
-    InvalidArgument,
     NotFound,
     RegistryClient,
+    RegistryError,
     compute_manifest,
 )
 from registry_client.artifacts import download, upload
@@ -562,10 +562,11 @@ def test_download_artifact_streams_from_an_offset(
     tail = io.BytesIO()
     client.download_artifact(model_name, logged.version, "weights/model.bin", tail, offset=MiB + 3)
     assert tail.getvalue() == data[MiB + 3 :]
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(RegistryError) as past_the_end:
         client.download_artifact(
             model_name, logged.version, "weights/model.bin", io.BytesIO(), offset=len(data) + 1
         )
+    assert past_the_end.value.code == grpc.StatusCode.OUT_OF_RANGE
 
 
 def test_a_broken_download_stream_resumes_at_the_offset(

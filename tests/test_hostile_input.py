@@ -10,7 +10,7 @@ so nothing is refused before it reaches the server.
 
 Two properties, on both backends:
 * the status is one a caller can act on (OK, INVALID_ARGUMENT, NOT_FOUND,
-  ALREADY_EXISTS, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED),
+  ALREADY_EXISTS, FAILED_PRECONDITION, OUT_OF_RANGE, PERMISSION_DENIED, UNAUTHENTICATED),
   never INTERNAL/UNKNOWN/UNAVAILABLE, and an error always says something;
 * a rejected call (and any read) leaves every table and the artifact store
   exactly as they were.
@@ -57,6 +57,7 @@ from support.s3 import S3Endpoint
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_api.rpcs import RPCS
 from registry_server.api.interceptors import INTERNAL_MESSAGE, MAX_STATUS_MESSAGE_BYTES
 from registry_server.server import MAX_MESSAGE_BYTES, RunningServer
 
@@ -83,14 +84,13 @@ CLEAR = frozenset(
         grpc.StatusCode.NOT_FOUND,
         grpc.StatusCode.ALREADY_EXISTS,
         grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
         grpc.StatusCode.PERMISSION_DENIED,
         grpc.StatusCode.UNAUTHENTICATED,
     }
 )
-# RPCs that must never write, whatever they answer.
-READ_ONLY = frozenset(
-    m for m in METHODS if m.startswith(("Get", "List", "Search", "Find", "Resolve", "Download"))
-) | {"WhoAmI"}
+# RPCs that must never write, whatever they answer (NO_SIDE_EFFECTS in the .proto).
+READ_ONLY = frozenset(name for name, facts in RPCS.items() if facts.read_only)
 # Accepted calls of these on the world's model take the world apart (the model
 # or a version gone, the pending version no longer pending): build a new one
 # after them. Others (a tag or alias deleted, a stage moved, the second model

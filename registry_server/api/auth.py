@@ -1,5 +1,7 @@
 """Authentication at the edge: every call's bearer token becomes a `Caller`
-before the servicer runs, so no RPC can forget to authenticate.
+before the servicer runs, so no RPC can forget to authenticate. Every kind of
+handler is wrapped, bidirectional streams included; one of a kind this module
+does not know is refused (UNIMPLEMENTED), never served unauthenticated.
 
 The caller travels to the servicer in a context variable (the handler runs in
 the thread that sets it). Refused mutations (`AccessDenied`) are written to
@@ -16,7 +18,7 @@ from typing import Any
 import grpc
 
 from registry_api import metadata as metadata_keys
-from registry_server.api.interceptors import CachingInterceptor
+from registry_server.api.interceptors import CachingInterceptor, refusal
 from registry_server.domain import validation
 from registry_server.domain.access import ANONYMOUS, AccessControl, AccessDenied, Caller
 from registry_server.domain.tokens import Authenticator
@@ -103,4 +105,10 @@ class AuthInterceptor(CachingInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream), **kwargs
             )
-        return handler
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(handler.stream_stream), **kwargs
+            )
+        # Fail closed: a handler this interceptor cannot wrap is never
+        # served without authentication.
+        return grpc.unary_unary_rpc_method_handler(refusal(method))

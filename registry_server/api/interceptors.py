@@ -189,7 +189,11 @@ class CachingInterceptor(grpc.ServerInterceptor):
     def wrap(self, method: str, handler: Any) -> Any:
         raise NotImplementedError
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is None:
@@ -222,7 +226,37 @@ class ErrorAndLoggingInterceptor(CachingInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(method, handler.unary_stream, self.access_log), **kwargs
             )
-        return handler  # bidirectional streams (reflection) pass through
+        if handler.stream_stream:
+            # Bidirectional streams (reflection today): errors surface while
+            # iterating, as for server streams. The request stream is passed
+            # as it is: a handler that must trust its end should check it
+            # (see _checked_requests).
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(method, handler.stream_stream, self.access_log), **kwargs
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_response(method, refusal(method), self.access_log)
+        )
+
+
+class Unimplemented(RegistryError):
+    """The method exists but this server cannot serve it. Raised only here,
+    at the edge: the domain never has a reason to."""
+
+    code = "UNIMPLEMENTED"
+
+
+def refusal(method: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    """A unary behaviour raising Unimplemented: what an interceptor serves
+    instead of a handler of no kind it knows how to wrap, so that such a
+    method fails closed rather than running unwrapped (unauthenticated,
+    unlogged)."""
+    log.error("%s: handler of an unknown kind; refusing its calls", method)
+
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        raise Unimplemented(f"{method} is not served")
+
+    return refuse
 
 
 class PreserializedResponses(CachingInterceptor):

@@ -22,30 +22,13 @@ from __future__ import annotations
 from concurrent import futures
 from typing import Any
 
+from registry_api.rpcs import RPCS
 from registry_server.api.interceptors import CachingInterceptor
 
 # Unary calls that only read the metadata database: no locks, no artifact
-# store, no waiting on other calls.
-READ_METHODS = frozenset(
-    {
-        "GetRegisteredModel",
-        "GetLatestVersions",
-        "GetModelVersion",
-        "GetModelVersionByAlias",
-        "ResolveModelUri",
-        "SearchRegisteredModels",
-        "SearchModelVersions",
-        "FindModelVersionsByRun",
-        "FindModelVersionsByDataset",
-        "GetModelVersionLineage",
-        "ListModelEvents",
-        "GetModelStateAsOf",
-        "ListArtifacts",
-        "ListModelGrants",
-        "ListAccessTokens",
-        "WhoAmI",
-    }
-)
+# store, no waiting on other calls. Marked `read_pool` in the .proto's
+# rpc_policy (registry_api/rpcs.py), next to the RPC's other facts.
+READ_METHODS = frozenset(name for name, facts in RPCS.items() if facts.read_pool)
 
 
 class ReadPool(CachingInterceptor):
@@ -57,10 +40,10 @@ class ReadPool(CachingInterceptor):
     the one carrying the attribute.
     """
 
-    def __init__(self, service: str, threads: int) -> None:
+    def __init__(self, threads: int) -> None:
         super().__init__()
         self.pool = futures.ThreadPoolExecutor(threads, thread_name_prefix="read")
-        self._read_paths = frozenset(f"/{service}/{name}" for name in READ_METHODS)
+        self._read_paths = frozenset(RPCS[name].full_method for name in READ_METHODS)
 
     def wrap(self, method: str, handler: Any) -> Any:
         if method not in self._read_paths or handler.unary_unary is None:

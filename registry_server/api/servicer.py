@@ -7,7 +7,7 @@ from __future__ import annotations
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
-from registry_server.api import convert
+from registry_server.api import convert, paging
 from registry_server.api.auth import current_caller
 from registry_server.domain import uri as uris
 from registry_server.domain.artifacts import ArtifactService
@@ -275,9 +275,18 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         version, manifest = self.artifacts.list(
             request.name, request.version, request.uri, current_caller()
         )
+        files, next_token = paging.page(
+            manifest,
+            lambda f: (f.path,),
+            listing="ListArtifacts",
+            request=(request.name, request.version, request.uri),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
         return pb.ListArtifactsResponse(
             model_version=convert.version_to_proto(version),
-            files=[convert.file_to_proto(f) for f in manifest],
+            files=[convert.file_to_proto(f) for f in files],
+            next_page_token=next_token,
         )
 
     def DownloadArtifact(self, request, context):
@@ -332,8 +341,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def ListModelGrants(self, request, context):
         found = self.grants.list_grants(request.name, current_caller())
+        grants, next_token = paging.page(
+            found,
+            lambda grant: (grant[0],),
+            listing="ListModelGrants",
+            request=(request.name,),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
         return pb.ListModelGrantsResponse(
-            grants=[pb.ModelGrant(principal=p, role=int(r)) for p, r in found]
+            grants=[pb.ModelGrant(principal=p, role=int(r)) for p, r in grants],
+            next_page_token=next_token,
         )
 
     def CreateAccessToken(self, request, context):
@@ -348,7 +366,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     def ListAccessTokens(self, request, context):
         found = self.tokens.list(request.include_inactive, current_caller())
-        return pb.ListAccessTokensResponse(tokens=[convert.token_to_proto(t) for t in found])
+        tokens, next_token = paging.page(
+            found,
+            lambda token: (-token.token_id,),  # newest first
+            listing="ListAccessTokens",
+            request=(request.include_inactive,),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListAccessTokensResponse(
+            tokens=[convert.token_to_proto(t) for t in tokens], next_page_token=next_token
+        )
 
     def RevokeAccessToken(self, request, context):
         token = self.tokens.revoke(request.token_id, current_caller())

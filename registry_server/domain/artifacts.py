@@ -25,7 +25,13 @@ from registry_server.domain import validation
 from registry_server.domain._change import version_label
 from registry_server.domain.access import Caller, Role
 from registry_server.domain.entities import ArtifactFile, ModelVersion, VersionStatus
-from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry_server.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+)
 from registry_server.domain.events import EventKind
 from registry_server.domain.registry import Registry
 from registry_server.domain.resolve import resolve_in
@@ -76,7 +82,7 @@ class ArtifactService:
                 files.restart(conn, row.id, path, now)
             else:
                 state = "being uploaded" if existing.state == files.UPLOADING else "uploaded"
-                raise InvalidArgument(
+                raise AlreadyExists(
                     f"path {path!r} is already {state} for {version_label(name, version)}"
                 )
             model_id, version_id = change.model_id, row.id
@@ -349,8 +355,10 @@ class ArtifactService:
         validation.model_name(name)
         validation.version_number(version)
         found, item = self._ready_file(name, version, path, caller)
-        if offset < 0 or offset > item.size:
-            raise InvalidArgument(f"offset must be between 0 and {item.size}, got {offset}")
+        if offset < 0:
+            raise InvalidArgument(f"offset must not be negative, got {offset}")
+        if offset > item.size:
+            raise OutOfRange(f"offset must be between 0 and {item.size}, got {offset}")
         key = object_key(found.model_id, version, path)
         try:
             chunks = self.store.open_stream(key, offset)

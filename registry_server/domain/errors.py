@@ -34,6 +34,13 @@ class FailedPrecondition(RegistryError):
     code = "FAILED_PRECONDITION"
 
 
+class OutOfRange(RegistryError):
+    """A position past the end of something that exists (e.g. a download
+    offset beyond the file's size): valid in form, but not for this object."""
+
+    code = "OUT_OF_RANGE"
+
+
 class PermissionDenied(RegistryError):
     code = "PERMISSION_DENIED"
 
@@ -53,6 +60,7 @@ ALL_ERRORS: tuple[type[RegistryError], ...] = (
     NotFound,
     AlreadyExists,
     FailedPrecondition,
+    OutOfRange,
     PermissionDenied,
     Unauthenticated,
     Unavailable,
