@@ -89,7 +89,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from harness import free_port, registry_server, throwaway_database
+from harness import free_port, server_process, throwaway_database
 from minio import Minio
 
 from registry_api import wire
@@ -486,8 +486,9 @@ def benchmark(args: argparse.Namespace, work: Path, cleanups: list[Callable[[], 
     if not minio.bucket_exists(bucket):
         minio.make_bucket(bucket)
 
-    # The registry server, as its own process (bench/harness.py starts it on a
-    # free loopback port, waits until it is healthy and stops it).
+    # The registry server, as its own process (tests/support/server_process.py, through
+    # bench/harness.py, starts it on a free loopback port, waits until it is healthy and
+    # stops it).
     stack = contextlib.ExitStack()
     cleanups.append(stack.close)  # the server stops before its database is dropped
     database_url = os.environ.get("REGISTRY_BENCH_DATABASE_URL", "").strip()
@@ -500,21 +501,19 @@ def benchmark(args: argparse.Namespace, work: Path, cleanups: list[Callable[[], 
         database = f"{sa.make_url(database_url).get_backend_name()} (throwaway database)"
     secure = "true" if s3.secure else "false"
     store = f"s3://{bucket}/{run_id}?endpoint={s3.endpoint}&secure={secure}"
-    extra_env = {
-        "REGISTRY_WORKERS": str(args.workers),
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-    }
+    s3_env = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
     if not database_url.startswith("sqlite"):
         upgrade = subprocess.run(
             [sys.executable, "-m", "registry_server.cli", "db", "upgrade"],
-            env={**os.environ, **extra_env, "REGISTRY_DATABASE_URL": database_url},
+            env={**os.environ, **s3_env, "REGISTRY_DATABASE_URL": database_url},
             capture_output=True,
             text=True,
         )
         if upgrade.returncode != 0:
             raise RuntimeError(f"registry-server db upgrade failed:\n{upgrade.stderr}")
-    server = stack.enter_context(registry_server(database_url, store, extra_env))
+    server = stack.enter_context(
+        server_process(database_url, store, workers=args.workers, log_level="INFO", env=s3_env)
+    )
     listen = server.target
     log.info("registry server pid %d on %s, %s", server.pid, listen, database)
 

@@ -4,37 +4,39 @@ production), timing loops and a printed table.
 
 Benchmarks are scripts, not tests: they print figures for people to compare
 and never assert on timings.
+
+The server process comes from the test suite's helper (tests/support/server_process.py),
+re-exported here: one copy of starting, health-waiting and stopping `registry-server serve`
+for tests and benchmarks alike. Benchmarks run from a checkout, where tests/ sits beside
+bench/, so this module puts tests/ on `sys.path`, as bench/load.py already did for the load
+workload.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import sqlalchemy as sa
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from support.net import free_port as free_port
+from support.server_process import ServerProcess as ServerProcess
+from support.server_process import server_process as server_process
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -52,89 +54,6 @@ def throwaway_database(admin_url: str, keep: bool = False) -> Iterator[str]:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    target: str
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
-def _wait_healthy(target: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}"
-                )
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.1)
-    raise RuntimeError(f"server not healthy after 60 s:\n{log_path.read_text()[-4000:]}")
-
-
-def _wait_all_serving(processes: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """With `--processes N`, wait until every child listens: a client that connects while
-    only the first one does stays on it for its whole channel's life."""
-    from registry_server.config import parse_processes
-
-    expected = parse_processes(processes)
-    if expected <= 1:
-        return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()[-4000:]}")
-        if log_path.read_text().count("serving modelregistry.v1") >= expected:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"not all {expected} server processes serving after 60 s")
-
-
-@contextlib.contextmanager
-def registry_server(
-    database_url: str, artifact_store: str, extra_env: Mapping[str, str] | None = None
-) -> Iterator[ServerProcess]:
-    """`registry-server serve` in its own process on a free loopback port."""
-    port = free_port()
-    target = f"127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "REGISTRY_DATABASE_URL": database_url,
-        "REGISTRY_ARTIFACT_STORE": artifact_store,
-        "REGISTRY_LISTEN": target,
-        **(extra_env or {}),
-    }
-    with tempfile.TemporaryDirectory(prefix="registry-bench-log-") as folder:
-        log_path = Path(folder) / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "registry_server.cli", "serve"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            _wait_healthy(target, process, log_path)
-            _wait_all_serving(env.get("REGISTRY_PROCESSES", "1"), process, log_path)
-            yield ServerProcess(process, target, log_path)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass
@@ -216,8 +135,8 @@ def write_json(path: str | None, payload: object) -> None:
 
 
 def _jsonable(value: object) -> object:
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)  # type: ignore[arg-type]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     raise TypeError(f"not JSON serialisable: {value!r}")
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The workload lives with the tests that check it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from harness import DEFAULT_ADMIN_URL, print_table, registry_server, throwaway_database, write_json
+from harness import DEFAULT_ADMIN_URL, print_table, server_process, throwaway_database, write_json
 from support.load import Ledger, LoadRunner, seed_models
 from support.load_checks import verify
 
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         engine = make_engine(database_url, pool_size=1)
         migrate.upgrade(engine)
         engine.dispose()
-        extra_env = {"REGISTRY_WORKERS": str(args.workers)}
         with (
-            registry_server(database_url, f"{folder}/artifacts", extra_env) as server,
+            server_process(
+                database_url, f"{folder}/artifacts", workers=args.workers, log_level="INFO"
+            ) as server,
             RegistryClient(server.target, actor="bench-seed") as client,
         ):
             seed_models(client, ledger)

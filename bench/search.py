@@ -36,7 +36,7 @@ from harness import (
     DEFAULT_ADMIN_URL,
     Timing,
     print_table,
-    registry_server,
+    server_process,
     throwaway_database,
     time_calls,
     write_json,
@@ -192,10 +192,10 @@ def seed(url: str, models: int, versions: int, big_versions: int, rng: random.Ra
                 conn.execute(table.insert(), chunk)
         if conn.dialect.name == "postgresql":
             # Explicit ids were inserted: move the sequences past them.
-            for table in ("registered_models", "model_versions"):
+            for sequence_table in ("registered_models", "model_versions"):
                 conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" (SELECT max(id) FROM {table}))"
+                    f"SELECT setval(pg_get_serial_sequence('{sequence_table}', 'id'),"
+                    f" (SELECT max(id) FROM {sequence_table}))"
                 )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if conn.dialect.name == "postgresql":
@@ -314,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded in {seeded.seconds:.1f} s", flush=True)
         with (
             tempfile.TemporaryDirectory(prefix="registry-bench-") as folder,
-            registry_server(url, str(Path(folder) / "artifacts")) as server,
+            server_process(
+                url, str(Path(folder) / "artifacts"), workers=None, log_level="INFO"
+            ) as server,
             RegistryClient(server.target, timeout=60) as client,
         ):
             rows: list[list[object]] = []
