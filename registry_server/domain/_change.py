@@ -160,10 +160,8 @@ class UnitOfWork:
     ) -> Iterator[Change[Locked]]:
         """The steps after the lock: the time (read now, unless the locking
         statement decided it), the decision, the block, the events."""
-        change = Change(
-            conn, self.access, caller, caller.principal, model_id, name,
-            self.clock() if now is None else now, locked,
-        )  # fmt: skip
+        now = self.clock() if now is None else now
+        change = Change(conn, self.access, caller, caller.principal, model_id, name, now, locked)
         if authorise is not None:
             change.authorise(*authorise)
         yield change

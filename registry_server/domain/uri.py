@@ -119,21 +119,3 @@ def exact(name: str, version: int, path: str = "") -> str:
     """The immutable form of a resolved URI."""
     base = f"{SCHEME}{name}/{version}"
     return f"{base}/{path}" if path else base
-
-
-def shown_source(stored: str, registry_held: bool, name: str, version: int) -> str:
-    """A version's `source` as the API shows it: registry-held files store
-    none and are addressed by the version itself, under the model's current
-    name (store/filters.py matches `source_path` against the same form)."""
-    if stored or not registry_held:
-        return stored
-    return f"{SCHEME}{name}/{version}"
-
-
-def shown_parent(stored: str, parent_name: str | None, parent_version: int | None) -> str:
-    """A version's `parent_model_uri` as the API shows it: the parent by its
-    model's current name, so a rename leaves no stale lineage; the URI stored
-    at creation once the parent version is deleted."""
-    if parent_version is None:
-        return stored
-    return f"{SCHEME}{parent_name}/{parent_version}"

@@ -49,9 +49,9 @@ _MODEL_COLUMNS: Mapping[str, ColumnElement[Any]] = {
     "last_updated_timestamp": models_t.c.last_updated_time,
 }
 
-# What the API shows as `source` (domain/uri.py, `shown_source`), in SQL, so
+# What the API shows as `source` (store/rows.py, `to_version`), in SQL, so
 # the filter matches what the caller sees: registry-held versions store none
-# and are addressed as models:/<current name>/<version>.
+# and are addressed as models:/<current name>/<version> (domain/uri.py).
 _SOURCE_AS_SHOWN: ColumnElement[Any] = case(
     (
         and_(versions_t.c.source == "", versions_t.c.artifacts_held),

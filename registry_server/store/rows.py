@@ -162,7 +162,11 @@ def to_version(row: Any) -> ModelVersion:
         creation_timestamp=creation_time,
         last_updated_timestamp=last_updated_time,
         description=description,
-        source=uris.shown_source(source, bool(artifacts_held), name, version),
+        # Registry-held files store no source: they are addressed by the
+        # version itself, under the model's current name. (Inline, not a
+        # call per row: a search page turns up to a thousand rows into
+        # versions.)
+        source=source or (uris.exact(name, version) if artifacts_held else ""),
         stage=_STAGES[stage],
         status=_STATUSES[status],
         status_message=status_message,
@@ -178,7 +182,13 @@ def to_version(row: Any) -> ModelVersion:
             )
             if datasets is not None
             else _NO_LINEAGE_DATASETS,
-            parent_model_uri=uris.shown_parent(parent_model_uri, parent_name, parent_version),
+            # The parent by its model's current name, so a rename leaves no
+            # stale lineage; the URI stored at creation once it is deleted.
+            parent_model_uri=(
+                uris.exact(parent_name, parent_version)
+                if parent_version is not None
+                else parent_model_uri
+            ),
         ),
         tags=dict(sorted(load_json(tags, {}).items())) if tags is not None else {},
         aliases=tuple(sorted(aliases.split(","))) if aliases else (),
