@@ -73,7 +73,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -89,7 +88,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from harness import free_port, server_process, throwaway_database
+from harness import free_port, server_process, throwaway_database, wait_for_port
 from minio import Minio
 
 from registry_api import wire
@@ -105,25 +104,6 @@ log = logging.getLogger("bench")
 
 
 # -- processes --------------------------------------------------------------------------
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
-    """Poll ``ready`` until it holds; fail at once if ``proc`` exits, or after 60 s."""
-    deadline = time.monotonic() + 60
-    while not ready():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} was not ready after 60 s")
-        time.sleep(0.1)
 
 
 def spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -473,7 +453,7 @@ def benchmark(args: argparse.Namespace, work: Path, cleanups: list[Callable[[], 
         )
         cleanups.append(lambda: stop(moto_proc))
         try:
-            wait_until(lambda: port_open("127.0.0.1", port), moto_proc, "moto S3 server")
+            wait_for_port("127.0.0.1", port, 60, process=moto_proc)
         except (RuntimeError, TimeoutError):
             print(tail(work / "moto.log"), file=sys.stderr)
             raise

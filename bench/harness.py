@@ -33,6 +33,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from support.net import free_port as free_port
+from support.net import wait_for_port as wait_for_port
 from support.server_process import ServerProcess as ServerProcess
 from support.server_process import server_process as server_process
 
