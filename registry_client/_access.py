@@ -58,8 +58,10 @@ class AccessMixin(Transport):
         self._call("DeleteModelGrant", request)
 
     def list_model_grants(self, name: str) -> list[ModelGrant]:
-        response = self._call("ListModelGrants", pb.ListModelGrantsRequest(name=name))
-        return [ModelGrant(g.principal, _role_name(g.role)) for g in response.grants]
+        pages = self._pages(
+            "ListModelGrants", lambda token: pb.ListModelGrantsRequest(name=name, page_token=token)
+        )
+        return [ModelGrant(g.principal, _role_name(g.role)) for page in pages for g in page.grants]
 
     def create_access_token(
         self,
@@ -86,9 +88,13 @@ class AccessMixin(Transport):
         return NewAccessToken(AccessToken._from_proto(response.token), response.secret)
 
     def list_access_tokens(self, *, include_inactive: bool = False) -> list[AccessToken]:
-        request = pb.ListAccessTokensRequest(include_inactive=include_inactive)
-        response = self._call("ListAccessTokens", request)
-        return [AccessToken._from_proto(t) for t in response.tokens]
+        pages = self._pages(
+            "ListAccessTokens",
+            lambda token: pb.ListAccessTokensRequest(
+                include_inactive=include_inactive, page_token=token
+            ),
+        )
+        return [AccessToken._from_proto(t) for page in pages for t in page.tokens]
 
     def revoke_access_token(self, token_id: int) -> AccessToken:
         """Revoke a token; calls carrying it fail within seconds on every replica."""

@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_client._args import _version_number
+from registry_client._errors import FailedPrecondition
 from registry_client._versions import VersionsMixin
 from registry_client.artifacts import download, upload
 from registry_client.artifacts._parallel import ProgressCallback
@@ -155,13 +156,38 @@ class ArtifactsMixin(VersionsMixin):
     def list_artifacts_with_version(
         self, name_or_uri: str, version: int | str | None = None
     ) -> ArtifactListing:
-        """Like ``list_artifacts``, with the exact version the files belong to."""
-        if version is None:
-            request = pb.ListArtifactsRequest(uri=name_or_uri)
-        else:
-            request = pb.ListArtifactsRequest(name=name_or_uri, version=_version_number(version))
-        response = self._call("ListArtifacts", request)
-        return ArtifactListing._from_proto(response)
+        """Like ``list_artifacts``, with the exact version the files belong to.
+
+        The server sends the files in pages (1,000 each); listed by URI, each
+        page resolves the URI again. Should an alias or stage move between
+        pages, the listing starts over, so that every file belongs to the
+        version returned (a download must not mix versions).
+        """
+        number = None if version is None else _version_number(version)
+
+        def request(token: str) -> pb.ListArtifactsRequest:
+            if number is None:
+                return pb.ListArtifactsRequest(uri=name_or_uri, page_token=token)
+            return pb.ListArtifactsRequest(name=name_or_uri, version=number, page_token=token)
+
+        for _ in range(self.max_attempts):
+            pages = self._pages("ListArtifacts", request)
+            first = next(pages)
+            pinned = (first.model_version.name, first.model_version.version)
+            files = [*first.files]
+            for page in pages:
+                if (page.model_version.name, page.model_version.version) != pinned:
+                    break  # moved while listed: start over
+                files.extend(page.files)
+            else:
+                return ArtifactListing(
+                    model_version=ModelVersion._from_proto(first.model_version),
+                    files=tuple(ArtifactFile._from_proto(f) for f in files),
+                    raw=first,
+                )
+        raise FailedPrecondition(
+            f"{name_or_uri!r} kept resolving to other versions while its files were listed"
+        )
 
     def get_artifact_download_urls(
         self,

@@ -121,14 +121,8 @@ class SearchMixin(Transport):
             token = page.token
 
     def _all_pages(self, method_name: str, build: Callable[[str], Message]) -> list[ModelVersion]:
-        found: list[ModelVersion] = []
-        token = ""
-        while True:
-            response = self._call(method_name, build(token))
-            found.extend(ModelVersion._from_proto(v) for v in response.model_versions)
-            if not response.next_page_token:
-                return found
-            token = response.next_page_token
+        pages = self._pages(method_name, build)
+        return [ModelVersion._from_proto(v) for page in pages for v in page.model_versions]
 
     def find_model_versions_by_run(self, run_id: str) -> list[ModelVersion]:
         """Every version produced by a training run, across models, newest first."""

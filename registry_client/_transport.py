@@ -13,7 +13,7 @@ import getpass
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -273,6 +273,17 @@ class Transport:
                 self._sleep(pause)
                 delay = min(delay * 2, _BACKOFF_MAX)
                 attempt += 1
+
+    def _pages(self, method_name: str, build: Callable[[str], Message]) -> Iterator[Any]:
+        """Every page of a paged RPC, lazily: ``build(page_token)`` makes each
+        request, and each page is a call of its own (retried on its own)."""
+        token = ""
+        while True:
+            response = self._call(method_name, build(token))
+            yield response
+            token = response.next_page_token
+            if not token:
+                return
 
     def _invoke(
         self,

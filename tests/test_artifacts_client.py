@@ -765,3 +765,40 @@ def test_a_background_write_error_reaches_the_caller() -> None:
             full.write(chunks[0])
         full.finish()
     full.abandon()  # idempotent after the failure
+
+
+def test_a_listing_in_pages_is_joined_and_restarted_if_the_uri_moves(
+    own_client: RegistryClient, model_name: str, src: Path
+) -> None:
+    """The server pages ListArtifacts; the client returns the whole listing,
+    and, listed by URI, starts over should the URI resolve to another version
+    between pages (here: the first attempt's second page)."""
+    c = own_client
+    c.create_registered_model(model_name)
+    first = c.log_model_version(model_name, src)
+    second = c.log_model_version(model_name, src)
+    expected = c.list_artifacts(model_name, second.version)
+    real = c._stub.ListArtifacts
+    requests: list[tuple[str, str]] = []
+
+    def paged(request: Any, **kw: Any) -> Any:
+        requests.append((request.uri, request.page_token))
+        whole = real(type(request)(uri=request.uri), **kw)
+        start = int(request.page_token or 0)
+        page = type(whole)(files=whole.files[start : start + 2])
+        page.model_version.CopyFrom(whole.model_version)
+        if len(requests) == 2:  # as if the alias moved: another version
+            page.model_version.version = first.version
+        if start + 2 < len(whole.files):
+            page.next_page_token = str(start + 2)
+        return page
+
+    c._stub.ListArtifacts = paged
+    listing = c.list_artifacts_with_version(f"models:/{model_name}/latest")
+    assert listing.model_version.version == second.version
+    assert list(listing.files) == expected
+    assert len(expected) == len(_tree(src)) > 2
+    pages = -(-len(listing.files) // 2)
+    assert [token for _, token in requests[:2]] == ["", "2"]  # moved on the 2nd page...
+    assert requests[2][1] == ""  # ...so the listing started over
+    assert len(requests) == 2 + pages
