@@ -6,6 +6,10 @@ Tests that take `client`, `target` or `registry` run once per backend:
 "postgresql" the production shape (PostgreSQL + an S3 endpoint over HTTP).
 Each test gets a fresh model name, so tests share one server and database per
 backend without seeing each other's data.
+
+Two lanes: `pytest -q` runs everything; `pytest -q -m "not slow"` leaves out what is marked
+`slow` (fault, load, process and packaging tests, by their modules or one by one) and the
+PostgreSQL cases of the property-based (hypothesis) tests, whose SQLite cases stay in.
 """
 
 from __future__ import annotations
@@ -27,6 +31,17 @@ from registry_server.server import RunningServer, start
 from registry_server.store.database import make_engine
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Property-based tests on PostgreSQL are slow-lane: each of their hundreds of examples
+    snapshots the shared database, which costs seconds per RPC there; the same examples
+    run on SQLite in the fast lane."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        hypothesis_test = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        if hypothesis_test and callspec and callspec.params.get("backend") == "postgresql":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

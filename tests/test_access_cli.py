@@ -81,6 +81,7 @@ def test_start_refuses_a_network_address_without_authentication(tmp_path: Path) 
     assert not (tmp_path / "registry.db").exists()  # refused before opening anything
 
 
+@pytest.mark.slow
 def test_serve_exits_2_on_a_network_address_without_authentication(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     command = [sys.executable, "-m", "registry_server.cli", "serve", "--listen", "0.0.0.0:0"]

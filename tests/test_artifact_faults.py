@@ -19,6 +19,8 @@ from registry_server.server import start
 
 PENDING = pb.MODEL_VERSION_STATUS_PENDING_REGISTRATION
 
+pytestmark = pytest.mark.slow
+
 
 def _upload(stub, name: str, version: int, path: str, data: bytes):
     def messages():

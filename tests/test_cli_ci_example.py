@@ -28,10 +28,13 @@ CLI_DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 SECTION = "## A release pipeline in shell"
 REGISTRY = Path(sys.executable).parent / "registry"
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("bash") and shutil.which("jq") and REGISTRY.exists()),
-    reason="the CI example needs bash, jq and the installed `registry` command",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (shutil.which("bash") and shutil.which("jq") and REGISTRY.exists()),
+        reason="the CI example needs bash, jq and the installed `registry` command",
+    ),
+]
 
 # The gate of the example is the pipeline's own test; here: the file says "good".
 CHECK_MODEL = '#!/bin/sh\ngrep -q good "$1/weights.bin"\n'

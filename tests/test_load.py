@@ -28,6 +28,8 @@ SECONDS_ENV = "REGISTRY_LOAD_SECONDS"
 CLIENTS_ENV = "REGISTRY_LOAD_CLIENTS"
 MODELS = 8
 
+pytestmark = pytest.mark.slow
+
 
 def _run_mixed_load(database_url: str, folder: Path, *, clients: int, seconds: float) -> None:
     prefix = f"load-{uuid.uuid4().hex[:8]}"

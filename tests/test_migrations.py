@@ -156,8 +156,21 @@ def _insert(conn: Connection, table: str, **values: object) -> None:
     conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"), values)
 
 
-def _id(conn: Connection, sql: str, **params: object) -> int:
-    return int(conn.execute(text(sql), params).scalar_one())
+def _version(conn: Connection, model_id: int, number: int, at: int, **values: object) -> int:
+    """Insert version ``number`` of the model (READY, by alice) and return its row id."""
+    _insert(
+        conn,
+        "model_versions",
+        model_id=model_id,
+        version=number,
+        creation_time=T0 + at,
+        last_updated_time=T0 + at,
+        created_by="alice",
+        status="READY",
+        **values,
+    )
+    sql = "SELECT id FROM model_versions WHERE model_id = :m AND version = :v"
+    return int(conn.execute(text(sql), {"m": model_id, "v": number}).scalar_one())
 
 
 def _seed(conn: Connection, revision: str, name: str) -> None:
@@ -176,39 +189,23 @@ def _seed(conn: Connection, revision: str, name: str) -> None:
         last_version=3 if held else 2,
         created_by="alice",
     )
-    model_id = _id(conn, "SELECT id FROM registered_models WHERE name = :n", n=name)
+    sql = "SELECT id FROM registered_models WHERE name = :n"
+    model_id = int(conn.execute(text(sql), {"n": name}).scalar_one())
     _insert(conn, "registered_model_tags", model_id=model_id, key="team", value="risk")
-    common = {"model_id": model_id, "created_by": "alice", "status": "READY"}
-    _insert(
-        conn,
-        "model_versions",
-        **common,
-        version=1,
-        creation_time=T0 + 1,
-        last_updated_time=T0 + 1,
-        source="s3://bucket/1",
-        stage="Archived",
-        run_id=f"run-{name}",
+    first = _version(
+        conn, model_id, 1, 1, source="s3://bucket/1", stage="Archived", run_id=f"run-{name}"
     )
-    first = _id(
-        conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 1", m=model_id
-    )
-    _insert(
+    second = _version(
         conn,
-        "model_versions",
-        **common,
-        version=2,
-        creation_time=T0 + 2,
-        last_updated_time=T0 + 3,
+        model_id,
+        2,
+        2,
         source="s3://bucket/2",
         stage="Production",
         run_id=f"run-{name}",
         parent_model_uri=f"models:/{name}/1",
         parent_version_id=first,
         idempotency_key="deploy-2",
-    )
-    second = _id(
-        conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 2", m=model_id
     )
     _insert(conn, "model_version_tags", version_id=second, key="validated", value="yes")
     _insert(
@@ -224,19 +221,7 @@ def _seed(conn: Connection, revision: str, name: str) -> None:
         conn, "registered_model_aliases", model_id=model_id, alias="champion", version_id=second
     )
     if held:
-        _insert(
-            conn,
-            "model_versions",
-            **common,
-            version=3,
-            creation_time=T0 + 4,
-            last_updated_time=T0 + 4,
-            source=f"models:/{name}/3",
-            artifacts_held=True,
-        )
-        third = _id(
-            conn, "SELECT id FROM model_versions WHERE model_id = :m AND version = 3", m=model_id
-        )
+        third = _version(conn, model_id, 3, 4, source=f"models:/{name}/3", artifacts_held=True)
         _insert(
             conn,
             "model_version_files",

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # they happen to be installed.
 SERVER_ONLY = ("sqlalchemy", "psycopg2", "alembic", "minio")
 
+pytestmark = pytest.mark.slow
+
 
 def test_importing_the_client_imports_none_of_the_server_libraries() -> None:
     probe = (
@@ -90,7 +92,6 @@ def test_the_wheel_ships_the_shared_package_and_its_type_markers(tmp_path: Path)
     ]
 
 
-@pytest.mark.slow
 def test_a_client_only_install_runs_the_cli_and_refuses_to_serve(tmp_path: Path) -> None:
     env_dir = tmp_path / "client-only"
     venv.EnvBuilder(with_pip=True).create(env_dir)

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from support.net import free_port, wait_for_port
 from support.server_process import server_process as registry_process
+from support.waiting import wait_until
 
 from registry_client import RegistryClient, Unavailable
 from registry_server.config import DEFAULT_LISTEN, ServerConfig
@@ -95,6 +96,7 @@ def _log_after_calls(proc: subprocess.Popen[str], port: int) -> str:
     return proc.stderr.read() if proc.stderr else ""
 
 
+@pytest.mark.slow
 def test_serve_with_no_flags_uses_registry_data_and_logs_failed_calls(
     server_process: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
@@ -107,6 +109,7 @@ def test_serve_with_no_flags_uses_registry_data_and_logs_failed_calls(
     assert "CreateRegisteredModel OK" not in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server_process", [["--access-log"]], indirect=True)
 def test_access_log_logs_every_call(
     server_process: tuple[subprocess.Popen[str], int, Path],
@@ -117,6 +120,7 @@ def test_access_log_logs_every_call(
     assert "/modelregistry.v1.ModelRegistry/GetRegisteredModel NOT_FOUND" in log
 
 
+@pytest.mark.slow
 def test_sigterm_lets_in_flight_calls_finish(
     server_process: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
@@ -140,10 +144,17 @@ def test_sigterm_lets_in_flight_calls_finish(
     thread.start()
     time.sleep(1.0)  # the call is now waiting on the lock inside the server
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+
+    def refused() -> bool:
+        with RegistryClient(target, timeout=2, max_attempts=1) as late:
+            try:
+                late.get_registered_model("slow")
+            except Unavailable:
+                return True
+        return False
+
     # New calls are refused while the server drains.
-    with RegistryClient(target, timeout=2, max_attempts=1) as late, pytest.raises(Unavailable):
-        late.get_registered_model("slow")
+    wait_until(refused, 10, what="a new call refused after SIGTERM")
     blocker.execute("COMMIT")
     blocker.close()
     thread.join(timeout=30)
@@ -189,6 +200,7 @@ def _wait_for_children(pid: int, count: int) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+@pytest.mark.slow
 @pytest.mark.parametrize("server_process", [["--processes", "2"]], indirect=True)
 def test_processes_share_the_port_and_stop_together(
     server_process: tuple[subprocess.Popen[str], int, Path],
@@ -217,6 +229,7 @@ def test_processes_share_the_port_and_stop_together(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
+@pytest.mark.slow
 @pytest.mark.parametrize("server_process", [["--processes", "2"]], indirect=True)
 def test_a_dead_server_process_stops_the_supervisor(
     server_process: tuple[subprocess.Popen[str], int, Path],
@@ -233,6 +246,7 @@ def test_a_dead_server_process_stops_the_supervisor(
     assert not Path(f"/proc/{second}").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing")
 def test_processes_on_postgres_share_one_database(pg_database_url: str, tmp_path: Path) -> None:
     """The production shape: `--processes 2` on PostgreSQL (the supervisor checks the

@@ -428,6 +428,7 @@ def test_start_refuses_unusable_tls_files_naming_the_flag(
     assert repr(tls[flag[2:].replace("-", "_")]) in str(info.value)  # the file in question
 
 
+@pytest.mark.slow
 def test_serve_exits_1_on_an_unreadable_certificate(pki: TlsFiles, tmp_path: Path) -> None:
     result = subprocess.run(
         [
