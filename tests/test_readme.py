@@ -162,6 +162,7 @@ def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
         yield server
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (shutil.which("bash") and shutil.which("jq") and (BIN / "registry").exists()),
     reason="the examples need bash, jq and the installed `registry` command",
