@@ -268,6 +268,35 @@ class LoadRunner:
         ready.wait(timeout=60)  # every channel is open: the clock starts with all of them
         self._started = time.monotonic()
 
+    def calls_so_far(self, since: float = float("-inf"), code: str | None = None) -> int:
+        """How many calls started at or after ``since`` (with status ``code``, if given) have
+        finished, while the clients keep running."""
+        # Each client only appends to its own list; a copy of it is a consistent prefix.
+        return sum(
+            1
+            for mine in self._records
+            for r in list(mine)
+            if r.started >= since and (code is None or r.code == code)
+        )
+
+    def wait_for_calls(
+        self,
+        count: int,
+        *,
+        since: float = float("-inf"),
+        code: str | None = "OK",
+        timeout: float = 30.0,
+    ) -> None:
+        """Block until ``count`` calls started at or after ``since`` finished with ``code``
+        (any status when None): the load demonstrably runs, instead of a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.calls_so_far(since, code)) < count:
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{seen} of {count} calls with {code or 'any status'} after {timeout:.0f} s"
+                )
+            time.sleep(0.02)
+
     def stop(self) -> LoadResult:
         self._stop.set()
         elapsed = time.monotonic() - self._started
