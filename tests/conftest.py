@@ -8,8 +8,9 @@ Each test gets a fresh model name, so tests share one server and database per
 backend without seeing each other's data.
 
 Two lanes: `pytest -q` runs everything; `pytest -q -m "not slow"` leaves out what is marked
-`slow` (fault, load, process and packaging tests, by their modules or one by one) and the
-PostgreSQL cases of the property-based (hypothesis) tests, whose SQLite cases stay in.
+`slow` (fault, load, process and packaging tests, by their modules or one by one; tests that
+wait out real timers) and the property-based (hypothesis) tests; the fixed regression cases
+next to those stay in.
 """
 
 from __future__ import annotations
@@ -34,13 +35,11 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Property-based tests on PostgreSQL are slow-lane: each of their hundreds of examples
-    snapshots the shared database, which costs seconds per RPC there; the same examples
-    run on SQLite in the fast lane."""
+    """Property-based (hypothesis) tests are slow-lane: each case runs dozens of examples and
+    snapshots the shared database around every one (seconds per RPC on PostgreSQL, about a
+    quarter of the fast lane's time even on SQLite alone)."""
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        hypothesis_test = getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
-        if hypothesis_test and callspec and callspec.params.get("backend") == "postgresql":
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.slow)
 
 

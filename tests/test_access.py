@@ -689,6 +689,7 @@ def test_tokens_are_stored_hashed_and_listed_without_secrets(sqlite_auth: AuthSe
     assert secret not in str(event.raw)
 
 
+@pytest.mark.slow  # waits out a real 2 s expiry
 def test_an_expired_token_is_refused_and_no_longer_listed_as_active(
     sqlite_auth: AuthServer,
 ) -> None:
@@ -715,6 +716,7 @@ def test_a_fraction_of_a_second_lifetime_is_not_never(sqlite_auth: AuthServer) -
         sqlite_auth.admin.create_access_token(_name("never"), "none", expires_in=-1)
 
 
+@pytest.mark.slow  # waits out the authenticator's real 5 s cache
 def test_revocation_takes_effect_within_the_cache_period(sqlite_auth: AuthServer) -> None:
     admin = sqlite_auth.admin
     principal = _name("leaked")

@@ -163,6 +163,7 @@ def test_default_depth_is_100(client: RegistryClient, model_name: str) -> None:
     assert not almost.truncated
 
 
+@pytest.mark.slow  # a thousand versions per backend
 def test_at_most_1000_descendants(client: RegistryClient, model_name: str) -> None:
     root = _version(client, model_name)
     children = [f"{model_name}-c{i}" for i in range(8)]
