@@ -35,6 +35,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -116,7 +117,9 @@ def check(
     """Call grpc.health.v1.Health/Check once; return (serving, what the server said)."""
     request = health_pb2.HealthCheckRequest(service=service)
     with open_channel(target, [], tls) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+        # The stub's methods are set in __init__, which types-grpcio-health-checking
+        # does not declare; the request and response types are checked above and below.
+        stub: Any = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(request, timeout=timeout)
         except grpc.RpcError as exc:

@@ -30,6 +30,7 @@ from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import ServerConfig, ServerTls, load_tls
 from registry_server.domain.access import AccessControl, Role
 from registry_server.domain.artifacts import ArtifactService
+from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.grants import GrantService
 from registry_server.domain.history import HistoryService
 from registry_server.domain.lineage import LineageService
@@ -94,12 +95,16 @@ def _transport(tls: ServerTls | None) -> str:
     return "TLS, client certificates required" if tls.client_ca is not None else "TLS"
 
 
-def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
+def start(
+    config: ServerConfig, *, reuse_port: bool = False, clock: Clock = now_ms
+) -> RunningServer:
     """Start serving `config` in this process.
 
     `reuse_port` lets several processes listen on the same port (see
     supervisor.py); otherwise a port already in use is an error, as it should
-    be when a second server is started by mistake.
+    be when a second server is started by mistake. `clock` is the time every
+    change, refusal and token expiry is judged by: tests pass one they can
+    move instead of sleeping until the wall clock has.
     """
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
@@ -118,7 +123,10 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         interceptors=[
             reads,
             ErrorAndLoggingInterceptor(access_log=config.access_log),
-            AuthInterceptor(Authenticator(database, config.require_auth), AccessControl(database)),
+            AuthInterceptor(
+                Authenticator(database, config.require_auth, clock=clock),
+                AccessControl(database, clock=clock),
+            ),
             PreserializedResponses(
                 {RPCS["DownloadArtifact"].full_method: wire.passthrough_or_serialize}
             ),
@@ -130,10 +138,10 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         ],
     )
     store = artifact_factory.from_url(config.artifact_store)
-    access = AccessControl(database)
-    registry = Registry(database, store, access)
+    access = AccessControl(database, clock=clock)
+    registry = Registry(database, store, access, clock=clock)
     artifacts = ArtifactService(database, store, registry)
-    tokens = TokenService(database, access)
+    tokens = TokenService(database, access, clock=clock)
     if config.bootstrap_admin_token:
         tokens.ensure(config.bootstrap_admin_token, "admin", Role.ADMIN)
     servicer = ModelRegistryServicer(
@@ -142,7 +150,7 @@ def start(config: ServerConfig, *, reuse_port: bool = False) -> RunningServer:
         SearchService(database, access),
         HistoryService(database, access),
         LineageService(database, access),
-        GrantService(database, access),
+        GrantService(database, access, clock=clock),
         tokens,
         authentication_required=config.require_auth,
     )

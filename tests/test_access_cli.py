@@ -449,21 +449,15 @@ def test_the_token_can_come_from_the_environment(
     assert out.startswith("from-flag (writer;"), err  # the flag wins
 
 
-def test_the_readme_security_commands_are_valid() -> None:
-    import shlex
+def test_the_security_docs_commands_are_valid() -> None:
+    from support.doc_commands import ROOT, command_lines
 
     from registry_client.cli import build_parser as registry_parser
     from registry_server.cli import build_parser as server_parser
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
-    commands = [
-        shlex.split(line, comments=True)
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith(("registry ", "registry-server "))
-    ]
+    commands = command_lines(
+        ROOT / "docs" / "security.md", programs=("registry", "registry-server")
+    )
     assert len(commands) >= 10
     parsers = {"registry": registry_parser(), "registry-server": server_parser()}
     for program, *argv in commands:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.doc_commands import command_lines
 from support.net import free_port
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
@@ -139,30 +140,17 @@ def test_every_parser_has_examples_that_parse(
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _readme_commands() -> list[str]:
-    """Every `registry ...` invocation in the README's shell blocks, shell
-    variables replaced by 1 and redirections dropped."""
-    found = []
-    for block in re.findall(r"```(?:sh|bash)\n(.*?)```", README.read_text(), flags=re.S):
-        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
-            # A command starts a line or follows $( || && ; and ends at a pipe.
-            for match in re.finditer(r"(?:^|\$\(|\|\||&&|;)\s*(registry\s[^|;&)]*)", line):
-                found.append(re.sub(r"\$\{?\w+(?::-[^}]*)?\}?", "1", match.group(1)))
-    return found
-
-
-def test_readme_command_lines_parse() -> None:
-    """The README's CLI examples (written by several people) stay valid
-    command lines as the CLI changes."""
-    commands = _readme_commands()
-    assert len(commands) >= 20
-    for command in commands:
-        argv = [t for t in shlex.split(command, comments=True) if ">" not in t]
+def test_documented_command_lines_parse() -> None:
+    """The CLI examples of the README and docs/ (written by several people)
+    stay valid command lines as the CLI changes."""
+    commands = command_lines()
+    assert len(commands) >= 40
+    for argv in commands:
         try:
             args = build_parser().parse_args(argv[1:])
         except SystemExit:
-            pytest.fail(f"README command does not parse: {command}")
-        assert args.check is None or args.check(args) is None, command
+            pytest.fail(f"documented command does not parse: {shlex.join(argv)}")
+        assert args.check is None or args.check(args) is None, shlex.join(argv)
 
 
 def test_the_command_list_covers_every_parser() -> None:

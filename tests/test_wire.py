@@ -1,4 +1,4 @@
-"""DownloadArtifactResponse written and read by hand (registry_client/wire.py)
+"""DownloadArtifactResponse written and read by hand (registry_api/wire.py)
 must agree with the generated class byte for byte, in both directions."""
 
 from __future__ import annotations

@@ -194,11 +194,20 @@ def role_from_proto(value: int, field: str = "role") -> Role:
         ) from None
 
 
+# The wire enum's names (ROLE_ADMIN): the generated classes take a name where
+# their stubs will not take a plain int.
+_WIRE_ROLES: dict[Role, str] = {role: f"ROLE_{role.name}" for role in Role}
+
+
+def role_to_proto(role: Role) -> str:
+    return _WIRE_ROLES[role]
+
+
 def token_to_proto(token: AccessToken) -> pb.AccessToken:
     return pb.AccessToken(
         token_id=token.token_id,
         principal=token.principal,
-        role=int(token.role),  # type: ignore[arg-type]
+        role=role_to_proto(token.role),
         description=token.description,
         prefix=token.prefix,
         creation_timestamp=token.creation_ms,

@@ -261,7 +261,7 @@ def refusal(method: str) -> Callable[[Any, grpc.ServicerContext], Any]:
 
 class PreserializedResponses(CachingInterceptor):
     """Lets the handlers of `serializers`' methods return bytes they
-    serialized themselves (registry_client/wire.py): each method's response
+    serialized themselves (registry_api/wire.py): each method's response
     serializer is replaced by the one given. Innermost, so the outer
     interceptors wrap the handler with that serializer."""
 

@@ -4,6 +4,10 @@ status codes by the error interceptor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import grpc
+
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
@@ -43,7 +47,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # models
 
-    def CreateRegisteredModel(self, request, context):
+    def CreateRegisteredModel(
+        self, request: pb.CreateRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.CreateRegisteredModelResponse:
         model = self.registry.create_registered_model(
             request.name,
             request.description,
@@ -52,37 +58,51 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.CreateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def GetRegisteredModel(self, request, context):
+    def GetRegisteredModel(
+        self, request: pb.GetRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.GetRegisteredModelResponse:
         model = self.registry.get_registered_model(request.name, current_caller())
         return pb.GetRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def UpdateRegisteredModel(self, request, context):
+    def UpdateRegisteredModel(
+        self, request: pb.UpdateRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateRegisteredModelResponse:
         model = self.registry.update_registered_model(
             request.name, request.description, current_caller()
         )
         return pb.UpdateRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def RenameRegisteredModel(self, request, context):
+    def RenameRegisteredModel(
+        self, request: pb.RenameRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.RenameRegisteredModelResponse:
         model = self.registry.rename_registered_model(
             request.name, request.new_name, current_caller()
         )
         return pb.RenameRegisteredModelResponse(registered_model=convert.model_to_proto(model))
 
-    def DeleteRegisteredModel(self, request, context):
+    def DeleteRegisteredModel(
+        self, request: pb.DeleteRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelResponse:
         self.registry.delete_registered_model(request.name, current_caller())
         return pb.DeleteRegisteredModelResponse()
 
-    def SetRegisteredModelTag(self, request, context):
+    def SetRegisteredModelTag(
+        self, request: pb.SetRegisteredModelTagRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelTagResponse:
         self.registry.set_registered_model_tag(
             request.name, request.key, request.value, current_caller()
         )
         return pb.SetRegisteredModelTagResponse()
 
-    def DeleteRegisteredModelTag(self, request, context):
+    def DeleteRegisteredModelTag(
+        self, request: pb.DeleteRegisteredModelTagRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelTagResponse:
         self.registry.delete_registered_model_tag(request.name, request.key, current_caller())
         return pb.DeleteRegisteredModelTagResponse()
 
-    def GetLatestVersions(self, request, context):
+    def GetLatestVersions(
+        self, request: pb.GetLatestVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.GetLatestVersionsResponse:
         found = self.registry.get_latest_versions(
             request.name, list(request.stages), current_caller()
         )
@@ -92,7 +112,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # versions
 
-    def CreateModelVersion(self, request, context):
+    def CreateModelVersion(
+        self, request: pb.CreateModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.CreateModelVersionResponse:
         created = self.registry.create_model_version(
             convert.new_version_from_proto(request), current_caller()
         )
@@ -101,21 +123,29 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             idempotent_replay=created.idempotent_replay,
         )
 
-    def GetModelVersion(self, request, context):
+    def GetModelVersion(
+        self, request: pb.GetModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelVersionResponse:
         found = self.registry.get_model_version(request.name, request.version, current_caller())
         return pb.GetModelVersionResponse(model_version=convert.version_to_proto(found))
 
-    def UpdateModelVersion(self, request, context):
+    def UpdateModelVersion(
+        self, request: pb.UpdateModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateModelVersionResponse:
         found = self.registry.update_model_version(
             request.name, request.version, request.description, current_caller()
         )
         return pb.UpdateModelVersionResponse(model_version=convert.version_to_proto(found))
 
-    def DeleteModelVersion(self, request, context):
+    def DeleteModelVersion(
+        self, request: pb.DeleteModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteModelVersionResponse:
         self.registry.delete_model_version(request.name, request.version, current_caller())
         return pb.DeleteModelVersionResponse()
 
-    def TransitionModelVersionStage(self, request, context):
+    def TransitionModelVersionStage(
+        self, request: pb.TransitionModelVersionStageRequest, context: grpc.ServicerContext
+    ) -> pb.TransitionModelVersionStageResponse:
         moved = self.registry.transition_model_version_stage(
             request.name,
             request.version,
@@ -125,13 +155,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.TransitionModelVersionStageResponse(model_version=convert.version_to_proto(moved))
 
-    def SetModelVersionTag(self, request, context):
+    def SetModelVersionTag(
+        self, request: pb.SetModelVersionTagRequest, context: grpc.ServicerContext
+    ) -> pb.SetModelVersionTagResponse:
         self.registry.set_model_version_tag(
             request.name, request.version, request.key, request.value, current_caller()
         )
         return pb.SetModelVersionTagResponse()
 
-    def DeleteModelVersionTag(self, request, context):
+    def DeleteModelVersionTag(
+        self, request: pb.DeleteModelVersionTagRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteModelVersionTagResponse:
         self.registry.delete_model_version_tag(
             request.name, request.version, request.key, current_caller()
         )
@@ -139,7 +173,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # aliases
 
-    def SetRegisteredModelAlias(self, request, context):
+    def SetRegisteredModelAlias(
+        self, request: pb.SetRegisteredModelAliasRequest, context: grpc.ServicerContext
+    ) -> pb.SetRegisteredModelAliasResponse:
         expected = request.expected_version if request.HasField("expected_version") else None
         move = self.registry.set_registered_model_alias(
             request.name, request.alias, request.version, expected, current_caller()
@@ -149,11 +185,15 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             previous_version=move.previous_version or 0,
         )
 
-    def DeleteRegisteredModelAlias(self, request, context):
+    def DeleteRegisteredModelAlias(
+        self, request: pb.DeleteRegisteredModelAliasRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteRegisteredModelAliasResponse:
         self.registry.delete_registered_model_alias(request.name, request.alias, current_caller())
         return pb.DeleteRegisteredModelAliasResponse()
 
-    def GetModelVersionByAlias(self, request, context):
+    def GetModelVersionByAlias(
+        self, request: pb.GetModelVersionByAliasRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelVersionByAliasResponse:
         found = self.registry.get_model_version_by_alias(
             request.name, request.alias, current_caller()
         )
@@ -161,7 +201,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # URIs and history
 
-    def ResolveModelUri(self, request, context):
+    def ResolveModelUri(
+        self, request: pb.ResolveModelUriRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveModelUriResponse:
         version, path = self.registry.resolve_model_uri(request.uri, current_caller())
         return pb.ResolveModelUriResponse(
             model_version=convert.version_to_proto(version),
@@ -169,20 +211,26 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             resolved_uri=uris.exact(version.name, version.version, path),
         )
 
-    def ListModelEvents(self, request, context):
+    def ListModelEvents(
+        self, request: pb.ListModelEventsRequest, context: grpc.ServicerContext
+    ) -> pb.ListModelEventsResponse:
         page = self.history.list_events(convert.event_query_from_proto(request), current_caller())
         return pb.ListModelEventsResponse(
             events=[convert.event_to_proto(e) for e in page.events],
             next_after_event_id=page.next_after_event_id,
         )
 
-    def GetModelStateAsOf(self, request, context):
+    def GetModelStateAsOf(
+        self, request: pb.GetModelStateAsOfRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelStateAsOfResponse:
         state = self.history.state_as_of(request.name, request.as_of_timestamp, current_caller())
         return convert.state_as_of_to_proto(state)
 
     # search and lineage
 
-    def SearchRegisteredModels(self, request, context):
+    def SearchRegisteredModels(
+        self, request: pb.SearchRegisteredModelsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchRegisteredModelsResponse:
         page = self.search.search_models(
             request.filter,
             list(request.order_by),
@@ -195,7 +243,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             next_page_token=page.next_page_token,
         )
 
-    def SearchModelVersions(self, request, context):
+    def SearchModelVersions(
+        self, request: pb.SearchModelVersionsRequest, context: grpc.ServicerContext
+    ) -> pb.SearchModelVersionsResponse:
         page = self.search.search_versions(
             request.filter,
             list(request.order_by),
@@ -208,7 +258,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             next_page_token=page.next_page_token,
         )
 
-    def FindModelVersionsByRun(self, request, context):
+    def FindModelVersionsByRun(
+        self, request: pb.FindModelVersionsByRunRequest, context: grpc.ServicerContext
+    ) -> pb.FindModelVersionsByRunResponse:
         page = self.search.versions_by_run(
             request.run_id, request.page_size, request.page_token, current_caller()
         )
@@ -217,7 +269,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             next_page_token=page.next_page_token,
         )
 
-    def FindModelVersionsByDataset(self, request, context):
+    def FindModelVersionsByDataset(
+        self, request: pb.FindModelVersionsByDatasetRequest, context: grpc.ServicerContext
+    ) -> pb.FindModelVersionsByDatasetResponse:
         page = self.search.versions_by_dataset(
             request.digest, request.page_size, request.page_token, current_caller()
         )
@@ -226,7 +280,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             next_page_token=page.next_page_token,
         )
 
-    def GetModelVersionLineage(self, request, context):
+    def GetModelVersionLineage(
+        self, request: pb.GetModelVersionLineageRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelVersionLineageResponse:
         found = self.lineage.lineage(
             request.name, request.version, request.max_depth, current_caller()
         )
@@ -239,7 +295,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # artifacts
 
-    def UploadArtifact(self, request_iterator, context):
+    def UploadArtifact(
+        self, request_iterator: Iterator[pb.UploadArtifactRequest], context: grpc.ServicerContext
+    ) -> pb.UploadArtifactResponse:
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidArgument("header: the first UploadArtifact message must be the header")
@@ -256,7 +314,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.UploadArtifactResponse(file=convert.file_to_proto(stored))
 
-    def FinalizeModelVersion(self, request, context):
+    def FinalizeModelVersion(
+        self, request: pb.FinalizeModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.FinalizeModelVersionResponse:
         ready = self.artifacts.finalize(
             request.name,
             request.version,
@@ -265,13 +325,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.FinalizeModelVersionResponse(model_version=convert.version_to_proto(ready))
 
-    def AbortModelVersion(self, request, context):
+    def AbortModelVersion(
+        self, request: pb.AbortModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.AbortModelVersionResponse:
         aborted = self.artifacts.abort(
             request.name, request.version, request.reason, current_caller()
         )
         return pb.AbortModelVersionResponse(model_version=convert.version_to_proto(aborted))
 
-    def ListArtifacts(self, request, context):
+    def ListArtifacts(
+        self, request: pb.ListArtifactsRequest, context: grpc.ServicerContext
+    ) -> pb.ListArtifactsResponse:
         version, manifest = self.artifacts.list(
             request.name, request.version, request.uri, current_caller()
         )
@@ -289,9 +353,11 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             next_page_token=next_token,
         )
 
-    def DownloadArtifact(self, request, context):
+    def DownloadArtifact(
+        self, request: pb.DownloadArtifactRequest, context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
         # Messages serialized here, without a protobuf object per chunk
-        # (registry_client/wire.py); server.py registers the serializer
+        # (registry_api/wire.py); server.py registers the serializer
         # that passes them through.
         download = self.artifacts.download(
             request.name, request.version, request.path, request.offset, current_caller()
@@ -303,7 +369,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         if header is not None:
             yield wire.encode_download(b"", header)
 
-    def GetArtifactDownloadUrls(self, request, context):
+    def GetArtifactDownloadUrls(
+        self, request: pb.GetArtifactDownloadUrlsRequest, context: grpc.ServicerContext
+    ) -> pb.GetArtifactDownloadUrlsResponse:
         supported, urls = self.artifacts.download_urls(
             request.name,
             request.version,
@@ -321,7 +389,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
 
     # access control
 
-    def SetModelProtection(self, request, context):
+    def SetModelProtection(
+        self, request: pb.SetModelProtectionRequest, context: grpc.ServicerContext
+    ) -> pb.SetModelProtectionResponse:
         caller = current_caller()
         self.grants.set_protection(
             request.name, list(request.protected_aliases), list(request.protected_stages), caller
@@ -329,17 +399,23 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         model = self.registry.get_registered_model(request.name, caller)
         return pb.SetModelProtectionResponse(registered_model=convert.model_to_proto(model))
 
-    def SetModelGrant(self, request, context):
+    def SetModelGrant(
+        self, request: pb.SetModelGrantRequest, context: grpc.ServicerContext
+    ) -> pb.SetModelGrantResponse:
         self.grants.set_grant(
             request.name, request.principal, convert.role_from_proto(request.role), current_caller()
         )
         return pb.SetModelGrantResponse()
 
-    def DeleteModelGrant(self, request, context):
+    def DeleteModelGrant(
+        self, request: pb.DeleteModelGrantRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteModelGrantResponse:
         self.grants.delete_grant(request.name, request.principal, current_caller())
         return pb.DeleteModelGrantResponse()
 
-    def ListModelGrants(self, request, context):
+    def ListModelGrants(
+        self, request: pb.ListModelGrantsRequest, context: grpc.ServicerContext
+    ) -> pb.ListModelGrantsResponse:
         found = self.grants.list_grants(request.name, current_caller())
         grants, next_token = paging.page(
             found,
@@ -350,11 +426,13 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             page_token=request.page_token,
         )
         return pb.ListModelGrantsResponse(
-            grants=[pb.ModelGrant(principal=p, role=int(r)) for p, r in grants],
+            grants=[pb.ModelGrant(principal=p, role=convert.role_to_proto(r)) for p, r in grants],
             next_page_token=next_token,
         )
 
-    def CreateAccessToken(self, request, context):
+    def CreateAccessToken(
+        self, request: pb.CreateAccessTokenRequest, context: grpc.ServicerContext
+    ) -> pb.CreateAccessTokenResponse:
         token, secret = self.tokens.create(
             request.principal,
             convert.role_from_proto(request.role),
@@ -364,7 +442,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         )
         return pb.CreateAccessTokenResponse(token=convert.token_to_proto(token), secret=secret)
 
-    def ListAccessTokens(self, request, context):
+    def ListAccessTokens(
+        self, request: pb.ListAccessTokensRequest, context: grpc.ServicerContext
+    ) -> pb.ListAccessTokensResponse:
         found = self.tokens.list(request.include_inactive, current_caller())
         tokens, next_token = paging.page(
             found,
@@ -378,14 +458,16 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             tokens=[convert.token_to_proto(t) for t in tokens], next_page_token=next_token
         )
 
-    def RevokeAccessToken(self, request, context):
+    def RevokeAccessToken(
+        self, request: pb.RevokeAccessTokenRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeAccessTokenResponse:
         token = self.tokens.revoke(request.token_id, current_caller())
         return pb.RevokeAccessTokenResponse(token=convert.token_to_proto(token))
 
-    def WhoAmI(self, request, context):
+    def WhoAmI(self, request: pb.WhoAmIRequest, context: grpc.ServicerContext) -> pb.WhoAmIResponse:
         caller = current_caller()
         return pb.WhoAmIResponse(
             principal=caller.principal,
-            role=int(caller.role),
+            role=convert.role_to_proto(caller.role),
             authentication_required=self.authentication_required,
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from typing import TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 import urllib3
 from minio import Minio
@@ -139,7 +139,8 @@ class S3ArtifactStore:
             self.client.put_object(
                 self.bucket,
                 self._key(key),
-                reader,
+                # minio only calls read(n) on it, which HashingReader provides.
+                cast(BinaryIO, reader),
                 length=-1,
                 part_size=PART_SIZE,
                 num_parallel_uploads=PARALLEL_PARTS,
