@@ -59,9 +59,9 @@ def encode_download(chunk: bytes, file: pb.ArtifactFile | None = None) -> bytes:
 def passthrough_or_serialize(message: bytes | pb.DownloadArtifactResponse) -> bytes:
     """Response serializer for DownloadArtifact: bytes made by
     `encode_download` go out as they are; a message is serialized."""
-    if type(message) is bytes:
+    if isinstance(message, bytes):
         return message
-    return message.SerializeToString()  # type: ignore[union-attr]
+    return message.SerializeToString()
 
 
 class _Unexpected(Exception):
