@@ -44,8 +44,8 @@ class SearchMixin(Transport):
         page_token: str | None = None,
     ) -> SearchPage[RegisteredModel]:
         """One page of models matching ``filter_string`` (MLflow's grammar plus
-        OR, parentheses, ``alias``, ``description`` and timestamps; see the
-        README's "Search" section).
+        OR, parentheses, ``alias``, ``description`` and timestamps; see
+        docs/search.md).
 
         ``order_by`` e.g. ``["last_updated_timestamp DESC"]``; default by name.
         Pass the page's ``token`` as ``page_token`` for the next page.

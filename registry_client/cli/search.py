@@ -59,7 +59,7 @@ SEARCH_PAGES = (
 _GRAMMAR = (
     "Filters use MLflow's grammar plus OR and parentheses: comparisons such as\n"
     "name LIKE 'fraud%', tags.team = 'risk' or alias = 'champion', joined with AND/OR.\n"
-    "Quote the whole filter for the shell; see the README's Search section."
+    "Quote the whole filter for the shell; the grammar: docs/search.md."
 )
 
 

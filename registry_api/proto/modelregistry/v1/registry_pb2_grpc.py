@@ -459,19 +459,11 @@ class ModelRegistryServicer:
         """Searches registered models with a filter (MLflow's grammar, extended),
         one page at a time. Results carry tags, aliases and latest_versions.
 
-        Filter grammar: comparisons joined with AND / OR, grouped with
-        parentheses (AND binds tighter). A comparison is `<field> <op> <value>`:
-        name                    =, !=, LIKE, ILIKE, NOT LIKE, NOT ILIKE, IN, NOT IN
-        tags.<key>, tags.`k y`  same operators; the model has the tag with such
-        a value (`tag.` is accepted for `tags.`)
-        alias                   =, !=, LIKE, IN...: the model has such an alias
-        description             =, !=, LIKE, ILIKE
-        creation_timestamp, last_updated_timestamp   =, !=, <, <=, >, >=
-        Strings are quoted with ' or " (a doubled quote escapes it); numbers are
-        integers; IN takes a parenthesised, comma-separated list. Keywords are
-        case-insensitive. LIKE is case-sensitive, ILIKE is not; `%` matches any
-        run of characters and `_` one character. Field names may be prefixed
-        with `attribute.` or `attributes.` as in MLflow.
+        The filter grammar (fields, operators, quoting, LIKE patterns) is
+        documented once, in docs/search.md: comparisons such as
+        `name LIKE 'fraud%'`, `tags.team = 'risk'` or `alias = 'champion'`,
+        joined with AND / OR and grouped with parentheses. Model fields: name,
+        tags.<key>, alias, description, creation_timestamp, last_updated_timestamp.
 
         order_by: up to 3 of `name`, `creation_timestamp`,
         `last_updated_timestamp`, each optionally followed by ASC or DESC;
@@ -487,20 +479,10 @@ class ModelRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SearchModelVersions(self, request, context):
-        """Searches model versions across all models, with the same grammar as
-        SearchRegisteredModels and these fields:
-        name                    the model's name
-        version_number          =, !=, <, <=, >, >=, IN, NOT IN
-        run_id, source_path, current_stage, status, description
-        string operators (stage in canonical spelling or
-        any case; status as READY, PENDING_REGISTRATION,
-        FAILED_REGISTRATION)
-        tags.<key>              the version has the tag with such a value
-        alias                   an alias of the version
-        dataset.digest, dataset.name   a data set the version was trained on
-        creation_timestamp, last_updated_timestamp
-        (`source` is accepted for `source_path`, `stage` for `current_stage`,
-        `version` for `version_number`.)
+        """Searches model versions across all models, with the grammar of
+        docs/search.md. Version fields: name (the model's), version_number,
+        run_id, source_path, current_stage, status, description, tags.<key>,
+        alias, dataset.digest, dataset.name and the two timestamps.
         order_by: up to 3 of `name`, `version_number`, `creation_timestamp`,
         `last_updated_timestamp`, each with ASC or DESC; default
         `name ASC, version_number DESC`.
