@@ -15,17 +15,25 @@ next to those stay in.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
+from support.artifacts import make_model_dir
+from support.auth import AuthServer, auth_server
+from support.cli import ACTOR, Run
 from support.postgres import postgres_server, temporary_database
 from support.s3 import S3Endpoint, s3_endpoint
 
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import RegistryClient
+from registry_client.cli import main
 from registry_server import migrate
 from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, start
@@ -171,3 +179,89 @@ def model_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _quiet_call_log() -> None:
     logging.getLogger("registry_server.calls").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def stub(target: str) -> Iterator[registry_pb2_grpc.ModelRegistryStub]:
+    """The generated stub on its own channel: raw messages, page sizes and fields the
+    typed client does not expose."""
+    with grpc.insecure_channel(target) as channel:
+        yield registry_pb2_grpc.ModelRegistryStub(channel)
+
+
+# --------------------------------------------------------------------- the `registry` CLI
+
+
+@pytest.fixture
+def run(target: str, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run the CLI against the test server; returns (exit code, stdout, stderr)."""
+
+    def _run(*argv: str, actor: str = ACTOR) -> tuple[int, str, str]:
+        code = main(["--target", target, "--actor", actor, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+@pytest.fixture
+def run_json(run: Run) -> Callable[..., Any]:
+    """Run a command with --output json, require success, return the parsed document."""
+
+    def _run_json(*argv: str, actor: str = ACTOR) -> Any:
+        code, out, err = run("--output", "json", *argv, actor=actor)
+        assert code == 0, err
+        return json.loads(out)
+
+    return _run_json
+
+
+# ------------------------------------------------------------- registry-held artifacts
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """A model folder to upload (support.artifacts.make_model_dir)."""
+    return make_model_dir(tmp_path)
+
+
+@pytest.fixture
+def logged(client: RegistryClient, model_name: str, src: Path) -> Any:
+    """`src` logged as version 1 of a new model."""
+    client.create_registered_model(model_name)
+    return client.log_model_version(model_name, src, run_id="run-1")
+
+
+@pytest.fixture
+def own_client(target: str) -> Iterator[RegistryClient]:
+    """A client of its own, whose stub a test may tamper with; retries are instant."""
+    with RegistryClient(target, actor="test-suite") as c:
+        c._sleep = lambda _seconds: None
+        yield c
+
+
+# ------------------------------------------------------- servers with authentication on
+
+
+@pytest.fixture(scope="module")
+def sqlite_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    folder = tmp_path_factory.mktemp("auth-sqlite")
+    with auth_server(f"sqlite:///{folder / 'registry.db'}", folder, "sqlite") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pg_auth(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    folder = tmp_path_factory.mktemp("auth-pg")
+    with temporary_database(pg_server_url, prefix="registry_auth") as url:
+        engine = make_engine(url, pool_size=1)
+        migrate.upgrade(engine)
+        engine.dispose()
+        with auth_server(url, folder, "postgresql") as server:
+            yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def auth(request: pytest.FixtureRequest) -> AuthServer:
+    """The access scenario tests run on both backends (grants and visibility are SQL)."""
+    return request.getfixturevalue("sqlite_auth" if request.param == "sqlite" else "pg_auth")

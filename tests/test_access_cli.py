@@ -2,7 +2,8 @@
 bootstrap admin token, `registry-server tokens ...` on the database, and the
 `registry` command line (`tokens`, `access`, `whoami`, --token).
 
-The authorization rules themselves are tested in test_access.py.
+The authorization rules themselves are tested in test_access_matrix.py,
+test_access_scenarios.py and test_access_tokens.py.
 """
 
 from __future__ import annotations

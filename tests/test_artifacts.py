@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,12 +21,6 @@ from registry_client import ArtifactFile, FailedPrecondition, NotFound, Registry
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.local import LocalArtifactStore
 from registry_server.server import RunningServer
-
-
-@pytest.fixture
-def stub(target: str) -> Iterator[registry_pb2_grpc.ModelRegistryStub]:
-    with grpc.insecure_channel(target) as channel:
-        yield registry_pb2_grpc.ModelRegistryStub(channel)
 
 
 def _upload(stub, name: str, version: int, path: str, data: bytes, chunk: int = 64 * 1024):

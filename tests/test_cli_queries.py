@@ -8,45 +8,15 @@ argument mapping, paging, the table and JSON shapes, and exit codes.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import pytest
+from support.cli import Run
 
 from registry_client import RegistryClient
-from registry_client.cli import main
-
-ACTOR = "cli-test"
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(target: str, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run the CLI against the test server; returns (exit code, stdout, stderr)."""
-
-    def _run(*argv: str, actor: str = ACTOR) -> tuple[int, str, str]:
-        code = main(["--target", target, "--actor", actor, *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return _run
-
-
-@pytest.fixture
-def run_json(run: Run) -> Callable[..., Any]:
-    """Run a command with --output json, require success, return the parsed document."""
-
-    def _run_json(*argv: str, actor: str = ACTOR) -> Any:
-        code, out, err = run("--output", "json", *argv, actor=actor)
-        assert code == 0, err
-        return json.loads(out)
-
-    return _run_json
 
 
 def _column(out: str, header: str) -> list[str]:

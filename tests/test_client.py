@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import grpc
 import pytest
@@ -60,12 +59,21 @@ def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
         workers=4,
     )
     holder: dict = {}
+    retrying = threading.Event()
 
     def start_late() -> None:
-        time.sleep(0.8)
+        # Up only once a read has met UNAVAILABLE and is backing off to retry.
+        retrying.wait(timeout=30)
         holder["server"] = start(config)
 
     with RegistryClient(f"127.0.0.1:{port}", max_attempts=8, timeout=5) as early:
+        real_sleep = early._sleep
+
+        def backoff(seconds: float) -> None:
+            retrying.set()
+            real_sleep(seconds)
+
+        early._sleep = backoff
         # Not retry-safe: fails at once instead of risking a double create.
         with pytest.raises(Unavailable):
             early.create_registered_model("late-model")
@@ -78,6 +86,7 @@ def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
             early.create_registered_model("late-model")
             assert early.create_model_version("late-model", source="s3://a").version == 1
         finally:
+            retrying.set()  # had the read not retried, it failed: start, to stop, anyway
             thread.join()
             holder["server"].stop(grace=1)
 

@@ -13,7 +13,7 @@ import grpc_tools
 import pytest
 from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
-from test_access import MATRIX
+from support.access import MATRIX
 
 from registry_api.rpcs import ROLES, RPCS, RPCS_BY_PATH, SERVICE, RpcFacts, facts_of
 from registry_server.api.pools import READ_METHODS
@@ -184,8 +184,8 @@ def test_the_read_pool_takes_only_unary_reads() -> None:
 
 
 def test_roles_and_side_effects_agree_with_the_access_matrix() -> None:
-    """test_access.MATRIX checks each RPC's role against the running server;
-    the .proto's rpc_policy must say the same."""
+    """support.access.MATRIX checks each RPC's role against the running server (in
+    test_access_matrix.py); the .proto's rpc_policy must say the same."""
     assert sorted(MATRIX) == sorted(RPCS)
     for name, row in MATRIX.items():
         facts = RPCS[name]

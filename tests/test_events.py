@@ -154,7 +154,7 @@ def test_every_kind_is_documented_recorded_and_filterable(
     client.delete_registered_model(renamed)
 
     # Token events concern no model and refusals need authentication: both
-    # are covered by tests/test_access.py.
+    # are covered by tests/test_access_*.py.
     model_kinds = event_store.EVENT_KINDS - {"token_created", "token_revoked", "access_denied"}
     recorded = [e.kind for e in client.iter_model_events(renamed)]
     assert set(recorded) == model_kinds

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -19,12 +19,6 @@ from registry_client import RegistryClient
 from registry_server.api.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 Stub = registry_pb2_grpc.ModelRegistryStub
-
-
-@pytest.fixture
-def stub(target: str) -> Iterator[Stub]:
-    with grpc.insecure_channel(target) as channel:
-        yield registry_pb2_grpc.ModelRegistryStub(channel)
 
 
 def _all_pages(call: Callable[..., Any], items: str, page_size: int, **request: Any) -> list[Any]:

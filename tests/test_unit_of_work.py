@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.waiting import FakeClock
 
 from registry_server.domain.access import AccessControl, AccessDenied, Caller, Role
 from registry_server.domain.entities import EventQuery
@@ -17,16 +18,6 @@ from registry_server.server import prepare_database
 from registry_server.store.database import Database
 
 ADMIN = Caller.unauthenticated("test-suite")
-
-
-class FakeClock:
-    """Epoch milliseconds that move only when the test says so."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture

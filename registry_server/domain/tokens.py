@@ -14,7 +14,6 @@ import builtins
 import hashlib
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,9 +195,9 @@ class Authenticator:
     def __init__(self, db: Database, required: bool, *, clock: Clock = now_ms) -> None:
         self.db = db
         self.required = required
-        # What expiry is judged against.
+        # What expiry and the age of cached lookups are judged against.
         self.clock = clock
-        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None, declared_actor: str) -> Caller:
@@ -223,10 +222,13 @@ class Authenticator:
         return Caller(principal=row.principal, role=Role.parse(row.role), token_id=int(row.id))
 
     def _lookup(self, secret_hash: str) -> Any:
-        now = time.monotonic()
+        # The cache's age is judged by the same clock as expiry (tests move a fake
+        # one). An entry from the future (the wall clock stepped back) counts as
+        # stale: no entry is served for longer than CACHE_SECONDS either way.
+        now = self.clock()
         with self._lock:
             hit = self._cache.get(secret_hash)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
+        if hit is not None and 0 <= now - hit[0] < CACHE_SECONDS * 1000:
             return hit[1]
         with self.db.read() as conn:
             row = store.token_by_hash(conn, secret_hash)

@@ -1,5 +1,5 @@
 """A registry server with authentication on, and the tokens and clients the
-access-control tests (tests/test_access.py, tests/test_access_cli.py) call it with.
+access-control tests (tests/test_access_*.py) call it with.
 
 The server is the real one (`registry_server.server.start`) on a free loopback port;
 tokens are made directly in its database (`TokenService.create_unchecked`, what
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from registry_client import RegistryClient
 from registry_server.config import ServerConfig
 from registry_server.domain.access import Role
+from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.tokens import TokenService
 from registry_server.server import RunningServer, start
 from registry_server.store.schema import access_tokens, model_events
@@ -110,7 +111,9 @@ class AuthServer:
         self.running.stop(grace=1)
 
 
-def start_auth_server(database_url: str, artifact_dir: Path, **settings: object) -> RunningServer:
+def start_auth_server(
+    database_url: str, artifact_dir: Path, *, clock: Clock = now_ms, **settings: object
+) -> RunningServer:
     config = ServerConfig(
         database_url=database_url,
         artifact_store=str(artifact_dir),
@@ -119,12 +122,18 @@ def start_auth_server(database_url: str, artifact_dir: Path, **settings: object)
         require_auth=True,
         **settings,  # type: ignore[arg-type]
     )
-    return start(config)
+    return start(config, clock=clock)
 
 
 @contextmanager
-def auth_server(database_url: str, tmp: Path, backend: str) -> Iterator[AuthServer]:
-    server = AuthServer(start_auth_server(database_url, tmp / "artifacts"), backend, tmp)
+def auth_server(
+    database_url: str, tmp: Path, backend: str, clock: Clock = now_ms
+) -> Iterator[AuthServer]:
+    """`clock` is the server's time (token expiry, the authenticator's cache, recorded
+    changes): a test passes a `support.waiting.FakeClock` to move it instead of sleeping."""
+    server = AuthServer(
+        start_auth_server(database_url, tmp / "artifacts", clock=clock), backend, tmp
+    )
     try:
         yield server
     finally:

@@ -55,3 +55,15 @@ def clock_past(ms: int) -> None:
 def next_millisecond() -> None:
     """Return once the wall clock has moved to a later millisecond than now."""
     clock_past(now_ms())
+
+
+class FakeClock:
+    """Epoch milliseconds that move only when the test says so: what the domain's
+    services and `registry_server.server.start(config, clock=...)` take as their clock
+    (registry_server/domain/clock.py), so a test moves time instead of sleeping."""
+
+    def __init__(self, now: int = 1_700_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
