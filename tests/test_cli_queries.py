@@ -9,12 +9,12 @@ argument mapping, paging, the table and JSON shapes, and exit codes.
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from support.cli import Run
+from support.waiting import clock_past
 
 from registry_client import RegistryClient
 
@@ -292,7 +292,7 @@ def test_history_as_of(
     run_json("versions", "transition", model_name, "1", "Production")
     run_json("aliases", "set", model_name, "champion", "1")
     then = run_json("history", model_name)["events"][-1]["timestamp"]
-    time.sleep(0.01)  # the next change lands in a later millisecond
+    clock_past(then)  # the next change lands in a later millisecond
     run_json("versions", "transition", model_name, "2", "Production", "--archive-existing")
     run_json("aliases", "set", model_name, "champion", "2", "--expected-version", "1")
 
