@@ -10,7 +10,14 @@ field, so code written against it keeps working:
   empty (unset fields of MLflow's proto), a model's ``description`` and a
   version's ``run_link`` are ``""`` (MLflow reads those without presence);
 * ``user_id`` is who created the version (``created_by``), which MLflow's
-  server leaves empty; ``model_id`` is not recorded by the registry (None).
+  server leaves empty.
+
+What MLflow knows about a version that the registry has no field for, the
+files mixin (``files.py``) keeps in version tags under ``modelregistry.mlflow.``:
+MLflow's ``source`` of a registry-held version and MLflow 3's ``model_id``.
+They come back here as those fields, not as tags, so a version reads as MLflow
+wrote it (a registry-held version's own ``source`` is its ``models:/`` URI;
+``get_model_version_download_uri`` gives where its files are).
 """
 
 from __future__ import annotations
@@ -26,10 +33,23 @@ __all__ = ["to_mlflow_model", "to_mlflow_version"]
 # MLflow's constructors carry no annotations; typed Any here, once.
 _entities: Any = model_registry
 
+# files.TAG_PREFIX, SOURCE_TAG and MODEL_ID_TAG (files.py imports this module,
+# so they are spelled out here; a test checks they agree).
+_TAG_PREFIX = "modelregistry.mlflow."
+_SOURCE_TAG = _TAG_PREFIX + "source"
+_MODEL_ID_TAG = _TAG_PREFIX + "model_id"
+
 
 def to_mlflow_version(mv: ModelVersion) -> Any:
     """An ``mlflow.entities.model_registry.ModelVersion`` (typed Any: MLflow
     ships no type information for mypy)."""
+    tags = mv.tags
+    source = mv.source
+    model_id = None
+    if any(key.startswith(_TAG_PREFIX) for key in tags):
+        source = tags.get(_SOURCE_TAG) or source
+        model_id = tags.get(_MODEL_ID_TAG) or None
+        tags = {k: v for k, v in tags.items() if not k.startswith(_TAG_PREFIX)}
     return _entities.ModelVersion(
         name=mv.name,
         version=str(mv.version),
@@ -38,13 +58,14 @@ def to_mlflow_version(mv: ModelVersion) -> Any:
         description=mv.description or None,
         user_id=mv.created_by,
         current_stage=mv.current_stage,
-        source=mv.source,
+        source=source,
         run_id=(mv.run_id or mv.lineage.run_id) or None,
         status=mv.status,
         status_message=mv.status_message or None,
-        tags=[_entities.ModelVersionTag(k, v) for k, v in mv.tags.items()],
+        tags=[_entities.ModelVersionTag(k, v) for k, v in tags.items()],
         run_link=mv.lineage.run_link,
         aliases=list(mv.aliases),
+        model_id=model_id,
     )
 
 

@@ -23,7 +23,9 @@ DEFAULT_PORT = 50051
 # URI options -> RegistryClient arguments. Files and names only: what they
 # reveal is already visible on the machine; secrets stay in the environment.
 _TLS_OPTIONS = ("tls_ca", "tls_cert", "tls_key", "tls_server_name")
-_OPTIONS = (*_TLS_OPTIONS, "timeout")
+# Read by the files mixin (registry_client.mlflow.files), not by the client.
+_STORE_OPTIONS = ("copy_artifacts",)
+_OPTIONS = (*_TLS_OPTIONS, "timeout", *_STORE_OPTIONS)
 _SECRETS = ("token", "password", "authorization")
 
 

@@ -31,6 +31,7 @@ from registry_client._client import RegistryClient
 from registry_client.mlflow._entities import to_mlflow_model, to_mlflow_version
 from registry_client.mlflow._errors import mlflow_errors
 from registry_client.mlflow._settings import parse_store_uri
+from registry_client.mlflow.files import VersionFilesMixin
 
 __all__ = ["RegistryStore"]
 
@@ -51,12 +52,14 @@ def _tag_dict(tags: Iterable[Any] | None) -> dict[str, str]:
     return {tag.key: tag.value for tag in tags or ()}
 
 
-class RegistryStore(AbstractStore):
+class RegistryStore(VersionFilesMixin, AbstractStore):
     """The ``modelregistry+grpc`` / ``modelregistry+grpcs`` registry store.
 
     Built by MLflow as ``RegistryStore(store_uri=..., tracking_uri=...)``;
     ``store_uri`` is the registry URI (see ``_settings``), ``tracking_uri``
     MLflow's tracking server, kept for the runs a version links to.
+    ``create_model_version`` and ``get_model_version_download_uri`` (files
+    held by the registry or pointed at) come from ``files.VersionFilesMixin``.
     """
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
@@ -157,33 +160,6 @@ class RegistryStore(AbstractStore):
             self.client.delete_registered_model_tag(name, key)
 
     # -- model versions ------------------------------------------------------------
-
-    def create_model_version(
-        self,
-        name: str,
-        source: str,
-        run_id: str | None = None,
-        tags: Iterable[Any] | None = None,
-        run_link: str | None = None,
-        description: str | None = None,
-        local_model_path: str | None = None,
-        model_id: str | None = None,
-    ) -> Any:
-        """A version pointing at ``source`` (registry-held files: the artifact plugin)."""
-        with mlflow_errors():
-            mv = self.client.create_model_version(
-                name,
-                source=source,
-                run_id=run_id,
-                tags=_tag_dict(tags),
-                run_link=run_link,
-                description=description,
-            )
-        return to_mlflow_version(mv)
-
-    def get_model_version_download_uri(self, name: str, version: str | int) -> str:
-        with mlflow_errors():
-            return self.client.get_model_version(name, version).source
 
     def update_model_version(self, name: str, version: str | int, description: str | None) -> Any:
         with mlflow_errors():
