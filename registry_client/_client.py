@@ -15,6 +15,7 @@ from registry_client._access import AccessMixin
 from registry_client._aliases import ALIAS_MUST_NOT_EXIST, AliasesMixin
 from registry_client._artifacts import ArtifactsMixin
 from registry_client._history import HistoryMixin
+from registry_client._imports import ImportsMixin
 from registry_client._models import ModelsMixin
 from registry_client._search import SearchMixin
 from registry_client._transport import DEFAULT_TARGET, RPC_METHODS
@@ -32,6 +33,7 @@ class RegistryClient(
     SearchMixin,
     HistoryMixin,
     AccessMixin,
+    ImportsMixin,
 ):
     """A connection to the model registry.
 

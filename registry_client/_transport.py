@@ -77,6 +77,9 @@ RPC_METHODS: dict[str, str] = {
     "ListAccessTokens": "list_access_tokens",
     "RevokeAccessToken": "revoke_access_token",
     "WhoAmI": "whoami",
+    "ImportRegisteredModel": "import_registered_model",
+    "ImportModelVersion": "import_model_version",
+    "ImportRegisteredModelAlias": "import_registered_model_alias",
 }
 
 #: RPCs resent on UNAVAILABLE, as the contract marks them (``idempotency_level``

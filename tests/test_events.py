@@ -137,6 +137,7 @@ def test_every_kind_is_documented_recorded_and_filterable(
     client.set_registered_model_tag(model_name, "k", "v")
     client.delete_registered_model_tag(model_name, "k")
     client.create_model_version(model_name, source="s3://a")
+    client.import_model_version(model_name, 9, creation_timestamp=1, source="s3://imported")
     client.update_model_version(model_name, 1, "d")
     client.set_model_version_tag(model_name, 1, "k", "v")
     client.delete_model_version_tag(model_name, 1, "k")

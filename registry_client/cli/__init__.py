@@ -24,6 +24,7 @@ from registry_client.cli import (
     aliases,
     artifacts,
     history,
+    imports,
     lineage,
     models,
     search,
@@ -82,6 +83,9 @@ RPC_COMMANDS: dict[str, str] = {
     "ListAccessTokens": "tokens list",
     "RevokeAccessToken": "tokens revoke",
     "WhoAmI": "whoami",
+    "ImportRegisteredModel": "import mlflow",
+    "ImportModelVersion": "import mlflow",
+    "ImportRegisteredModelAlias": "import mlflow",
 }
 
 
@@ -180,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add(sub)
     access.add(sub)
     access.add_tokens(sub)
+    imports.add(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ from registry_client.types.artifacts import (
     DownloadedModel,
 )
 from registry_client.types.history import EventPage, ModelEvent, ModelStateAsOf, VersionState
+from registry_client.types.imports import ImportedAlias, ImportedModel, ImportedVersion
 from registry_client.types.models import RegisteredModel
 from registry_client.types.search import SearchPage, VersionLineage
 from registry_client.types.versions import Dataset, Lineage, ModelVersion
@@ -39,6 +40,9 @@ __all__ = [
     "Dataset",
     "DownloadedModel",
     "EventPage",
+    "ImportedAlias",
+    "ImportedModel",
+    "ImportedVersion",
     "Lineage",
     "ModelEvent",
     "ModelGrant",

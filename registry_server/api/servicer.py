@@ -11,7 +11,7 @@ import grpc
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
-from registry_server.api import convert, paging
+from registry_server.api import convert, imports, paging
 from registry_server.api.auth import current_caller
 from registry_server.domain import uri as uris
 from registry_server.domain.artifacts import ArtifactService
@@ -470,4 +470,36 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
             principal=caller.principal,
             role=convert.role_to_proto(caller.role),
             authentication_required=self.authentication_required,
+        )
+
+    # imports (admin only; see domain/imports.py)
+
+    def ImportRegisteredModel(
+        self, request: pb.ImportRegisteredModelRequest, context: grpc.ServicerContext
+    ) -> pb.ImportRegisteredModelResponse:
+        model, created = self.registry.import_registered_model(
+            imports.model_import_from_proto(request), current_caller()
+        )
+        return pb.ImportRegisteredModelResponse(
+            registered_model=convert.model_to_proto(model), created=created
+        )
+
+    def ImportModelVersion(
+        self, request: pb.ImportModelVersionRequest, context: grpc.ServicerContext
+    ) -> pb.ImportModelVersionResponse:
+        found, already = self.registry.import_model_version(
+            imports.version_import_from_proto(request), current_caller()
+        )
+        return pb.ImportModelVersionResponse(
+            model_version=convert.version_to_proto(found), already_imported=already
+        )
+
+    def ImportRegisteredModelAlias(
+        self, request: pb.ImportRegisteredModelAliasRequest, context: grpc.ServicerContext
+    ) -> pb.ImportRegisteredModelAliasResponse:
+        found, already = self.registry.import_registered_model_alias(
+            request.name, request.alias, request.version, request.imported_from, current_caller()
+        )
+        return pb.ImportRegisteredModelAliasResponse(
+            model_version=convert.version_to_proto(found), already_imported=already
         )

@@ -36,10 +36,15 @@ class EventKind(enum.StrEnum):
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
     ACCESS_DENIED = "access_denied"
+    # A model, version or alias brought in from another registry
+    # (domain/imports.py): written at the import's time, with the original
+    # creation time and creator in its payload.
+    IMPORTED = "imported"
 
 
-# Events that name an alias (`model_events.alias` is filled from their payload).
-ALIAS_KINDS = frozenset({EventKind.ALIAS_SET, EventKind.ALIAS_DELETED})
+# Events that name an alias (`model_events.alias` is filled from their payload;
+# of `imported` events only an alias's carries an "alias" key).
+ALIAS_KINDS = frozenset({EventKind.ALIAS_SET, EventKind.ALIAS_DELETED, EventKind.IMPORTED})
 
 
 def version_created(

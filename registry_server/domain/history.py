@@ -41,6 +41,7 @@ STATE_KINDS = frozenset(
         EventKind.VERSION_DELETED,
         EventKind.ALIAS_SET,
         EventKind.ALIAS_DELETED,
+        EventKind.IMPORTED,
     }
 )
 
@@ -207,3 +208,20 @@ class _Replay:
             self.aliases[str(event.after["alias"])] = int(event.after["version"])
         elif kind == EventKind.ALIAS_DELETED:
             self.aliases.pop(str(event.before.get("alias")), None)
+        elif kind == EventKind.IMPORTED:
+            self._apply_import(event)
+
+    def _apply_import(self, event: ModelEvent) -> None:
+        """An `imported` event (domain/imports.py): the model, a version as
+        it was imported (with its stage), or an alias."""
+        what, after = event.after.get("imported"), event.after
+        if what == "registered_model":
+            self.name = str(after.get("name") or event.model_name)
+        elif what == "model_version" and event.version is not None:
+            self.versions[event.version] = VersionState(
+                event.version,
+                Stage(after.get("stage", Stage.NONE.value)),
+                VersionStatus(after.get("status", VersionStatus.READY.value)),
+            )
+        elif what == "alias":
+            self.aliases[str(after["alias"])] = int(after["version"])

@@ -16,6 +16,7 @@ from registry_server.domain._change import UnitOfWork, version_label
 from registry_server.domain.access import AccessControl
 from registry_server.domain.aliases import Aliases
 from registry_server.domain.clock import Clock, now_ms
+from registry_server.domain.imports import Imports
 from registry_server.domain.models import Models
 from registry_server.domain.resolve import Resolve
 from registry_server.domain.versions import Versions
@@ -24,7 +25,7 @@ from registry_server.store.database import Database
 __all__ = ["Registry", "version_label"]
 
 
-class Registry(Models, Versions, Aliases, Resolve):
+class Registry(Models, Versions, Aliases, Resolve, Imports):
     """Entry point of the domain; the servicer holds one.
 
     `clock` gives every change its time (epoch ms); tests pass a fake one.

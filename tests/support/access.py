@@ -223,6 +223,24 @@ MATRIX: dict[str, Row] = {
         "admin", lambda c, m: c.revoke_access_token(m.token_id), True, "global"
     ),
     "WhoAmI": Row("none", lambda c, m: c.whoami()),
+    # the import path (registry import mlflow): global admins only
+    "ImportRegisteredModel": Row(
+        "admin",
+        lambda c, m: c.import_registered_model(m.name + "-imported", creation_timestamp=1),
+        True,
+        "global",
+    ),
+    "ImportModelVersion": Row(
+        "admin",
+        lambda c, m: c.import_model_version(
+            m.name, 10, creation_timestamp=1, source="s3://bucket/run/10"
+        ),
+        True,
+        "global",
+    ),
+    "ImportRegisteredModelAlias": Row(
+        "admin", lambda c, m: c.import_registered_model_alias(m.name, "imported", 1), True, "global"
+    ),
 }
 
 

@@ -902,3 +902,89 @@ class WhoAmIResponse(_message.Message):
     role: Role
     authentication_required: bool
     def __init__(self, principal: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., authentication_required: _Optional[bool] = ...) -> None: ...
+
+class ImportRegisteredModelRequest(_message.Message):
+    __slots__ = ("name", "description", "tags", "creation_timestamp", "last_updated_timestamp", "created_by", "imported_from")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    creation_timestamp: int
+    last_updated_timestamp: int
+    created_by: str
+    imported_from: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., created_by: _Optional[str] = ..., imported_from: _Optional[str] = ...) -> None: ...
+
+class ImportRegisteredModelResponse(_message.Message):
+    __slots__ = ("registered_model", "created")
+    REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    registered_model: RegisteredModel
+    created: bool
+    def __init__(self, registered_model: _Optional[_Union[RegisteredModel, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class ImportModelVersionRequest(_message.Message):
+    __slots__ = ("name", "version", "source", "lineage", "description", "tags", "stage", "status", "status_message", "creation_timestamp", "last_updated_timestamp", "created_by", "registry_held_artifacts", "imported_from")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HELD_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    source: str
+    lineage: Lineage
+    description: str
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    stage: str
+    status: ModelVersionStatus
+    status_message: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    created_by: str
+    registry_held_artifacts: bool
+    imported_from: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., source: _Optional[str] = ..., lineage: _Optional[_Union[Lineage, _Mapping]] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., stage: _Optional[str] = ..., status: _Optional[_Union[ModelVersionStatus, str]] = ..., status_message: _Optional[str] = ..., creation_timestamp: _Optional[int] = ..., last_updated_timestamp: _Optional[int] = ..., created_by: _Optional[str] = ..., registry_held_artifacts: _Optional[bool] = ..., imported_from: _Optional[str] = ...) -> None: ...
+
+class ImportModelVersionResponse(_message.Message):
+    __slots__ = ("model_version", "already_imported")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    already_imported: bool
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., already_imported: _Optional[bool] = ...) -> None: ...
+
+class ImportRegisteredModelAliasRequest(_message.Message):
+    __slots__ = ("name", "alias", "version", "imported_from")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    version: int
+    imported_from: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., imported_from: _Optional[str] = ...) -> None: ...
+
+class ImportRegisteredModelAliasResponse(_message.Message):
+    __slots__ = ("model_version", "already_imported")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    model_version: ModelVersion
+    already_imported: bool
+    def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., already_imported: _Optional[bool] = ...) -> None: ...

@@ -246,6 +246,21 @@ class ModelRegistryStub:
                 request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.ImportRegisteredModel = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ImportRegisteredModel',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelResponse.FromString,
+                _registered_method=True)
+        self.ImportModelVersion = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ImportModelVersion',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionResponse.FromString,
+                _registered_method=True)
+        self.ImportRegisteredModelAlias = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ImportRegisteredModelAlias',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.FromString,
+                _registered_method=True)
 
 
 class ModelRegistryServicer:
@@ -704,6 +719,60 @@ class ModelRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportRegisteredModel(self, request, context):
+        """Imports a registered model from another registry (`registry import
+        mlflow`), keeping its original creation time and creator. When the name
+        is free the model is created with the given description, tags and
+        timestamps (last_version 0) and one `imported` event is recorded; when a
+        model of that name exists it is left exactly as it is and returned with
+        `created` false, so importing twice changes nothing.
+        INVALID_ARGUMENT: bad name, description, tag, timestamp or
+        imported_from.
+        Role: admin (global). PERMISSION_DENIED for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportModelVersion(self, request, context):
+        """Imports one version with its original number, timestamps and creator,
+        together with its source, run, description, tags and stage, in one
+        transaction recording one `imported` event. It only ever creates: when
+        the number is free the version is created with it and the model's
+        last_version becomes max(last_version, version), so numbers left out
+        stay gaps and the next CreateModelVersion continues after the highest.
+        When a version with that number exists and is the same version (same
+        creation_timestamp, created_by, registry_held_artifacts, source unless
+        registry-held, and run id) nothing changes and it is returned with `already_imported` true
+        (its stage, tags and description as they are now); when it is a
+        different version, ALREADY_EXISTS and nothing changes. With
+        registry_held_artifacts the version starts PENDING_REGISTRATION (it may
+        already carry its stage; it resolves once READY): upload its files with
+        UploadArtifact, then FinalizeModelVersion.
+        INVALID_ARGUMENT: bad field (named in the message). NOT_FOUND: no such
+        model. ALREADY_EXISTS: a different version has that number.
+        FAILED_PRECONDITION: registry_held_artifacts on a server without an
+        artifact store.
+        Role: admin (global). PERMISSION_DENIED for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportRegisteredModelAlias(self, request, context):
+        """Imports an alias: creates it pointing at `version` when the model has no
+        alias of that name, recording an `imported` event. An alias already
+        pointing at that version is reported with `already_imported` true; one
+        pointing elsewhere is never moved.
+        INVALID_ARGUMENT: bad or reserved alias. NOT_FOUND: no such model or
+        version. FAILED_PRECONDITION: the alias points at another version, or
+        the version is not READY.
+        Role: admin (global). PERMISSION_DENIED for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -906,6 +975,21 @@ def add_ModelRegistryServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.FromString,
                     response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'ImportRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportRegisteredModel,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelResponse.SerializeToString,
+            ),
+            'ImportModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportModelVersion,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionResponse.SerializeToString,
+            ),
+            'ImportRegisteredModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportRegisteredModelAlias,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2000,6 +2084,87 @@ class ModelRegistry:
             '/modelregistry.v1.ModelRegistry/WhoAmI',
             registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
             registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ImportRegisteredModel',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ImportModelVersion',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportRegisteredModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ImportRegisteredModelAlias',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.FromString,
             options,
             channel_credentials,
             insecure,
