@@ -43,6 +43,19 @@ STRING_OPS: tuple[Op, ...] = (
 TEXT_OPS: tuple[Op, ...] = (Op.EQ, Op.NE, Op.LIKE, Op.ILIKE)
 RANGE_OPS: tuple[Op, ...] = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
 NUMBER_OPS: tuple[Op, ...] = (*RANGE_OPS, Op.IN, Op.NOT_IN)
+#: Each negative operator and the positive one it negates.
+NEGATED: dict[Op, Op] = {
+    Op.NE: Op.EQ,
+    Op.NOT_IN: Op.IN,
+    Op.NOT_LIKE: Op.LIKE,
+    Op.NOT_ILIKE: Op.ILIKE,
+}
+#: Tags whose negative comparisons also match rows without the tag. MLflow's
+#: client adds ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every model
+#: search to leave out its prompt registry's entries, and its stores read it as
+#: "not tagged as a prompt" (an anti-join), not as "tagged with another value"
+#: (the usual meaning, which would hide every plain model).
+ABSENT_MATCHES_TAGS = frozenset({"mlflow.prompt.is_prompt"})
 
 
 # ---------------------------------------------------------------- syntax tree
@@ -52,13 +65,17 @@ NUMBER_OPS: tuple[Op, ...] = (*RANGE_OPS, Op.IN, Op.NOT_IN)
 class Comparison:
     """``field op value``. ``field`` is canonical (``name``, ``tags``,
     ``version_number``, ...); ``key`` is the tag key for ``tags``. ``value`` is
-    a tuple for IN / NOT IN. ``position`` (1-based) is kept for messages."""
+    a tuple for IN / NOT IN. ``position`` (1-based) is kept for messages.
+    ``none_match`` (negative operators on ``ABSENT_MATCHES_TAGS`` only): the
+    row matches when none of its tags ``key`` satisfies the positive
+    comparison, so rows without the tag match too."""
 
     field: str
     op: Op
     value: Value | tuple[Value, ...]
     key: str | None = None
     position: int = 0
+    none_match: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,11 @@ from registry_server.domain import validation
 from registry_server.domain.entities import Stage, VersionStatus
 from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.filter_tree import (
+    ABSENT_MATCHES_TAGS,
     EQUALITY_OPS,
     LIST_OPS,
     MODELS,
+    NEGATED,
     PATTERN_OPS,
     VERSIONS,
     And,
@@ -309,7 +311,8 @@ class _Parser:
             if self.token.type not in (T.STRING, T.NUMBER):
                 raise self.unexpected("a string or a number")
             value = _value(self.advance(), rule, op, shown)
-        return Comparison(field, op, value, key, field_token.position)
+        none_match = field == "tags" and key in ABSENT_MATCHES_TAGS and op in NEGATED
+        return Comparison(field, op, value, key, field_token.position, none_match)
 
     def operator(self) -> Op:
         token = self.token

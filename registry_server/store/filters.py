@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 
 from registry_server.domain import uri as uris
-from registry_server.domain.filter_tree import And, Comparison, Node, Op, Or
+from registry_server.domain.filter_tree import NEGATED, And, Comparison, Node, Op, Or
 from registry_server.store.schema import model_version_datasets as datasets_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t
@@ -186,16 +186,28 @@ def _compile(
     return comparison(node)
 
 
+def _tag_condition(
+    owner: ColumnElement[bool],
+    key: ColumnElement[Any],
+    value: ColumnElement[Any],
+    c: Comparison,
+    dialect: str,
+) -> ColumnElement[bool]:
+    """EXISTS a tag ``c.key`` satisfying the comparison; for ``none_match``
+    (see filter_tree.ABSENT_MATCHES_TAGS) NOT EXISTS one satisfying its positive."""
+    if c.none_match:
+        positive = _compare(value, NEGATED[c.op], c.value, dialect)
+        return not_(exists().where(owner, key == c.key, positive))
+    return exists().where(owner, key == c.key, _compare(value, c.op, c.value, dialect))
+
+
 def model_condition(node: Node, dialect: str) -> ColumnElement[bool]:
     """The WHERE condition over registered_models for a filter tree."""
 
     def comparison(c: Comparison) -> ColumnElement[bool]:
         if c.field == "tags":
-            return exists().where(
-                mtags_t.c.model_id == models_t.c.id,
-                mtags_t.c.key == c.key,
-                _compare(mtags_t.c.value, c.op, c.value, dialect),
-            )
+            owner = mtags_t.c.model_id == models_t.c.id
+            return _tag_condition(owner, mtags_t.c.key, mtags_t.c.value, c, dialect)
         if c.field == "alias":
             return exists().where(
                 aliases_t.c.model_id == models_t.c.id,
@@ -211,11 +223,8 @@ def version_condition(node: Node, dialect: str) -> ColumnElement[bool]:
 
     def comparison(c: Comparison) -> ColumnElement[bool]:
         if c.field == "tags":
-            return exists().where(
-                vtags_t.c.version_id == versions_t.c.id,
-                vtags_t.c.key == c.key,
-                _compare(vtags_t.c.value, c.op, c.value, dialect),
-            )
+            owner = vtags_t.c.version_id == versions_t.c.id
+            return _tag_condition(owner, vtags_t.c.key, vtags_t.c.value, c, dialect)
         if c.field == "alias":
             return exists().where(
                 aliases_t.c.version_id == versions_t.c.id,
