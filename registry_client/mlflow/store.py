@@ -35,6 +35,14 @@ from registry_client.mlflow.files import VersionFilesMixin
 
 __all__ = ["RegistryStore"]
 
+# MLflow's prompt registry keeps prompts as models and versions with this tag
+# set to "true"; MLflow's stores leave them out of searches unless the filter
+# names the tag (mlflow.prompt.registry_utils.add_prompt_filter_string).
+_IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
+_NOT_A_PROMPT = f"tags.`{_IS_PROMPT_TAG}` != 'true'"
+# MLflow's reserved alias for the highest version (mlflow.utils.validation).
+_LATEST_ALIAS = "latest"
+
 # The server's largest page (registry_server/api/paging.py): a version search
 # asking for more follows pages up to ``max_results``, as MLflow's stores
 # return up to 200,000 versions in one call.
@@ -45,6 +53,18 @@ def _invalid(message: str) -> MlflowException:
     return MlflowException(
         message, error_code=databricks_pb2.ErrorCode.Value("INVALID_PARAMETER_VALUE")
     )
+
+
+def _without_prompts(filter_string: str | None) -> str:
+    """``filter_string`` narrowed to what is not a prompt, as MLflow's stores
+    search, unless it asks about prompts itself. The server reads
+    ``!= 'true'`` on this tag as "not tagged true" (rows without the tag
+    match); the filter is parenthesised, since ours may contain OR."""
+    if filter_string and _IS_PROMPT_TAG in filter_string:
+        return filter_string
+    if not filter_string or not filter_string.strip():
+        return _NOT_A_PROMPT
+    return f"({filter_string}) AND {_NOT_A_PROMPT}"
 
 
 def _tag_dict(tags: Iterable[Any] | None) -> dict[str, str]:
@@ -141,7 +161,7 @@ class RegistryStore(VersionFilesMixin, AbstractStore):
         size = SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT if max_results is None else max_results
         with mlflow_errors():
             page = self.client.search_registered_models(
-                filter_string or None, size, order_by or None, page_token or None
+                _without_prompts(filter_string), size, order_by or None, page_token or None
             )
         return PagedList([to_mlflow_model(m) for m in page], page.token)
 
@@ -211,7 +231,7 @@ class RegistryStore(VersionFilesMixin, AbstractStore):
         with mlflow_errors():
             while True:
                 page = self.client.search_model_versions(
-                    filter_string or None,
+                    _without_prompts(filter_string),
                     min(_SERVER_MAX_PAGE, wanted - len(found)),
                     order_by or None,
                     token,
@@ -241,8 +261,20 @@ class RegistryStore(VersionFilesMixin, AbstractStore):
             self.client.delete_registered_model_alias(name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> Any:
+        """``latest`` (any case) is the highest version, as in MLflow's stores
+        (the prompt registry loads ``prompts:/name@latest`` so); the registry
+        reserves that name, so it is never a real alias."""
         with mlflow_errors():
-            mv = self.client.get_model_version_by_alias(name, alias)
+            if alias.lower() == _LATEST_ALIAS:
+                versions = self.client.get_latest_versions(name)
+                if not versions:
+                    raise MlflowException(
+                        f"Latest version not found for model {name}.",
+                        error_code=databricks_pb2.ErrorCode.Value("RESOURCE_DOES_NOT_EXIST"),
+                    )
+                mv = max(versions, key=lambda v: v.version)
+            else:
+                mv = self.client.get_model_version_by_alias(name, alias)
         return to_mlflow_version(mv)
 
     # -- webhooks: not offered through MLflow ------------------------------------
