@@ -211,6 +211,7 @@ class VersionFilesMixin:
                     f"registry: {exc.message}",
                     error_code=databricks_pb2.ErrorCode.Value(exc.error_code),
                 ) from exc
+            _drop_download_marker(source, local)
             return self._log_files(name, local, source, tags, lineage, description)
 
     def _logged_model(self, model_id: str) -> Any:
@@ -225,6 +226,17 @@ class VersionFilesMixin:
                 f"{self.tracking_uri or mlflow.get_tracking_uri()!r}: {exc.message}",
                 error_code=databricks_pb2.ErrorCode.Value(exc.error_code),
             ) from exc
+
+
+def _drop_download_marker(source: str, local: str) -> None:
+    """Remove the ``registered_model_meta`` file MLflow writes into a model folder it
+    downloads from a ``models:/`` URI: it is not one of the model's files (the
+    logged model has no such file), and MLflow writes it again on every download."""
+    from mlflow.store.artifact.models_artifact_repo import REGISTERED_MODEL_META_FILE_NAME
+
+    marker = os.path.join(local, REGISTERED_MODEL_META_FILE_NAME)
+    if urlsplit(source).scheme == "models" and os.path.isfile(marker):
+        os.unlink(marker)
 
 
 def _tag_map(tags: Any) -> dict[str, str]:
