@@ -519,3 +519,33 @@ def _tag(key: str, value: str) -> Any:
     from mlflow.entities.model_registry import ModelVersionTag
 
     return ModelVersionTag(key, value)
+
+
+# ------------------------------------------------------------------ authentication
+
+
+def test_token_from_registry_token_and_mlflow_codes_for_access(
+    sqlite_auth: Any, monkeypatch: pytest.MonkeyPatch, model_name: str
+) -> None:
+    """REGISTRY_TOKEN reaches the server; a missing token is UNAUTHENTICATED,
+    a reader's write PERMISSION_DENIED, as MLflow's server reports them."""
+    uri = f"modelregistry+grpc://{sqlite_auth.target}"
+    monkeypatch.delenv("REGISTRY_TOKEN", raising=False)
+    anonymous = RegistryStore(uri)
+    with pytest.raises(MlflowException) as excinfo:
+        anonymous.get_registered_model(model_name)
+    assert _code(excinfo) == "UNAUTHENTICATED"
+    anonymous.close()
+
+    monkeypatch.setenv("REGISTRY_TOKEN", sqlite_auth.token("writer-bot", "writer"))
+    writer = RegistryStore(uri)
+    assert writer.create_registered_model(model_name).name == model_name
+    writer.close()
+
+    monkeypatch.setenv("REGISTRY_TOKEN", sqlite_auth.token("reader-bot", "reader"))
+    reader = RegistryStore(uri)
+    assert reader.get_registered_model(model_name).name == model_name
+    with pytest.raises(MlflowException) as excinfo:
+        reader.create_model_version(model_name, "s3://b/1")
+    assert _code(excinfo) == "PERMISSION_DENIED"
+    reader.close()

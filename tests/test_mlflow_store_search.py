@@ -116,7 +116,7 @@ def test_search_model_versions_with_filter_order_and_pages(
 ) -> None:
     mc.create_registered_model(model_name)
     for i in range(5):
-        mc.create_model_version(model_name, f"s3://b/{i}", run_id=f"run-{i % 2}")
+        mc.create_model_version(model_name, f"s3://b/{model_name}/{i}", run_id=f"run-{i % 2}")
     found = mc.search_model_versions(f"name = '{model_name}'")
     assert isinstance(found, PagedList)
     assert all(isinstance(v, ModelVersion) for v in found)
@@ -128,7 +128,7 @@ def test_search_model_versions_with_filter_order_and_pages(
     assert [v.version for v in by_run] == ["2", "4"]
     in_list = mc.search_model_versions(f"name='{model_name}' AND run_id IN ('run-0')")
     assert [v.version for v in in_list] == ["5", "3", "1"]
-    by_source = mc.search_model_versions("source_path = 's3://b/3'")
+    by_source = mc.search_model_versions(f"source_path = 's3://b/{model_name}/3'")
     assert [(v.name, v.version) for v in by_source] == [(model_name, "4")]
 
     seen: list[str] = []
@@ -248,6 +248,16 @@ def test_prompt_registry_through_the_plugin(fluent: None, model_name: str) -> No
     # ...unless asked for.
     tagged = mc.search_model_versions(f"name = '{prompt}' AND tags.`{IS_PROMPT}` = 'true'")
     assert sorted(v.version for v in tagged) == ["1", "2"]
+
+    mc.set_prompt_tag(prompt, "owner", "nlp")
+    assert mc.get_prompt(prompt).tags["owner"] == "nlp"
+    mc.set_prompt_version_tag(prompt, 1, "reviewed", "yes")
+    assert mc.get_prompt_version(prompt, 1).tags == {"lang": "en", "reviewed": "yes"}
+    with pytest.raises(MlflowException, match="not found"):
+        mlflow.genai.load_prompt(f"prompts:/{prompt}-missing/1")
+    mc.delete_prompt_version(prompt, "2")
+    mc.delete_prompt(prompt)
+    assert mc.get_prompt(prompt) is None
 
 
 def test_latest_alias_is_the_highest_version(mc: MlflowClient, model_name: str) -> None:
