@@ -79,6 +79,12 @@ def test_the_wheel_ships_the_shared_package_and_its_type_markers(tmp_path: Path)
         "registry_server/migrations/env.py",
     ):
         assert required in names, required
+    # Every package of the source tree is listed in pyproject.toml (setuptools
+    # ships only the listed ones; an editable install hides a missing one).
+    for top in ("registry_api", "registry_client", "registry_server"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            if "__pycache__" not in init.parts:
+                assert init.relative_to(ROOT).as_posix() in names, init
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
     base = [
