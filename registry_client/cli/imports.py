@@ -73,7 +73,7 @@ def add(sub: Any) -> None:
         type=positive_int,
         default=4,
         metavar="N",
-        help="versions imported at a time (default: 4)",
+        help="models imported at a time (default: 4)",
     )
 
 

@@ -121,11 +121,20 @@ class _Importer:
 
     def run(self, names: Sequence[str]) -> ImportReport:
         started = time.perf_counter()
-        for name in self.model_names(names):
+        order = {name: i for i, name in enumerate(self.model_names(names))}
+
+        def one(name: str) -> None:
             try:
                 self.model(name)
             except Exception as exc:  # one model's failure does not stop the others
                 self.add(ImportItem("model", name, "failed", _reason(exc)))
+
+        # Models side by side; each model's versions in number order, one at
+        # a time: then every imported number is above the model's counter
+        # and needs no look into its history (ImportModelVersion).
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(one, order))
+        self.report.items.sort(key=lambda item: order[item.name])  # stable: per model
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -178,10 +187,8 @@ class _Importer:
                 page_token=token,
             )
         )
-        todo = sorted(found, key=lambda mv: int(mv.version))
-        with ThreadPoolExecutor(self.workers) as pool:
-            for item in pool.map(lambda mv: self.version(name, mv, present), todo):
-                self.add(item)
+        for mv in sorted(found, key=lambda mv: int(mv.version)):
+            self.add(self.version(name, mv, present))
 
     def version(self, name: str, mv: Any, present: dict[int, ModelVersion]) -> ImportItem:
         number = int(mv.version)
@@ -238,11 +245,12 @@ class _Importer:
         """Download the version's files from MLflow, upload those the
         registry does not hold yet, finalize with the manifest."""
         with tempfile.TemporaryDirectory(prefix="registry-import-") as tmp:
+            # Where MLflow keeps the files (a run's folder, a logged model),
+            # asked of this registry: a models:/ URI would be resolved
+            # against MLflow's process-wide registry URI instead.
+            location = self.source.get_model_version_download_uri(name, str(mv.version))
             local = self.mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{mv.version}",
-                dst_path=tmp,
-                tracking_uri=self.tracking_uri,
-                registry_uri=self.tracking_uri,
+                artifact_uri=location, dst_path=tmp, tracking_uri=self.tracking_uri
             )
             root = local if os.path.isdir(local) else os.path.dirname(local)
             held = {f.path: f for f in self.client.list_artifacts(name, ours.version)}
@@ -326,7 +334,8 @@ def import_mlflow(
     ``models``) through ``client``, which needs a global admin's token.
 
     ``dry_run`` reads both sides and reports what an import would do,
-    changing nothing. ``workers`` versions of a model are imported at a time.
+    changing nothing. ``workers`` models are imported at a time (each
+    model's versions one after the other, in number order).
     ``progress`` is called with each item as it is handled.
     """
     importer = _Importer(

@@ -7,7 +7,9 @@ It is for global admins only, and it only ever creates:
   untouched (`created` False);
 - a version is created with the number it had when that number is free, and
   the model's counter becomes max(counter, number), so numbers the other
-  registry deleted stay gaps and new versions continue after the highest. An
+  registry deleted stay gaps and new versions continue after the highest (a
+  number this registry used and deleted stays deleted: FAILED_PRECONDITION).
+  An
   existing version with that number is compared on what never changes after
   creation (creation time, creator, registry-held files or source, run id):
   the same version is reported as already imported, whatever happened to its
@@ -200,6 +202,13 @@ class Imports(Aggregate):
                         f"({'; '.join(differ)}); nothing changed"
                     )
                 return found, True
+            if new.version <= change.locked.last_version and imports.number_was_used(
+                change.conn, change.model_id, new.version
+            ):
+                raise FailedPrecondition(
+                    f"version: {label} existed here and was deleted; version numbers are "
+                    "never reused"
+                )
             version_id = imports.insert_version(
                 change.conn,
                 model_id=change.model_id,

@@ -7,11 +7,13 @@ path cannot rewrite one; the model's counter only ever grows.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, update
+from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import Lineage, Stage, VersionStatus
 from registry_server.domain.errors import AlreadyExists
+from registry_server.domain.events import EventKind
+from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import model_version_tags as vtags_t
 from registry_server.store.schema import model_versions as versions_t
 from registry_server.store.schema import registered_model_tags as tags_t
@@ -114,3 +116,36 @@ def raise_counter(conn: Connection, model_id: int, version: int) -> None:
             )
         )
     )
+
+
+def number_was_used(conn: Connection, model_id: int, version: int) -> bool:
+    """Whether this model's history shows a version with that number (one
+    since deleted: numbers are never reused). Only asked for free numbers
+    at or below the counter, which an import in number order never meets.
+
+    On SQLite a model id can be reused after a deletion (store/events.py):
+    only events after the id's last model_deleted count.
+    """
+    previous = events_t.alias("previous_owner")
+    last_deletion = (
+        select(func.coalesce(func.max(previous.c.id), 0))
+        .where(previous.c.model_id == model_id, previous.c.kind == EventKind.MODEL_DELETED.value)
+        .scalar_subquery()
+    )
+    found = conn.execute(
+        select(events_t.c.id)
+        .where(
+            events_t.c.model_id == model_id,
+            events_t.c.version == version,
+            events_t.c.kind.in_(
+                [
+                    EventKind.VERSION_CREATED.value,
+                    EventKind.VERSION_DELETED.value,
+                    EventKind.IMPORTED.value,
+                ]
+            ),
+            events_t.c.id > last_deletion,
+        )
+        .limit(1)
+    ).first()
+    return found is not None

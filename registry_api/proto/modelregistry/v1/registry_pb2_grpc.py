@@ -751,8 +751,9 @@ class ModelRegistryServicer:
         UploadArtifact, then FinalizeModelVersion.
         INVALID_ARGUMENT: bad field (named in the message). NOT_FOUND: no such
         model. ALREADY_EXISTS: a different version has that number.
-        FAILED_PRECONDITION: registry_held_artifacts on a server without an
-        artifact store.
+        FAILED_PRECONDITION: a version with that number existed here and was
+        deleted (numbers are never reused), or registry_held_artifacts on a
+        server without an artifact store.
         Role: admin (global). PERMISSION_DENIED for anyone else.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
