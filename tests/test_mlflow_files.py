@@ -141,6 +141,19 @@ def test_copy_artifacts_copies_a_registered_runs_files_in(
     assert predict(f"models:/{model_name}/{mv.version}") == [4, 8, 12]
 
 
+def test_copy_artifacts_makes_copy_model_version_a_registry_held_copy(
+    copying_env: MlflowEnv, client: RegistryClient, model_name: str
+) -> None:
+    run_id, _ = log_model(copying_env, 7, registered_model_name=model_name)
+    copy = mlflow.MlflowClient().copy_model_version(f"models:/{model_name}/1", f"{model_name}-c")
+    ours = client.get_model_version(f"{model_name}-c", copy.version)
+    assert ours.registry_held_artifacts
+    assert ours.tags[SOURCE_TAG] == f"models:/{model_name}/1"
+    assert ours.lineage.run_id == run_id
+    original = {(f.path, f.sha256) for f in client.list_artifacts(model_name, 1)}
+    assert {(f.path, f.sha256) for f in client.list_artifacts(ours.name, ours.version)} == original
+
+
 def test_copy_artifacts_copies_any_source_mlflow_can_download(
     copying_env: MlflowEnv, client: RegistryClient, model_name: str, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -27,6 +28,7 @@ from support.net import free_port
 from support.waiting import wait_until
 
 from registry_client import RegistryClient
+from registry_client.artifacts import download
 from registry_client.mlflow.artifacts import RegistryArtifactRepository
 from registry_client.mlflow.files import version_artifact_uri
 
@@ -83,6 +85,21 @@ def test_uri_percent_encodes_the_name_and_round_trips(target: str) -> None:
 def test_uri_keeps_the_store_uris_options() -> None:
     uri = version_artifact_uri("modelregistry+grpcs://reg.example:443?timeout=30", "m", 2)
     assert uri == "modelregistry+grpcs://reg.example:443/m/2?timeout=30"
+
+
+def test_repository_connects_as_the_store_uri_says(target: str, held: tuple[str, Path]) -> None:
+    """The store URI's options ride along in the download URI and are checked the same way:
+    secrets are refused, a store option such as copy_artifacts is harmless."""
+    name, _ = held
+    store_uri = f"modelregistry+grpc://{target}?copy_artifacts=true&timeout=20"
+    repo = RegistryArtifactRepository(version_artifact_uri(store_uri, name, 1))
+    assert repo._client.timeout == 20
+    assert "MLmodel" in {f.path for f in repo.list_artifacts("")}
+    with pytest.raises(MlflowException, match="REGISTRY_TOKEN") as err:
+        RegistryArtifactRepository(f"modelregistry+grpc://{target}/m/1?token=secret")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException, match="not a version number"):
+        RegistryArtifactRepository(f"modelregistry+grpc://{target}/m/champion")
 
 
 def test_repository_lists_one_level_at_a_time(target: str, held: tuple[str, Path]) -> None:
@@ -144,6 +161,35 @@ def test_a_uri_below_the_version_is_rooted_there(
     out.mkdir()
     repo.download_artifacts("", str(out))
     assert file_tree(out) == file_tree(src / "weights")
+
+
+def test_files_come_from_presigned_urls_when_the_store_offers_them(
+    backend: str,
+    client: RegistryClient,
+    target: str,
+    held: tuple[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repository downloads through the client, which decides: presigned GETs where the
+    artifact store can sign them (S3 here, on the PostgreSQL backend), else the registry's
+    stream (the SQLite backend's local folder)."""
+    name, src = held
+    fetched: list[str] = []
+    real = download._fetch_url
+
+    def counting(url: str, sink: Any) -> None:
+        fetched.append(url)
+        real(url, sink)
+
+    monkeypatch.setattr(download, "_fetch_url", counting)
+    out = tmp_path / "out"
+    out.mkdir()
+    RegistryArtifactRepository(_uri(target, name)).download_artifacts("", str(out))
+    assert file_tree(out) == file_tree(src)
+    presigned = client.get_artifact_download_urls(name, 1).supported
+    assert len(fetched) == (3 if presigned else 0)
+    assert presigned == (backend == "postgresql")
 
 
 def test_repository_is_read_only(target: str, held: tuple[str, Path], tmp_path: Path) -> None:
@@ -222,6 +268,17 @@ def test_a_pointer_version_loads_from_its_source(
     source = mlflow.MlflowClient().get_model_version_download_uri(model_name, mv.version)
     assert source == ours.source == info.model_uri  # handed over unchanged
     assert predict(f"models:/{model_name}/{mv.version}") == [5, 10, 15]
+
+
+def test_a_copied_version_loads_through_the_version_it_copies(
+    mlflow_env: MlflowEnv, model_name: str
+) -> None:
+    """MLflow's copy_model_version records `models:/<source name>/<version>` as a pointer
+    (files are copied in only with copy_artifacts=true); MLflow follows it back to us."""
+    log_model(mlflow_env, 6, registered_model_name=model_name)
+    copy = mlflow.MlflowClient().copy_model_version(f"models:/{model_name}/1", f"{model_name}-copy")
+    assert copy.source == f"models:/{model_name}/1"
+    assert predict(f"models:/{model_name}-copy/{copy.version}") == [6, 12, 18]
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from registry_client import RegistryClient
 from registry_client.mlflow._errors import mlflow_errors
-from registry_client.mlflow._settings import parse_store_uri
+from registry_client.mlflow.store import _connect
 from registry_client.types import ArtifactFile
 
 __all__ = ["RegistryArtifactRepository"]
@@ -50,25 +50,14 @@ __all__ = ["RegistryArtifactRepository"]
 
 @functools.lru_cache(maxsize=16)
 def _client_for(base_uri: str) -> RegistryClient:
-    """One client (one gRPC channel) per registry per process.
+    """One client (one gRPC channel) per registry per process, built as the
+    store builds its own (same URI options, same ``REGISTRY_*`` variables).
 
     MLflow builds a repository for every download it starts and offers no
     hook to close one; a channel per repository would be left to the garbage
     collector, so repositories for the same registry share one.
     """
-    settings = parse_store_uri(base_uri)
-    options: dict[str, Any] = {}
-    if settings.timeout is not None:
-        options["timeout"] = settings.timeout
-    return RegistryClient(
-        settings.target,
-        tls=settings.tls,
-        tls_ca=settings.tls_ca,
-        tls_cert=settings.tls_cert,
-        tls_key=settings.tls_key,
-        tls_server_name=settings.tls_server_name,
-        **options,
-    )
+    return _connect(base_uri)
 
 
 #: MLflow's own download (lists, then ``_download_file`` per file on its thread
@@ -104,10 +93,7 @@ class RegistryArtifactRepository(ArtifactRepository):
             self._version = _version(segments[1], artifact_uri)
         self._prefix = "/".join(segments[2:])
         self._base_uri = urlunsplit((parts.scheme, parts.netloc, "", parts.query, ""))
-        try:
-            self._client = _client_for(self._base_uri)
-        except ValueError as exc:
-            raise _invalid(f"artifact URI {artifact_uri!r}: {exc}") from exc
+        self._client = _client_for(self._base_uri)
         self._listings: dict[int, tuple[ArtifactFile, ...]] = {}
         self._lock = threading.Lock()
 
