@@ -20,6 +20,7 @@ import mlflow.tracking._model_registry.utils as registry_utils
 import mlflow.tracking._tracking_service.utils as tracking_utils
 import pandas as pd
 import pytest
+from mlflow.pyfunc.model import PythonModel
 
 #: What the pyfunc needs to be served: MLflow itself, from the running venv (pinning it
 #: keeps log_model from inferring requirements in a subprocess).
@@ -68,7 +69,7 @@ def use_mlflow(
 def make_model(factor: int) -> Any:
     """A pyfunc that multiplies column ``x`` by ``factor``."""
 
-    class Multiply(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
+    class Multiply(PythonModel):
         def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
             return (model_input["x"] * factor).tolist()
 
