@@ -312,3 +312,38 @@ def test_a_failing_model_does_not_stop_the_others(
     (failure,) = report["failures"]
     assert failure["kind"] == "model" and failure["name"].startswith("missing-")
     assert report["counts"]["version"]["imported"] == 3
+
+
+def test_a_failed_copy_leaves_the_version_pending_and_the_next_run_resumes_it(
+    sqlite_auth: AuthServer,
+    mlflow_uri: MlflowServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import registry_client.importer.mlflow as importer
+
+    src = _populate(mlflow_uri, "resumed")
+    admin, secret = sqlite_auth.admin, _admin_secret(sqlite_auth)
+    real_upload = importer.upload_file
+
+    def flaky(client: Any, name: str, version: int, local: Any, path: str) -> Any:
+        if version == 3 and path == "sub/weights.bin":
+            raise OSError("network went away")
+        return real_upload(client, name, version, local, path)
+
+    monkeypatch.setattr(importer, "upload_file", flaky)
+    args = ("--model", src.name, "--copy-artifacts")
+    report = _import(capsys, sqlite_auth, secret, mlflow_uri.uri, *args)
+    failed = {(f["kind"], f.get("alias") or f["version"]) for f in report["failures"]}
+    assert failed == {("version", 3), ("alias", "champion")}
+    assert "left PENDING_REGISTRATION" in report["failures"][0]["reason"]
+    assert admin.get_model_version(src.name, 3).status == "PENDING_REGISTRATION"
+    assert [f.path for f in admin.list_artifacts(src.name, 3)] == ["MLmodel"]
+
+    monkeypatch.setattr(importer, "upload_file", real_upload)
+    again = _import(capsys, sqlite_auth, secret, mlflow_uri.uri, *args)
+    assert again["failures"] == []
+    resumed = [i for i in again["items"] if i["action"] == "imported"]
+    assert [(i["kind"], i.get("version")) for i in resumed] == [("version", 3), ("alias", 3)]
+    assert admin.get_model_version(src.name, 3).status == "READY"
+    assert admin.get_model_version_by_alias(src.name, "champion").version == 3
