@@ -104,8 +104,9 @@ def _import(
         ]
     )
     out, err = capsys.readouterr()
-    assert code == 0, err
     report: dict[str, Any] = json.loads(out)
+    # The report prints either way; the exit status says whether all of it went in.
+    assert code == (1 if report["failures"] else 0), err
     return report
 
 

@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # flush does not fail again on the closed pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 if __name__ == "__main__":

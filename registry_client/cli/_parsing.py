@@ -19,11 +19,14 @@ class Result:
     ``note`` is a hint for people (e.g. how to get the next page) that goes
     to stderr in table mode, keeping stdout a clean table for ``grep`` and
     ``awk``; in JSON mode the same information is a field of ``data``.
+    ``failed`` makes the command exit 1 after printing: a batch (an import)
+    whose report is worth reading even though part of it did not succeed.
     """
 
     data: Any
     text: str
     note: str = ""
+    failed: bool = False
 
 
 Handler = Callable[[RegistryClient, argparse.Namespace], Result]

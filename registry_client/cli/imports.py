@@ -90,4 +90,5 @@ def import_mlflow(c: RegistryClient, a: argparse.Namespace) -> Result:
     )
     failed = len(report.failed)
     note = f"{failed} item(s) failed; see the reasons above" if failed else ""
-    return Result(report.to_json(), report.text(), note)
+    # Exit 1 when anything failed, so a pipeline notices; the report still prints.
+    return Result(report.to_json(), report.text(), note, failed=bool(failed))
