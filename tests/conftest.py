@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,13 @@ from registry_server import migrate
 from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, start
 from registry_server.store.database import make_engine
+
+# MLflow 3 keeps its tracking store in ./mlflow.db unless told otherwise: a test
+# that forgets to set one writes into a folder of its own, not into the checkout.
+os.environ.setdefault(
+    "MLFLOW_TRACKING_URI",
+    f"sqlite:///{tempfile.mkdtemp(prefix='registry-tests-mlflow-')}/mlflow.db",
+)
 
 BACKENDS = ("sqlite", "postgresql")
 
