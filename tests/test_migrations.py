@@ -294,6 +294,7 @@ def _check_seeded(url: str, revision: str, name: str, tmp_path: Path) -> None:
         running.stop(grace=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("revision", EARLIER)
 def test_data_written_at_an_earlier_revision_survives_the_upgrade_to_head(
     empty_database: str, revision: str, tmp_path: Path

@@ -28,6 +28,9 @@ from registry_client.mlflow.files import (
     copy_artifacts_requested,
 )
 
+# Each test logs real MLflow models through the plugin: the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -32,6 +32,9 @@ from registry_client.artifacts import download
 from registry_client.mlflow.artifacts import RegistryArtifactRepository
 from registry_client.mlflow.files import version_artifact_uri
 
+# Each test logs and loads real MLflow models (a second or more): the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 #: Allowed by the registry (no '/', ':' or '@'), and each one means something in a URI.
 ODD_NAME = "odd name %25 ?q=1 #frag +plus é 模型"
 

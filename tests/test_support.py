@@ -112,6 +112,7 @@ def test_postgres_server_uses_env_url_verbatim(monkeypatch: pytest.MonkeyPatch) 
         assert got == url
 
 
+@pytest.mark.slow
 def test_local_postgres_cluster() -> None:
     if find_postgres_bindir() is None:
         pytest.skip(
