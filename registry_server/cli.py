@@ -27,6 +27,7 @@ Examples:
 
   registry-server serve --artifact-store 's3://models/registry?endpoint=minio:9000&secure=false'
   registry-server gc --dry-run
+  registry-server verify --output json   # every READY version's files against its manifest
 
   # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
   registry-server serve --listen 0.0.0.0:50051 --require-auth --tls-cert cert.pem --tls-key key.pem
@@ -156,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_artifact_flag(gc)
     gc.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
 
+    from registry_server import verify_cli
+
+    verify_cli.add_parser(commands, _add_database_flag, _add_artifact_flag)
+
     db = commands.add_parser("db", help="manage the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the newest schema")
@@ -202,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "gc":
         return _gc(args)
+    if args.command == "verify":
+        from registry_server import verify_cli
+
+        return verify_cli.run(args)
     if args.command == "tokens":
         return _tokens(args)
     return _db(args)
