@@ -30,7 +30,7 @@ from registry_client.cli import (
     search,
     versions,
 )
-from registry_client.cli._format import dumps
+from registry_client.cli._format import dumps, printable
 from registry_client.cli._parsing import Handler, Result, epilog, positive_float
 from registry_client.tls import TlsArgumentError
 
@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RegistryError, OSError, ValueError) as exc:
         # OSError/ValueError: local files (a missing folder, a full disk,
         # a file that cannot be uploaded), reported like a refused call.
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         if _unreachable(exc):
             print(_unreachable_hint(client.target, args.target), file=sys.stderr)
         return EXIT_FAILED
@@ -278,9 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output == "json":
             print(dumps(result.data), flush=True)
         else:
-            print(result.text, flush=True)
+            # Values were escaped where they were laid out; this catches what
+            # a command printed without the helpers (see _format.printable).
+            print(printable(result.text, keep_newlines=True), flush=True)
             if result.note:
-                print(result.note, file=sys.stderr)
+                print(printable(result.note, keep_newlines=True), file=sys.stderr)
     except BrokenPipeError:
         # The reader stopped early (`registry history | head`): not worth a
         # traceback. Point stdout at /dev/null so that the interpreter's final

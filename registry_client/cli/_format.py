@@ -6,11 +6,17 @@ Two audiences: ``json`` is for scripts (one document, stable field names,
 raw millisecond timestamps, no proto internals), ``table`` is for people
 (aligned key/value lines or rows, readable times, empty fields as "-").
 What only one group prints lives in that group's module.
+
+Text for people never carries a caller's control characters raw: a tag value
+holding ``ESC[2J`` or an OSC sequence would clear or retitle the terminal of
+whoever runs ``registry models get``, and a newline would forge a row.
+``printable`` writes them as escapes (``\\x1b``, ``\\n``); JSON stays exact.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
@@ -22,6 +28,35 @@ EMPTY = "-"
 
 
 _MAX_CELL = 60
+
+# Controls (C0 and C1), format characters (bidirectional overrides, zero-width
+# characters) and the line and paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    n = ord(ch)
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    return f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with control and format characters written as escapes
+    (``\\x1b``, ``\\u202e``, ``\\n``), so a terminal shows them instead of
+    acting on them. ``keep_newlines`` keeps the line breaks of text the CLI
+    laid out itself (a whole table); single values never keep theirs."""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, without a lookup per character
+    return "".join(
+        _escape_char(ch)
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES and not (keep_newlines and ch == "\n")
+        else ch
+        for ch in text
+    )
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -58,12 +93,12 @@ def fmt_time(ms: int) -> str:
 def fmt_map(mapping: Mapping[str, Any]) -> str:
     if not mapping:
         return EMPTY
-    return ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return ", ".join(f"{printable(str(k))}={printable(str(v))}" for k, v in sorted(mapping.items()))
 
 
 def clip_cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = text.replace("\n", " ")
+    text = printable(text)
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 3] + "..."
 
 
@@ -111,7 +146,7 @@ def rows(
         if value in ("", None):
             return EMPTY
         if (full_last and i == last) or (full_first and i == 0):
-            return str(value)
+            return printable(str(value))
         return clip_cell(value)
 
     cells = [[cell(i, c) for i, c in enumerate(row)] for row in body]

@@ -22,8 +22,12 @@ from typing import Any
 import grpc
 
 from registry_server.domain.errors import RegistryError
+from registry_server.text import EscapingFilter
 
 log = logging.getLogger("registry_server.calls")
+# Status messages repeat caller text (a filter, a name): escaped, so that one
+# call is one log line and nothing reaches a terminal raw (text.py).
+log.addFilter(EscapingFilter())
 
 INTERNAL_MESSAGE = "internal error; the server log has the details"
 

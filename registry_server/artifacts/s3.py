@@ -24,8 +24,10 @@ from minio.error import S3Error
 
 from registry_server.artifacts.base import CHUNK_SIZE, HashingReader, StoredObject
 from registry_server.domain.errors import Unavailable
+from registry_server.text import EscapingFilter
 
 log = logging.getLogger(__name__)
+log.addFilter(EscapingFilter())  # messages may repeat caller text
 
 PART_SIZE = 16 * 1024 * 1024
 # S3's limit on an object key (AWS, MinIO), bytes of UTF-8, prefix included.
