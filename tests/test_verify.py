@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import shlex
@@ -25,12 +24,12 @@ from typing import Any
 import pytest
 from support.postgres import temporary_database
 from support.s3 import S3Endpoint
+from support.verify import run_verify, s3_url
 
 from registry_client import AlreadyExists, RegistryClient
 from registry_server import migrate
 from registry_server.artifacts.base import CHUNK_SIZE, ArtifactStore, StoredObject
 from registry_server.cli import build_parser
-from registry_server.cli import main as server_main
 from registry_server.config import ServerConfig
 from registry_server.domain.verify import Verifier
 from registry_server.server import RunningServer, start
@@ -66,19 +65,9 @@ class Fresh:
         return version, "/".join(new[0].split("/")[:2])
 
     def verify(self, *args: str) -> tuple[int, str, str]:
-        return _verify(
+        return run_verify(
             "--database-url", self.database_url, "--artifact-store", self.artifact_store, *args
         )
-
-
-def _verify(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = server_main(["--log-level", "WARNING", "verify", *args])
-        except SystemExit as exc:  # argparse's usage errors
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _serve(database_url: str, artifact_store: str) -> RunningServer:
@@ -115,11 +104,6 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
             yield Fresh(server, database_url, store)
         finally:
             server.stop(grace=1)
-
-
-def s3_url(endpoint: S3Endpoint, bucket: str, prefix: str) -> str:
-    secure = "true" if endpoint.secure else "false"
-    return f"s3://{bucket}/{prefix}?endpoint={endpoint.endpoint}&secure={secure}"
 
 
 FILES = {
@@ -283,13 +267,13 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         ["--output", "xml"],
         ["--no-such-flag"],
     ):
-        code, _, err = _verify(*flags, *bad)
+        code, _, err = run_verify(*flags, *bad)
         assert code == 2, bad
         assert "usage: registry-server" in err
-    code, _, err = _verify(*flags, "--model", "no-such-model")
+    code, _, err = run_verify(*flags, "--model", "no-such-model")
     assert code == 2
     assert "no model named 'no-such-model'" in err
-    code, out, _ = _verify(*flags)
+    code, out, _ = run_verify(*flags)
     assert code == 0  # an empty registry is a clean one
     assert "checked 0 file(s)" in out
 
@@ -349,7 +333,7 @@ def _sha(data: bytes) -> str:
 
 
 def test_the_help_examples_parse() -> None:
-    code, out, _ = _verify("--help")
+    code, out, _ = run_verify("--help")
     assert code == 0
     examples = out.split("Examples:\n", 1)[1].split("\n\n", 1)[0]
     commands = examples.replace("\\\n", " ").splitlines()
