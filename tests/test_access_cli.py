@@ -387,9 +387,9 @@ def test_registry_access_commands(cli_auth: AuthServer, run: Run) -> None:
     admin.set_registered_model_alias(name, "champion", 1)
     ci_secret = cli_auth.token("ci-access", "none")
 
-    # No grant yet: refused, with the role it lacks; without a token: unauthenticated.
+    # No grant yet: to it, the model does not exist; without a token: unauthenticated.
     code, _, err = run("--token", ci_secret, "versions", "create", name, "--source", "s3://b/3")
-    assert code == 1 and "PERMISSION_DENIED" in err and "needs role writer" in err
+    assert code == 1 and f"NOT_FOUND: registered model {name!r} not found" in err
     code, _, err = run("versions", "create", name, "--source", "s3://b/3")
     assert code == 1 and "UNAUTHENTICATED" in err
 
@@ -434,7 +434,7 @@ def test_registry_access_commands(cli_auth: AuthServer, run: Run) -> None:
     }
     assert _json(run, root, "access", "grants", name) == {"name": name, "grants": []}
     code, _, err = run("--token", ci_secret, "versions", "create", name, "--source", "s3://b/4")
-    assert code == 1 and "PERMISSION_DENIED" in err
+    assert code == 1 and "NOT_FOUND" in err
     code, out, _ = run("--token", root, "access", "protect", name)
     assert out.strip() == f"{name}: protected aliases (none); protected stages (none)"
 

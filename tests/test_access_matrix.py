@@ -6,7 +6,8 @@ Every RPC of the service descriptor has a row in `support.access.MATRIX` naming 
 role it needs (a new RPC without a row fails here), and runs once per global role
 (none, reader, writer, admin) and once without a token, against a prepared model.
 Allowed calls must succeed; refused ones must fail with PERMISSION_DENIED naming the
-role needed (UNAUTHENTICATED without a token), and a refused mutation must leave
+role needed (NOT_FOUND, as for a missing model, to a caller who may not read the
+model; UNAUTHENTICATED without a token), and a refused mutation must leave
 exactly one `access_denied` event and nothing else. Revoked, expired and unknown
 tokens get UNAUTHENTICATED.
 
@@ -38,7 +39,7 @@ from support.auth import AuthServer
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
-from registry_client import RegistryClient, Unauthenticated
+from registry_client import NotFound, RegistryClient, Unauthenticated
 from registry_server.server import RunningServer
 
 
@@ -90,6 +91,12 @@ def test_authorization_matrix(rpc: str, role: str, matrix: MatrixWorld) -> None:
         assert row.call(client, model) is allowed
     elif allowed:
         row.call(client, model)
+    elif role == "none" and row.scope == "model":
+        # A model it may not read is, to it, a model that does not exist.
+        with pytest.raises(
+            NotFound, match=f"registered model '{model.name}' not found( and has no history)?$"
+        ):
+            row.call(client, model)
     else:
         denied = assert_denied(lambda: row.call(client, model), row.needed, principal=principal)
         if row.scope == "global":

@@ -4,9 +4,9 @@ handler is wrapped, bidirectional streams included; one of a kind this module
 does not know is refused (UNIMPLEMENTED), never served unauthenticated.
 
 The caller travels to the servicer in a context variable (the handler runs in
-the thread that sets it). Refused mutations (`AccessDenied`) are written to
-the history here, after the refused transaction rolled back, so the record
-survives the refusal.
+the thread that sets it). Refused mutations (`AccessDenied`, and `HiddenModel`
+for a model the caller may not even read) are written to the history here,
+after the refused transaction rolled back, so the record survives the refusal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ import grpc
 from registry_api import metadata as metadata_keys
 from registry_server.api.interceptors import CachingInterceptor, refusal
 from registry_server.domain import validation
-from registry_server.domain.access import ANONYMOUS, AccessControl, AccessDenied, Caller
+from registry_server.domain.access import (
+    ANONYMOUS,
+    AccessControl,
+    AccessDenied,
+    Caller,
+    HiddenModel,
+)
 from registry_server.domain.tokens import Authenticator
 
 ACTOR_METADATA_KEY = metadata_keys.ACTOR
@@ -68,6 +74,10 @@ class AuthInterceptor(CachingInterceptor):
             except AccessDenied as denied:
                 self.access.record_denial(denied)
                 raise
+            except HiddenModel as hidden:
+                # Answered as a missing model, recorded as the refusal it was.
+                self.access.record_denial(hidden.denial)
+                raise
             finally:
                 _current.reset(token)
 
@@ -80,6 +90,10 @@ class AuthInterceptor(CachingInterceptor):
                 yield from behavior(request, context)
             except AccessDenied as denied:
                 self.access.record_denial(denied)
+                raise
+            except HiddenModel as hidden:
+                # Answered as a missing model, recorded as the refusal it was.
+                self.access.record_denial(hidden.denial)
                 raise
             finally:
                 _current.reset(token)

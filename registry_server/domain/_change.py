@@ -190,21 +190,33 @@ class UnitOfWork:
                 raise NotFound(f"registered model {name!r} not found")
             model, row = found
             if row is None:
+                # Whether a version exists is only said to who may change
+                # it (a hidden model's answer is "model not found").
+                self._authorise_missing(conn, caller, model.id, name, authorise)
                 raise NotFound(f"{version_label(name, version)} not found")
             with self._locked(conn, caller, model.id, name, row, authorise) as change:
                 yield change
 
+    def _authorise_missing(
+        self, conn: Connection, caller: Caller, model_id: int, name: str, needed: tuple[Role, str]
+    ) -> None:
+        """Before saying what a model lacks: refuse as the change would be."""
+        if self.access is not None:
+            self.access.require(conn, caller, model_id, name, *needed)
+
     @contextmanager
     def full_version(
-        self, name: str, version: int, caller: Caller
+        self, name: str, version: int, caller: Caller, needed: tuple[Role, str]
     ) -> Iterator[Change[versions.LockedVersion]]:
         """A change that answers with the version: the model locked, then the
         version read in full. The block authorises itself (alias and stage
-        changes depend on what they change)."""
+        changes depend on what they change); `needed` is the least it needs,
+        checked before a missing version is reported."""
         with self.db.write() as conn:
             found = versions.lock_and_get(conn, name, version)
             if found is None:
-                models.require(conn, name)
+                row = models.require(conn, name)
+                self._authorise_missing(conn, caller, row.id, name, needed)
                 raise NotFound(f"{version_label(name, version)} not found")
             with self._locked(conn, caller, found.model_id, name, found, None) as change:
                 yield change

@@ -10,6 +10,12 @@ cheap with authentication as without.
 Denials of mutations are recorded in the model's history by the API layer
 after the refused transaction has rolled back (`record_denial`), so a refused
 call still changes nothing else.
+
+No existence leaks: a caller who may not read a model gets exactly the answer
+a model that does not exist gets (`HiddenModel`, a NOT_FOUND with the same
+message), for reads and writes alike, and before anything inside the model
+(a version, an alias, a stage's holder) is looked at or reported. Only callers
+who may read it learn that a write needs more (PERMISSION_DENIED).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sqlalchemy import ColumnElement, Connection
 from registry_server.domain._change import UnitOfWork
 from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.entities import Stage
-from registry_server.domain.errors import InvalidArgument, PermissionDenied
+from registry_server.domain.errors import InvalidArgument, NotFound, PermissionDenied
 from registry_server.domain.events import EventKind
 from registry_server.store import access as store
 from registry_server.store.database import Database
@@ -94,6 +100,23 @@ class AccessDenied(PermissionDenied):
         self.mutation = mutation
 
 
+def model_not_found(name: str, field: str = "") -> NotFound:
+    """The answer for a model that does not exist (store.models.require's),
+    with the request field it came from when that is not `name`."""
+    prefix = f"{field}: " if field else ""
+    return NotFound(f"{prefix}registered model {name!r} not found")
+
+
+class HiddenModel(NotFound):
+    """A refusal on a model the caller may not read: to the caller, exactly
+    the NOT_FOUND a missing model gets; to the history (for a refused
+    mutation), the denial it was."""
+
+    def __init__(self, missing: NotFound, denial: AccessDenied) -> None:
+        super().__init__(missing.message)
+        self.denial = denial
+
+
 class AccessControl:
     def __init__(self, db: Database, *, clock: Clock = now_ms) -> None:
         self.db = db
@@ -133,13 +156,17 @@ class AccessControl:
         action: str,
         *,
         mutation: bool = True,
+        missing: NotFound | None = None,
     ) -> None:
+        """Refuse unless the caller has `needed` on the model: PERMISSION_DENIED
+        to a caller who may read it, else `missing` (default: the model's
+        plain NOT_FOUND), the answer for a model that does not exist."""
         if self.global_role_allows(caller, needed):
             return
         have = self.role_on(conn, caller, model_id, model_name)
         if have >= needed:
             return
-        raise AccessDenied(
+        denied = AccessDenied(
             f"{action} on registered model {model_name!r} needs role {needed.label}; "
             f"{caller.principal!r} has {have.label}",
             caller=caller,
@@ -149,9 +176,23 @@ class AccessControl:
             model_name=model_name,
             mutation=mutation,
         )
+        if have < Role.READER:
+            raise HiddenModel(missing or model_not_found(model_name), denied)
+        raise denied
 
-    def require_read(self, conn: Connection, caller: Caller, model_id: int, name: str) -> None:
-        self.require(conn, caller, model_id, name, Role.READER, "reading", mutation=False)
+    def require_read(
+        self,
+        conn: Connection,
+        caller: Caller,
+        model_id: int,
+        name: str,
+        missing: NotFound | None = None,
+    ) -> None:
+        """A model the caller may not read answers as `missing` (default: the
+        plain NOT_FOUND of a model that does not exist)."""
+        self.require(
+            conn, caller, model_id, name, Role.READER, "reading", mutation=False, missing=missing
+        )
 
     def require_global(
         self, caller: Caller, needed: Role, action: str, *, mutation: bool = True

@@ -7,7 +7,7 @@ from dataclasses import replace
 from registry_server.domain import validation
 from registry_server.domain._aggregate import Aggregate
 from registry_server.domain._change import version_label
-from registry_server.domain.access import Caller
+from registry_server.domain.access import Caller, Role
 from registry_server.domain.entities import AliasMove, ModelVersion, VersionStatus
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry_server.domain.events import EventKind
@@ -29,7 +29,9 @@ class Aliases(Aggregate):
             raise InvalidArgument(
                 "expected_version must be 0 (alias must not exist) or a version number"
             )
-        with self.changes.full_version(name, version, caller) as change:
+        with self.changes.full_version(
+            name, version, caller, (Role.WRITER, "setting an alias")
+        ) as change:
             change.authorise_alias_change(alias, "setting an alias")
             found = change.locked.version
             if found.status is not VersionStatus.READY:
@@ -84,7 +86,8 @@ class Aliases(Aggregate):
         with self.db.read() as conn:
             found = versions.get_by_alias(conn, name, alias)
             if found is None:
-                models.require(conn, name)
+                row = models.require(conn, name)
+                self.access.require_read(conn, caller, row.id, name)
                 raise _no_alias(name, alias)
             self.access.require_read(conn, caller, found.model_id, name)
             return found

@@ -309,11 +309,10 @@ class ArtifactService:
         with self.db.read() as conn:
             if uri:
                 parsed = uris.parse(uri)
-                found = resolve_in(conn, parsed, "uri")
+                found = resolve_in(conn, parsed, "uri", self.registry.access, caller)
                 path = parsed.path
             else:
-                found = version_in(conn, name, version)
-            self.registry.access.require_read(conn, caller, found.model_id, found.name)
+                found = version_in(conn, name, version, self.registry.access, caller)
             self._require_held(found)
             manifest = files.manifest(conn, versions.id_of(conn, found))
         if path:
@@ -338,8 +337,7 @@ class ArtifactService:
     ) -> tuple[ModelVersion, ArtifactFile]:
         validation.artifact_path(path)
         with self.db.read() as conn:
-            found = version_in(conn, name, version)
-            self.registry.access.require_read(conn, caller, found.model_id, name)
+            found = version_in(conn, name, version, self.registry.access, caller)
             self._require_held(found)
             if found.status is not VersionStatus.READY:
                 raise FailedPrecondition(

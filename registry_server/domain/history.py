@@ -73,7 +73,9 @@ class HistoryService:
                 model_id = events.model_id_for_name(conn, query.name)
                 if model_id is None:
                     raise _no_history(query.name)
-                self.access.require_read(conn, caller, model_id, query.name)
+                self.access.require_read(
+                    conn, caller, model_id, query.name, _no_history(query.name)
+                )
             else:
                 restrict = self.access.read_restriction(caller, events.MODEL_ID)
             found = events.page(conn, query, limit + 1, restrict)
@@ -137,7 +139,7 @@ class HistoryService:
             model_id = events.model_id_for_name(conn, name)
             if model_id is None:
                 raise _no_history(name)
-            self.access.require_read(conn, caller, model_id, name)
+            self.access.require_read(conn, caller, model_id, name, _no_history(name))
             replayed, last_event_id = events.replay(conn, name, as_of_ms, STATE_KINDS)
             if not replayed:
                 if events.model_id_for_name(conn, name) is None:

@@ -259,7 +259,9 @@ class Imports(Aggregate):
         validation.alias(alias)
         validation.version_number(version)
         _provenance("", imported_from)
-        with self.changes.full_version(name, version, caller) as change:
+        with self.changes.full_version(
+            name, version, caller, (Role.ADMIN, "importing an alias")
+        ) as change:
             change.authorise(Role.ADMIN, "importing an alias")
             found = change.locked.version
             current = aliases.current_version(change.conn, change.model_id, alias)

@@ -40,7 +40,7 @@ class LineageService:
         with self.db.read() as conn:
             chain = walks.with_ancestors(conn, name, version, depth)
             if not chain:
-                models.require(conn, name)
+                self.access.require_read(conn, caller, models.require(conn, name).id, name)
                 raise NotFound(f"{version_label(name, version)} not found")
             self.access.require_read(conn, caller, chain[0].version.model_id, name)
             below = walks.descendants(conn, chain[0].version_id, depth, MAX_DESCENDANTS)

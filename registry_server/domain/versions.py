@@ -10,7 +10,7 @@ from registry_server.domain import uri as uris
 from registry_server.domain import validation
 from registry_server.domain._aggregate import Aggregate
 from registry_server.domain._change import version_label
-from registry_server.domain.access import Caller, Role
+from registry_server.domain.access import AccessControl, Caller, Role
 from registry_server.domain.entities import (
     CreatedVersion,
     ModelVersion,
@@ -34,10 +34,21 @@ class _Replay(Exception):
         self.version_id = version_id
 
 
-def version_in(conn: Connection, name: str, version: int) -> ModelVersion:
+def version_in(
+    conn: Connection,
+    name: str,
+    version: int,
+    access: AccessControl | None = None,
+    caller: Caller | None = None,
+) -> ModelVersion:
+    """The version, read; with `access` and `caller`, only if the caller may
+    read its model (else the model's NOT_FOUND, whether the version exists
+    or not)."""
     found = versions.get(conn, name, version)
+    model_id = found.model_id if found is not None else models.require(conn, name).id
+    if access is not None and caller is not None:
+        access.require_read(conn, caller, model_id, name)
     if found is None:
-        models.require(conn, name)
         raise NotFound(f"{version_label(name, version)} not found")
     return found
 
@@ -115,8 +126,9 @@ class Versions(Aggregate):
             lineage = new.lineage
             parent_id = None
             if parent is not None:
-                parent_version = resolve_in(conn, parent, "lineage.parent_model_uri")
-                self.access.require_read(conn, caller, parent_version.model_id, parent_version.name)
+                parent_version = resolve_in(
+                    conn, parent, "lineage.parent_model_uri", self.access, caller
+                )
                 parent_id = versions.id_of(conn, parent_version)
                 lineage = replace(
                     lineage,
@@ -187,9 +199,7 @@ class Versions(Aggregate):
         validation.model_name(name)
         validation.version_number(version)
         with self.db.read() as conn:
-            found = version_in(conn, name, version)
-            self.access.require_read(conn, caller, found.model_id, name)
-            return found
+            return version_in(conn, name, version, self.access, caller)
 
     def update_model_version(
         self, name: str, version: int, description: str, caller: Caller
@@ -245,7 +255,9 @@ class Versions(Aggregate):
                 "archive_existing_versions is only allowed with stage Staging or Production, "
                 f"not {target.value}"
             )
-        with self.changes.full_version(name, version, caller) as change:
+        with self.changes.full_version(
+            name, version, caller, (Role.WRITER, "transitioning a version")
+        ) as change:
             version_id, found = change.locked.version_id, change.locked.version
             change.authorise_stage_change(
                 # Archiving the stage's other holders moves them into Archived.

@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client import ArtifactFile, Dataset, Lineage, PermissionDenied, RegistryClient
+from registry_client import (
+    ArtifactFile,
+    Dataset,
+    Lineage,
+    NotFound,
+    PermissionDenied,
+    RegistryClient,
+)
 from support.auth import AuthServer
 
 SERVICE_RPCS = [m.name for m in pb.DESCRIPTOR.services_by_name["ModelRegistry"].methods]
@@ -40,6 +47,17 @@ def assert_denied(call: Callable[[], Any], needed: str, *, principal: str = "") 
     assert re.search(rf"needs (the global )?role {needed}\b", caught.value.message), caught.value
     if principal:
         assert repr(principal) in caught.value.message
+    return caught.value
+
+
+def assert_hidden(call: Callable[[], Any], name: str) -> NotFound:
+    """Refused as if the model `name` did not exist: NOT_FOUND, naming only it."""
+    with pytest.raises(NotFound) as caught:
+        call()
+    assert re.search(
+        rf"registered model {re.escape(repr(name))} not found( and has no history)?$",
+        caught.value.message,
+    ), caught.value
     return caught.value
 
 
