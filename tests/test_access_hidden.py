@@ -221,3 +221,42 @@ def test_hidden_reads_are_not_recorded_and_hidden_writes_are(world: HiddenWorld)
     events = admin.list_model_events(after_event_id=cursor).events
     assert [(e.kind, e.model_name) for e in events] == [("access_denied", model.name)]
     assert events[0].after["role"] == "none"
+
+
+def test_a_parent_in_a_model_it_may_not_read_is_shown_without_its_name(
+    world: HiddenWorld,
+) -> None:
+    admin, model = world.server.admin, world.model
+    own = unique_name("child")
+    admin.create_registered_model(own)
+    lineage = Lineage(parent_model_uri=f"models:/{model.name}@canary")
+    admin.create_model_version(own, source="s3://b/child", lineage=lineage)
+    admin.create_model_version(
+        own, source="s3://b/grandchild", lineage=Lineage(parent_model_uri=f"models:/{own}/1")
+    )
+    principal, child_reader = world.server.principal_client("none", "child-reader")
+    admin.set_model_grant(own, principal, "reader")
+
+    seen = child_reader.get_model_version(own, 1).lineage
+    assert (seen.parent_model_uri, seen.parent_hidden) == ("", True)
+    # A parent it may read is shown.
+    second = child_reader.get_model_version(own, 2).lineage
+    assert (second.parent_model_uri, second.parent_hidden) == (f"models:/{own}/1", False)
+    # Every answer carrying the version hides it: lists, searches, lineage.
+    listed = child_reader.search_model_versions(f"name = '{own}'")
+    assert {(v.version, v.lineage.parent_model_uri) for v in listed} == {
+        (1, ""),
+        (2, f"models:/{own}/1"),
+    }
+    assert child_reader.get_model_version_lineage(own, 2).ancestors[0].lineage.parent_hidden
+    # ... and its version_created event in the history.
+    (created, _) = child_reader.list_model_events(own, kinds=["version_created"]).events
+    assert created.after["parent_model_uri"] == ""
+    assert created.after["parent_hidden"] is True
+    assert model.name not in created.raw.after_json
+
+    # Who may read the parent's model sees it.
+    full = admin.get_model_version(own, 1).lineage
+    assert (full.parent_model_uri, full.parent_hidden) == (f"models:/{model.name}/1", False)
+    (as_admin, _) = admin.list_model_events(own, kinds=["version_created"]).events
+    assert as_admin.after["parent_model_uri"] == f"models:/{model.name}/1"

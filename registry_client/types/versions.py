@@ -34,7 +34,9 @@ class Lineage:
     """Where a model version came from; also passed in when creating one.
 
     ``parent_model_uri`` may be given in any resolvable ``models:/`` form; the
-    server pins it and returns ``models:/<name>/<version>``.
+    server pins it and returns ``models:/<name>/<version>``. ``parent_hidden``
+    (output only) says the version has a parent in a model the caller may not
+    read: then ``parent_model_uri`` is empty.
     """
 
     run_id: str = ""
@@ -43,6 +45,7 @@ class Lineage:
     code_version: str = ""
     datasets: tuple[Dataset, ...] = ()
     parent_model_uri: str = ""
+    parent_hidden: bool = False
     raw: pb.Lineage | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +64,7 @@ class Lineage:
             code_version=msg.code_version,
             datasets=tuple(Dataset._from_proto(d) for d in datasets) if datasets else (),
             parent_model_uri=msg.parent_model_uri,
+            parent_hidden=msg.parent_hidden,
             raw=msg,
         )
 

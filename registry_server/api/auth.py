@@ -19,6 +19,7 @@ import grpc
 
 from registry_api import metadata as metadata_keys
 from registry_server.api.interceptors import CachingInterceptor, refusal
+from registry_server.api.visibility import hide_parents
 from registry_server.domain import validation
 from registry_server.domain.access import (
     ANONYMOUS,
@@ -70,7 +71,9 @@ class AuthInterceptor(CachingInterceptor):
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
             token = self._enter(context)
             try:
-                return behavior(request, context)
+                response = behavior(request, context)
+                hide_parents(response, self.access, _current.get())
+                return response
             except AccessDenied as denied:
                 self.access.record_denial(denied)
                 raise

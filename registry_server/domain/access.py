@@ -21,6 +21,7 @@ who may read it learn that a write needs more (PERMISSION_DENIED).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection
@@ -31,6 +32,7 @@ from registry_server.domain.entities import Stage
 from registry_server.domain.errors import InvalidArgument, NotFound, PermissionDenied
 from registry_server.domain.events import EventKind
 from registry_server.store import access as store
+from registry_server.store import models as model_rows
 from registry_server.store.database import Database
 
 
@@ -260,6 +262,21 @@ class AccessControl:
             return None
         roles = tuple(r.label for r in Role if r >= Role.READER)
         return store.readable_by(caller.principal, roles, model_id)
+
+    def hidden_models(self, caller: Caller, names: Iterable[str]) -> frozenset[str]:
+        """Of these model names, those the caller may not read, or that name
+        no model now: a lineage link into one is shown without its name.
+        No query for a caller whose global role reads everything."""
+        wanted = set(names)
+        if caller.role >= Role.READER or not wanted:
+            return frozenset()
+        hidden = set()
+        with self.db.read() as conn:
+            for name in wanted:
+                row = model_rows.get(conn, name)
+                if row is None or self.role_on(conn, caller, row.id, name) < Role.READER:
+                    hidden.add(name)
+        return frozenset(hidden)
 
     def can_read(self, conn: Connection, caller: Caller, model_id: int) -> bool:
         return caller.role >= Role.READER or self.role_on(conn, caller, model_id) >= Role.READER

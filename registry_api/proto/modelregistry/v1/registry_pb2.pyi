@@ -53,20 +53,22 @@ class DatasetReference(_message.Message):
     def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., source_uri: _Optional[str] = ...) -> None: ...
 
 class Lineage(_message.Message):
-    __slots__ = ("run_id", "run_link", "experiment_id", "code_version", "datasets", "parent_model_uri")
+    __slots__ = ("run_id", "run_link", "experiment_id", "code_version", "datasets", "parent_model_uri", "parent_hidden")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_LINK_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_VERSION_FIELD_NUMBER: _ClassVar[int]
     DATASETS_FIELD_NUMBER: _ClassVar[int]
     PARENT_MODEL_URI_FIELD_NUMBER: _ClassVar[int]
+    PARENT_HIDDEN_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     run_link: str
     experiment_id: str
     code_version: str
     datasets: _containers.RepeatedCompositeFieldContainer[DatasetReference]
     parent_model_uri: str
-    def __init__(self, run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., experiment_id: _Optional[str] = ..., code_version: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetReference, _Mapping]]] = ..., parent_model_uri: _Optional[str] = ...) -> None: ...
+    parent_hidden: bool
+    def __init__(self, run_id: _Optional[str] = ..., run_link: _Optional[str] = ..., experiment_id: _Optional[str] = ..., code_version: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[DatasetReference, _Mapping]]] = ..., parent_model_uri: _Optional[str] = ..., parent_hidden: _Optional[bool] = ...) -> None: ...
 
 class RegisteredModel(_message.Message):
     __slots__ = ("name", "description", "creation_timestamp", "last_updated_timestamp", "tags", "aliases", "latest_versions", "last_version", "created_by", "protected_aliases", "protected_stages")
