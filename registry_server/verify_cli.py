@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from registry_server import config as cfg
+from registry_server.domain.verify import DEFAULT_WORKERS, MAX_WORKERS
 
 EXAMPLES = """\
 Examples:
@@ -48,8 +49,8 @@ def _workers(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError("must be between 1 and 256")
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}")
     return value
 
 
@@ -85,9 +86,10 @@ def add_parser(commands: Any, database_flag: Any, artifact_flag: Any) -> None:
     verify.add_argument(
         "--workers",
         type=_workers,
-        default=4,
+        default=DEFAULT_WORKERS,
         metavar="N",
-        help="files read at the same time (default 4); memory is about N x 1 MiB",
+        help=f"files read at the same time (default {DEFAULT_WORKERS}, at most {MAX_WORKERS}); "
+        "each is streamed in 1 MiB chunks, so memory is about N MiB",
     )
     verify.add_argument(
         "--output",

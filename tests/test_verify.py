@@ -263,6 +263,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for bad in (
         ["--since", "last tuesday"],
         ["--workers", "0"],
+        ["--workers", "33"],
         ["--workers", "many"],
         ["--output", "xml"],
         ["--no-such-flag"],

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
 DEFAULT_WORKERS = 4
+# The S3 store's connection pool holds 32 connections (artifacts/s3.py): more
+# threads would open connections it then throws away.
+MAX_WORKERS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +140,12 @@ class Verifier:
         models: Sequence[str] = (),
         since_ms: int | None = None,
         workers: int = DEFAULT_WORKERS,
-        progress: Callable[[VerifyReport], None] | None = None,
     ) -> VerifyReport:
         """Check every READY version in scope (all, or those of ``models``,
         created at or after ``since_ms``); raise NotFound for a model name
         that names no model."""
-        if workers < 1:
-            raise ValueError("workers must be at least 1")
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
         model_ids: list[int] | None = None
         if models:
             with self.db.read() as conn:
@@ -159,7 +161,7 @@ class Verifier:
             owned = files.owned_keys(conn)
             in_scope = integrity.ready_versions(conn, model_ids=model_ids, since_ms=since_ms)
         report.versions = len(in_scope)
-        self._check_files(report, model_ids, since_ms, workers, progress)
+        self._check_files(report, model_ids, since_ms, workers)
         report.unexpected = self._unexpected(listed, owned, in_scope if since_ms else None)
         report.missing.sort(key=lambda f: f.key)
         report.changed.sort(key=lambda f: f.key)
@@ -191,15 +193,12 @@ class Verifier:
         model_ids: Sequence[int] | None,
         since_ms: int | None,
         workers: int,
-        progress: Callable[[VerifyReport], None] | None,
     ) -> None:
         pending: dict[Future[_Read], RecordedFile] = {}
 
         def settle(done: set[Future[_Read]]) -> None:
             for future in done:
                 self._record(report, pending.pop(future), future.result())
-            if progress is not None:
-                progress(report)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
             for recorded in self._recorded(model_ids, since_ms):
