@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.net import free_port
 from support.postgres import temporary_database
 from support.s3 import S3Endpoint
 from support.verify import run_verify, s3_url
@@ -344,3 +345,39 @@ def test_the_help_examples_parse() -> None:
         argv = shlex.split(line.split("#", 1)[0].split(">", 1)[0])
         assert argv[:2] == ["registry-server", "verify"]
         assert parser.parse_args(argv[1:]).command == "verify"
+
+
+class _FailingStore(_CountingStore):
+    """Reading one key fails the way a store that refuses it would."""
+
+    def __init__(self, inner: ArtifactStore, failing: str) -> None:
+        super().__init__(inner)
+        self.failing = failing
+
+    def open_stream(self, key: str, offset: int = 0) -> Iterator[bytes]:
+        if key == self.failing:
+            raise PermissionError(f"access denied to {key}")
+        return super().open_stream(key, offset)
+
+
+def test_a_file_that_cannot_be_read_is_unreadable_and_the_others_still_checked(
+    fresh: Fresh, tmp_path: Path
+) -> None:
+    _, folder = fresh.log("guarded", {"a.bin": b"aaaa", "b.bin": b"bbbb"}, tmp_path)
+    failing = _FailingStore(fresh.store, f"{folder}/a.bin")
+    report = Verifier(fresh.server.database, failing).verify()  # type: ignore[arg-type]
+    assert not report.ok and report.files == 2
+    assert report.missing == report.changed == [] and report.unexpected == []
+    [finding] = report.unreadable
+    assert finding.key == f"{folder}/a.bin"
+    assert finding.as_dict()["error"] == f"PermissionError: access denied to {folder}/a.bin"
+
+
+def test_an_unreachable_store_exits_1_with_the_reason(tmp_path: Path) -> None:
+    dead = f"s3://models?endpoint=127.0.0.1:{free_port()}&secure=false"
+    code, out, err = run_verify(
+        "--database-url", f"sqlite:///{tmp_path / 'r.db'}", "--artifact-store", dead
+    )
+    assert code == 1
+    assert out == ""
+    assert "the artifact store is unavailable" in err

@@ -162,7 +162,8 @@ class Verifier:
             in_scope = integrity.ready_versions(conn, model_ids=model_ids, since_ms=since_ms)
         report.versions = len(in_scope)
         self._check_files(report, model_ids, since_ms, workers)
-        report.unexpected = self._unexpected(listed, owned, in_scope if since_ms else None)
+        scope = in_scope if since_ms is not None else None
+        report.unexpected = self._unexpected(listed, owned, scope)
         report.missing.sort(key=lambda f: f.key)
         report.changed.sort(key=lambda f: f.key)
         report.unreadable.sort(key=lambda f: f.key)
