@@ -59,7 +59,9 @@ def test_protected_alias_needs_an_admin_of_the_model(auth: AuthServer) -> None:
         for e in admin.list_model_events(name, kinds=["access_denied"]).events
         if e.actor == writer_name
     ]
-    assert len(denials) == 3
+    # Recorded once a minute per principal and model (the other two refusals
+    # are counted in the next record: tests/test_access_audit.py).
+    assert len(denials) == 1
     assert all(e.after["needed"] == "admin" and e.after["role"] == "writer" for e in denials)
     assert "protected alias" in denials[0].after["action"]
 
@@ -93,7 +95,7 @@ def test_protected_stage_needs_an_admin_of_the_model(auth: AuthServer) -> None:
     # Archiving Staging holders while moving into an unprotected stage stays the writer's.
     writer.transition_model_version_stage(name, 3, "Staging", archive_existing_versions=True)
     events = admin.list_model_events(name, kinds=["access_denied"]).events
-    assert [e.actor for e in events] == [writer_name] * 3
+    assert [e.actor for e in events] == [writer_name]  # once a minute
     assert all("protected stage Production" in e.after["action"] for e in events)
 
 

@@ -21,6 +21,7 @@ who may read it learn that a write needs more (PERMISSION_DENIED).
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -119,11 +120,49 @@ class HiddenModel(NotFound):
         self.denial = denial
 
 
+# Refusals recorded per principal and model: at most one per window.
+DENIAL_WINDOW_MS = 60_000
+# Principal-and-model pairs remembered; past this, those whose window has
+# ended are forgotten (with the count of refusals they suppressed).
+DENIAL_KEYS = 10_000
+
+
+class DenialLimiter:
+    """At most one `access_denied` event per principal and model per minute,
+    so a token cannot flood a model's history (one it may not even read).
+
+    The next recorded refusal says how many were left out since the last one
+    (`suppressed`). Kept in memory: per server process, so N replicas or
+    processes record at most N a minute."""
+
+    def __init__(self, window_ms: int = DENIAL_WINDOW_MS, max_keys: int = DENIAL_KEYS) -> None:
+        self.window_ms = window_ms
+        self.max_keys = max_keys
+        self._lock = threading.Lock()
+        # key -> [time of the last recorded refusal, refusals left out since]
+        self._seen: dict[tuple[str, int, str], list[int]] = {}
+
+    def admit(self, key: tuple[str, int, str], now: int) -> int | None:
+        """None: leave this refusal out (counted); otherwise record it, with
+        the number left out since the last recorded one."""
+        with self._lock:
+            entry = self._seen.get(key)
+            if entry is not None and now - entry[0] < self.window_ms:
+                entry[1] += 1
+                return None
+            suppressed = entry[1] if entry is not None else 0
+            self._seen[key] = [now, 0]
+            if len(self._seen) > self.max_keys:
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_ms}
+            return suppressed
+
+
 class AccessControl:
     def __init__(self, db: Database, *, clock: Clock = now_ms) -> None:
         self.db = db
         # The time a refused call is recorded at.
         self.clock = clock
+        self.denials = DenialLimiter()
 
     # ------------------------------------------------------------ decisions
 
@@ -197,8 +236,16 @@ class AccessControl:
         )
 
     def require_global(
-        self, caller: Caller, needed: Role, action: str, *, mutation: bool = True
+        self,
+        caller: Caller,
+        needed: Role,
+        action: str,
+        *,
+        mutation: bool = True,
+        model_name: str = "",
     ) -> None:
+        """`model_name`: the model the refused call was for, recorded with the
+        refusal (which stays out of that model's own history: model id 0)."""
         if caller.role >= needed:
             return
         raise AccessDenied(
@@ -207,6 +254,7 @@ class AccessControl:
             caller=caller,
             action=action,
             needed=needed,
+            model_name=model_name,
             mutation=mutation,
         )
 
@@ -278,6 +326,15 @@ class AccessControl:
                     hidden.add(name)
         return frozenset(hidden)
 
+    def event_restriction(self, caller: Caller) -> ColumnElement[bool] | None:
+        """None for a global admin; otherwise the SQL condition leaving out
+        of the history the events the caller may not list elsewhere: token
+        events (ListAccessTokens is global admin only) and grant events of
+        models it is not an admin of (ListModelGrants)."""
+        if caller.role is Role.ADMIN:
+            return None
+        return store.events_shown_to(caller.principal, (Role.ADMIN.label,))
+
     def can_read(self, conn: Connection, caller: Caller, model_id: int) -> bool:
         return caller.role >= Role.READER or self.role_on(conn, caller, model_id) >= Role.READER
 
@@ -285,18 +342,26 @@ class AccessControl:
 
     def record_denial(self, denied: AccessDenied) -> None:
         """Write the refused mutation into the history, in its own transaction
-        (the refused one has rolled back)."""
+        (the refused one has rolled back); at most one a minute per principal
+        and model (DenialLimiter), the next one counting those left out."""
         if not denied.mutation:
             return
+        # Refusals of what needs a global role (model id 0) share one key per
+        # principal, whatever name they were for.
+        model = denied.model_name if denied.model_id else ""
+        key = (denied.caller.principal, denied.model_id, model)
+        suppressed = self.denials.admit(key, self.clock())
+        if suppressed is None:
+            return
+        after: dict[str, object] = {
+            "action": denied.action,
+            "needed": denied.needed.label,
+            "role": denied.caller.role.label,
+        }
+        if suppressed:
+            after["suppressed"] = suppressed
         changes = UnitOfWork(self.db, None, self.clock)
         with changes.unlocked(
             denied.caller.principal, denied.model_id, denied.model_name
         ) as change:
-            change.record(
-                EventKind.ACCESS_DENIED,
-                after={
-                    "action": denied.action,
-                    "needed": denied.needed.label,
-                    "role": denied.caller.role.label,
-                },
-            )
+            change.record(EventKind.ACCESS_DENIED, after=after)

@@ -58,8 +58,8 @@ class GrantService:
             )
 
     def set_grant(self, name: str, principal: str, role: Role, caller: Caller) -> None:
-        self.access.require_global(caller, Role.ADMIN, "granting a role")
-        validation.model_name(name)
+        validation.model_name(name)  # before the refusal records it
+        self.access.require_global(caller, Role.ADMIN, "granting a role", model_name=name)
         principal_name(principal)
         if role < Role.READER:
             raise InvalidArgument("role: a grant must be reader, writer or admin")
@@ -74,8 +74,8 @@ class GrantService:
             )
 
     def delete_grant(self, name: str, principal: str, caller: Caller) -> None:
-        self.access.require_global(caller, Role.ADMIN, "removing a grant")
-        validation.model_name(name)
+        validation.model_name(name)  # before the refusal records it
+        self.access.require_global(caller, Role.ADMIN, "removing a grant", model_name=name)
         principal_name(principal)
         with self.changes.model(name, caller, (Role.ADMIN, "removing a grant")) as change:
             old = store.grant_role(change.conn, change.model_id, principal)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import and_
+
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller
 from registry_server.domain.entities import (
@@ -62,6 +64,9 @@ class HistoryService:
     def list_events(self, query: EventQuery, caller: Caller) -> EventPage:
         """One page of the events matching every filter, oldest first.
 
+        It shows no more than the listings do: token events to global admins
+        only, grant events to who may list the model's grants (admin on it).
+
         A name designates the live model of that name, else the last deleted
         model that had it (history outlives the model); NOT_FOUND only when
         neither exists, not when the filters merely match nothing.
@@ -78,6 +83,9 @@ class HistoryService:
                 )
             else:
                 restrict = self.access.read_restriction(caller, events.MODEL_ID)
+            shown = self.access.event_restriction(caller)
+            if shown is not None:
+                restrict = shown if restrict is None else and_(restrict, shown)
             found = events.page(conn, query, limit + 1, restrict)
         more = len(found) > limit
         found = found[:limit]

@@ -44,7 +44,9 @@ class Models(Aggregate):
         validation.model_name(name)
         validation.description(description)
         validation.tag_mapping(tags)
-        self.access.require_global(caller, Role.WRITER, "creating a registered model")
+        self.access.require_global(
+            caller, Role.WRITER, "creating a registered model", model_name=name
+        )
         with self.changes.unlocked(caller.principal, model_name=name) as change:
             change.model_id = models.insert(
                 change.conn,

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 
 from registry_server.domain.events import EventKind
 from registry_server.store.prepared import Statement
@@ -117,6 +127,23 @@ def grants_of_model(conn: Connection, model_id: int) -> list[tuple[str, str]]:
         .order_by(grants_t.c.principal)
     )
     return [(r.principal, r.role) for r in rows]
+
+
+TOKEN_KINDS = (EventKind.TOKEN_CREATED.value, EventKind.TOKEN_REVOKED.value)
+GRANT_KINDS = (EventKind.GRANT_SET.value, EventKind.GRANT_DELETED.value)
+
+
+def events_shown_to(principal: str, admin_roles: tuple[str, ...]) -> ColumnElement[bool]:
+    """SQL condition on `model_events` for a caller who is not a global admin:
+    no token events, and grant events only of models where `principal` has
+    a grant with one of `admin_roles` (who may list a model's grants)."""
+    kind = events_t.c.kind
+    lists_grants = exists().where(
+        grants_t.c.model_id == events_t.c.model_id,
+        grants_t.c.principal == principal,
+        grants_t.c.role.in_(admin_roles),
+    )
+    return and_(kind.not_in(TOKEN_KINDS), or_(kind.not_in(GRANT_KINDS), lists_grants))
 
 
 def readable_by(

@@ -329,6 +329,8 @@ class ModelRegistryServicer:
     def SetRegisteredModelTag(self, request, context):
         """Sets (adds or overwrites) a tag on a model.
         INVALID_ARGUMENT: bad key or value. NOT_FOUND: no such model.
+        FAILED_PRECONDITION: the model already holds 100 tags, or its tags would
+        exceed 256 KiB in all (see Tag).
         Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -407,7 +409,8 @@ class ModelRegistryServicer:
 
     def SetModelVersionTag(self, request, context):
         """Sets (adds or overwrites) a tag on a version.
-        INVALID_ARGUMENT, NOT_FOUND.
+        INVALID_ARGUMENT, NOT_FOUND. FAILED_PRECONDITION: the version already
+        holds 100 tags, or its tags would exceed 256 KiB in all (see Tag).
         Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -547,6 +550,10 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad name, kind, time range or page_size. NOT_FOUND:
         `name` given, but no model of that name and no history under it.
         Role: reader on the model; without a name, only events of readable models.
+        It shows no more than the listings do: token_created and token_revoked
+        only to global admins (as ListAccessTokens), grant_set and grant_deleted
+        only to admins of the model (as ListModelGrants). To a caller who may not
+        read the model, NOT_FOUND as for a missing one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -577,8 +584,15 @@ class ModelRegistryServicer:
         to this version (after a lost response, ListArtifacts tells whether the
         stored file is the one sent). NOT_FOUND: no such version.
         FAILED_PRECONDITION: the version is not PENDING_REGISTRATION (e.g.
-        already finalized). UNAVAILABLE: the artifact store is unreachable
-        (nothing is recorded; retry the file).
+        already finalized), or was finalized, aborted or deleted while the file
+        was uploading (the file is discarded). UNAVAILABLE: the artifact store is
+        unreachable (nothing is recorded; retry the file).
+        Before the header is read: PERMISSION_DENIED when the caller can write
+        nowhere (global role below writer and no writer grant);
+        RESOURCE_EXHAUSTED when the caller already has as many uploads open as
+        one caller may (REGISTRY_UPLOADS_PER_PRINCIPAL, default 8; retry later);
+        DEADLINE_EXCEEDED when no header arrives within
+        REGISTRY_UPLOAD_HEADER_TIMEOUT seconds (default 10).
         Role: writer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
