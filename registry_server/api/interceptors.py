@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from registry_server.api.names import nfc_names
 from registry_server.domain.errors import RegistryError
 from registry_server.text import EscapingFilter
 
@@ -215,7 +216,8 @@ class ErrorAndLoggingInterceptor(CachingInterceptor):
 
     def wrap(self, method: str, handler: Any) -> Any:
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            # Model names in one spelling (NFC) before any handler sees them.
+            "request_deserializer": nfc_names(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -311,6 +312,8 @@ class _Parser:
             if self.token.type not in (T.STRING, T.NUMBER):
                 raise self.unexpected("a string or a number")
             value = _value(self.advance(), rule, op, shown)
+        if field == "name":
+            value = _nfc(value)
         none_match = field == "tags" and key in ABSENT_MATCHES_TAGS and op in NEGATED
         return Comparison(field, op, value, key, field_token.position, none_match)
 
@@ -417,6 +420,14 @@ def _value(token: Token, rule: FieldRule, op: Op, shown: str) -> Value:
             allowed = ", ".join(s.value for s in VersionStatus)
             raise _fail(f"{shown} {where}: {_show(text)} is not one of {allowed}") from None
     return text
+
+
+def _nfc(value: Value | tuple[Value, ...]) -> Value | tuple[Value, ...]:
+    """Model names are stored in NFC (validation.model_name): so are the
+    names a filter compares them with."""
+    if isinstance(value, tuple):
+        return tuple(_nfc(v) for v in value)  # type: ignore[misc]
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
 def _ends_with_escape(pattern: str) -> bool:

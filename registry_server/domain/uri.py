@@ -78,7 +78,7 @@ def parse(uri: str) -> ModelUri:
     if not name:
         raise _bad(uri, "the model name is empty")
     try:
-        validation.model_name(name, "model name")
+        name = validation.model_name(name, "model name")  # NFC
     except InvalidArgument as exc:
         raise _bad(uri, exc.message) from None
     segment, _, path = tail.partition("/")

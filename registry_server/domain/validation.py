@@ -8,10 +8,12 @@ a rejected call writes nothing.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from registry_server.domain.entities import Dataset, Lineage, Stage
-from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.errors import FailedPrecondition, InvalidArgument
+from registry_server.text import code_point, first_unsafe
 
 MAX_NAME = 256
 MAX_TAG_KEY = 250
@@ -19,7 +21,13 @@ MAX_TEXT_BYTES = 64 * 1024
 MAX_SHORT = 256
 MAX_URI = 4096
 MAX_DATASETS = 100
-MAX_TAGS = 1000
+# Tags one model or one version holds at most, and their total size (keys and
+# values, bytes of UTF-8). Without a bound, a writer on one model made it
+# unreadable: 260 tags of 64 KiB put GetRegisteredModel, searches and
+# ResolveModelUri over the 16 MiB message limit (RESOURCE_EXHAUSTED) for
+# everyone. With these, a model with its latest versions stays near 1.3 MiB.
+MAX_TAGS = 100
+MAX_TAGS_BYTES = 256 * 1024
 MAX_IDEMPOTENCY_KEY = 256
 
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -28,11 +36,23 @@ _FORBIDDEN_NAME_CHARS = ("/", ":", "@")
 _STAGES_BY_LOWER = {s.value.lower(): s for s in Stage}
 
 
-def _has_control_chars(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+def _refuse_unsafe_chars(value: str, field: str) -> None:
+    """Names hold no controls (C0, C1), format characters (bidirectional
+    overrides, zero-width spaces and joiners) or line and paragraph
+    separators (Unicode categories Cc, Cf, Zl, Zp): they make two names look
+    alike, reorder what a terminal shows, or forge lines."""
+    ch = first_unsafe(value)
+    if ch is not None:
+        raise InvalidArgument(
+            f"{field} must not contain {code_point(ch)} "
+            f"(a control or format character, category {unicodedata.category(ch)})"
+        )
 
 
 def model_name(name: str, field: str = "name") -> str:
+    """``name``, checked, in NFC: the one spelling it is stored and looked up
+    in (api/names.py normalises request fields as they arrive)."""
+    name = unicodedata.normalize("NFC", name)
     if not name:
         raise InvalidArgument(f"{field} is required")
     if len(name) > MAX_NAME:
@@ -42,8 +62,7 @@ def model_name(name: str, field: str = "name") -> str:
     for ch in _FORBIDDEN_NAME_CHARS:
         if ch in name:
             raise InvalidArgument(f"{field} must not contain {ch!r}")
-    if _has_control_chars(name):
-        raise InvalidArgument(f"{field} must not contain control characters")
+    _refuse_unsafe_chars(name, field)
     return name
 
 
@@ -72,8 +91,7 @@ def tag_key(key: str, field: str = "key") -> str:
         raise InvalidArgument(f"{field} is required")
     if len(key) > MAX_TAG_KEY:
         raise InvalidArgument(f"{field} is longer than {MAX_TAG_KEY} characters")
-    if _has_control_chars(key):
-        raise InvalidArgument(f"{field} must not contain control characters")
+    _refuse_unsafe_chars(key, field)
     return key
 
 
@@ -92,8 +110,38 @@ def tags(pairs: Iterable[tuple[str, str]], field: str = "tags") -> dict[str, str
             raise InvalidArgument(f"{field}[{index}].key {key!r} is repeated")
         result[key] = value
         if len(result) > MAX_TAGS:
-            raise InvalidArgument(f"{field} has more than {MAX_TAGS} entries")
+            raise InvalidArgument(
+                f"{field} has more than {MAX_TAGS} entries (a model or version holds at most "
+                f"{MAX_TAGS} tags)"
+            )
+    total = tags_bytes(result)
+    if total > MAX_TAGS_BYTES:
+        raise InvalidArgument(
+            f"{field} hold {total} bytes of keys and values; a model or version holds at most "
+            f"{MAX_TAGS_BYTES} bytes of tags"
+        )
     return result
+
+
+def tags_bytes(mapping: Mapping[str, str]) -> int:
+    """The size the tag budget counts: keys and values, bytes of UTF-8."""
+    return sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in mapping.items())
+
+
+def tag_fits(existing: Mapping[str, str], key: str, value: str, owner: str) -> None:
+    """Setting ``key`` to ``value`` keeps ``owner``'s tags within MAX_TAGS and
+    MAX_TAGS_BYTES (replacing a tag frees its old size first)."""
+    after = {**existing, key: value}
+    if len(after) > MAX_TAGS:
+        raise FailedPrecondition(
+            f"key: {owner} already holds {MAX_TAGS} tags, the most it may; delete one first"
+        )
+    total = tags_bytes(after)
+    if total > MAX_TAGS_BYTES:
+        raise FailedPrecondition(
+            f"value: {owner}'s tags would hold {total} bytes of keys and values; "
+            f"at most {MAX_TAGS_BYTES} are allowed"
+        )
 
 
 def description(value: str, field: str = "description") -> str:
@@ -194,8 +242,7 @@ def artifact_path(path: str, field: str = "path") -> str:
         raise InvalidArgument(f"{field} {path!r} must use '/' and no backslashes")
     if path.startswith("/"):
         raise InvalidArgument(f"{field} {path!r} must be relative, not absolute")
-    if _has_control_chars(path):
-        raise InvalidArgument(f"{field} {path!r} must not contain control characters")
+    _refuse_unsafe_chars(path, field)
     for segment in path.split("/"):
         if segment in ("", ".", ".."):
             raise InvalidArgument(
