@@ -47,6 +47,26 @@ STALE_UPLOAD_MS = 15 * 60 * 1000
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
+def _still_pending(
+    conn: Connection, model_id: int, version: int, version_id: int, path: str
+) -> bool:
+    """Whether an upload's version is still pending and its file reserved."""
+    located = versions.locate(conn, model_id, version)
+    return (
+        located is not None
+        and located.id == version_id
+        and files.get(conn, version_id, path) is not None
+        and located.status == VersionStatus.PENDING_REGISTRATION.value
+    )
+
+
+def _discarded(name: str, version: int, path: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"{version_label(name, version)} was finalized, aborted or deleted "
+        f"while {path!r} was uploading; the file was discarded"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Download:
     file: ArtifactFile
@@ -89,23 +109,28 @@ class ArtifactService:
         key = object_key(model_id, version, path)
         try:
             stored = self.store.put_stream(key, chunks)
-        except BaseException:
+        except BaseException as exc:
+            # Aborting or deleting the version meanwhile removes its folder,
+            # the upload's temporary file with it (the local store's rename
+            # then fails with FileNotFoundError): the caller's answer is that
+            # the version went away, not an internal error.
+            gone = isinstance(exc, OSError) and not self._still_pending(
+                model_id, version, version_id, path
+            )
             self._undo_reservation(version_id, path, key)
+            if gone:
+                raise _discarded(name, version, path) from None
             raise
         with self.db.write() as conn:
-            located = versions.locate(conn, model_id, version)
-            if (
-                located is None
-                or files.get(conn, version_id, path) is None
-                or located.status != VersionStatus.PENDING_REGISTRATION.value
-            ):
+            if not _still_pending(conn, model_id, version, version_id, path):
                 self._delete_quietly(key)
-                raise FailedPrecondition(
-                    f"{version_label(name, version)} was finalized, aborted or deleted "
-                    f"while {path!r} was uploading; the file was discarded"
-                )
+                raise _discarded(name, version, path)
             files.complete(conn, version_id, path, stored.size, stored.sha256)
         return ArtifactFile(path=path, size=stored.size, sha256=stored.sha256)
+
+    def _still_pending(self, model_id: int, version: int, version_id: int, path: str) -> bool:
+        with self.db.read() as conn:
+            return _still_pending(conn, model_id, version, version_id, path)
 
     def _require_key_fits(self, model_id: int, name: str, version: int, path: str) -> None:
         """A path the store's backend cannot take as a key (S3: 1,024 bytes
