@@ -4,7 +4,7 @@ both kinds meet)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_server.domain import validation
@@ -152,6 +152,29 @@ def event_to_proto(e: ModelEvent) -> pb.ModelEvent:
         before_json=json.dumps(e.before, sort_keys=True),
         after_json=json.dumps(e.after, sort_keys=True),
     )
+
+
+#: A ListModelEvents page stops taking events once this many bytes are in
+#: it, whatever its page size: a page is always far below the 16 MiB message
+#: limit (an event is bounded too, domain/events.py), and the caller continues
+#: after the last event sent, as after a full page.
+MAX_EVENT_PAGE_BYTES = 4 * 1024 * 1024
+
+
+def events_page_to_proto(
+    page: Sequence[ModelEvent], next_after_event_id: int
+) -> tuple[list[pb.ModelEvent], int]:
+    """The page's events as protobuf, cut at MAX_EVENT_PAGE_BYTES (at least
+    one event), and the id to continue after (0: nothing more)."""
+    found: list[pb.ModelEvent] = []
+    total = 0
+    for event in page:
+        message = event_to_proto(event)
+        total += message.ByteSize()
+        if found and total > MAX_EVENT_PAGE_BYTES:
+            return found, found[-1].event_id
+        found.append(message)
+    return found, next_after_event_id
 
 
 def event_query_from_proto(req: pb.ListModelEventsRequest) -> EventQuery:

@@ -215,10 +215,8 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         self, request: pb.ListModelEventsRequest, context: grpc.ServicerContext
     ) -> pb.ListModelEventsResponse:
         page = self.history.list_events(convert.event_query_from_proto(request), current_caller())
-        return pb.ListModelEventsResponse(
-            events=[convert.event_to_proto(e) for e in page.events],
-            next_after_event_id=page.next_after_event_id,
-        )
+        found, next_after = convert.events_page_to_proto(page.events, page.next_after_event_id)
+        return pb.ListModelEventsResponse(events=found, next_after_event_id=next_after)
 
     def GetModelStateAsOf(
         self, request: pb.GetModelStateAsOfRequest, context: grpc.ServicerContext

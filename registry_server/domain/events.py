@@ -8,6 +8,8 @@ migration and an API change.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from typing import Any
 
 from registry_server.domain.entities import Lineage, VersionStatus
@@ -70,3 +72,63 @@ def version_created(
         parent_model_uri=lineage.parent_model_uri,
     )
     return after
+
+
+# -- bounded payloads ------------------------------------------------------------
+#
+# An event records what changed, not arbitrarily large values: one 3 MiB
+# CreateModelVersion once stored an 18.9 MB event, and a ListModelEvents page
+# holding it could never be sent (over the 16 MiB message limit). A string
+# longer than MAX_EVENT_VALUE_BYTES (UTF-8), and then any top-level entry of
+# `before`/`after` whose JSON is longer than MAX_EVENT_ENTRY_BYTES, is stored
+# as a summary: its length, its sha256 and its first characters. Events
+# stored before this rule are summarised the same way when read.
+
+#: Strings longer than this (bytes of UTF-8) are summarised.
+MAX_EVENT_VALUE_BYTES = 4096
+#: A top-level payload entry whose JSON is longer than this is summarised
+#: whole (a tag map of 100 tags within the 256 KiB tag budget stays whole).
+MAX_EVENT_ENTRY_BYTES = 512 * 1024
+#: Characters of a summarised value kept for people reading the history.
+EVENT_SUMMARY_PREFIX_CHARS = 200
+
+
+def _summary(encoded: bytes, prefix: str, entries: int | None = None) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "summarized": True,
+        "bytes": len(encoded),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+        "prefix": prefix[:EVENT_SUMMARY_PREFIX_CHARS],
+    }
+    if entries is not None:
+        summary["entries"] = entries
+    return summary
+
+
+def _bounded_value(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value) * 4 <= MAX_EVENT_VALUE_BYTES:
+            return value  # short enough whatever its characters
+        encoded = value.encode("utf-8", "surrogatepass")
+        return value if len(encoded) <= MAX_EVENT_VALUE_BYTES else _summary(encoded, value)
+    if isinstance(value, dict):
+        return {k: _bounded_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded_value(v) for v in value]
+    return value
+
+
+def bounded_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` (an event's before or after) with large values summarised
+    (see MAX_EVENT_VALUE_BYTES); small payloads are returned as they are."""
+    if not payload:
+        return payload
+    result = {}
+    for key, value in payload.items():
+        value = _bounded_value(value)
+        if isinstance(value, dict | list):
+            encoded = json.dumps(value, sort_keys=True).encode()
+            if len(encoded) > MAX_EVENT_ENTRY_BYTES:
+                value = _summary(encoded, encoded[:800].decode("utf-8", "ignore"), len(value))
+        result[key] = value
+    return result

@@ -115,7 +115,9 @@ class Models(Aggregate):
         validation.tag_key(key)
         validation.tag_value(value)
         with self.changes.model(name, caller, (Role.WRITER, "setting a tag")) as change:
-            old = models.get_tag(change.conn, change.model_id, key)
+            existing = models.tags(change.conn, change.model_id)
+            validation.tag_fits(existing, key, value, f"registered model {name!r}")
+            old = existing.get(key)
             models.set_tag(change.conn, change.model_id, key, value)
             change.touch_model()
             change.record(

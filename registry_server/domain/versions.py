@@ -306,7 +306,9 @@ class Versions(Aggregate):
         setting = (Role.WRITER, "setting a version tag")
         with self.changes.version(name, version, caller, setting) as change:
             version_id = change.locked.id
-            old = versions.get_tag(change.conn, version_id, key)
+            existing = versions.tags_of(change.conn, version_id)
+            validation.tag_fits(existing, key, value, version_label(name, version))
+            old = existing.get(key)
             versions.set_tag(change.conn, version_id, key, value)
             versions.touch(change.conn, version_id, change.now)
             change.record(

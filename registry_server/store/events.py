@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from registry_server.domain.entities import EventQuery, ModelEvent
-from registry_server.domain.events import ALIAS_KINDS, EventKind
+from registry_server.domain.events import ALIAS_KINDS, EventKind, bounded_payload
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import registered_models as models_t
 from registry_server.store.sql import load_json
@@ -50,8 +50,9 @@ def row(
         "kind": str(kind),
         "actor": actor,
         "event_time": now,
-        "before": before or {},
-        "after": after or {},
+        # Large values as summaries (domain/events.py: bounded payloads).
+        "before": bounded_payload(before or {}),
+        "after": bounded_payload(after or {}),
         "alias": (after or {}).get("alias") or (before or {}).get("alias")
         if kind in ALIAS_KINDS
         else None,
@@ -77,8 +78,9 @@ def _to_entity(row: Any) -> ModelEvent:
         kind=row.kind,
         model_name=row.model_name,
         version=row.version,
-        before=load_json(row.before, {}),
-        after=load_json(row.after, {}),
+        # Events stored before payloads were bounded are summarised here.
+        before=bounded_payload(load_json(row.before, {})),
+        after=bounded_payload(load_json(row.after, {})),
     )
 
 

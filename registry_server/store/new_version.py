@@ -30,7 +30,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import Lineage, Stage, VersionStatus
-from registry_server.domain.events import EventKind
+from registry_server.domain.events import EventKind, bounded_payload
 from registry_server.store.prepared import Statement
 from registry_server.store.versions import DuplicateIdempotencyKey
 
@@ -126,7 +126,7 @@ def create(
                 "tag_keys": list(tags),
                 "tag_values": list(tags.values()),
                 "kind": str(event_kind),
-                "after": json.dumps(event_after),
+                "after": json.dumps(bounded_payload(event_after)),
             },
         ).first()
     except IntegrityError as exc:

@@ -399,6 +399,14 @@ def touch(conn: Connection, version_id: int, now: int) -> None:
     )
 
 
+def tags_of(conn: Connection, version_id: int) -> dict[str, str]:
+    """Every tag of one version (a bounded set: validation.MAX_TAGS)."""
+    found = conn.execute(
+        select(vtags_t.c.key, vtags_t.c.value).where(vtags_t.c.version_id == version_id)
+    )
+    return {key: value for key, value in found}
+
+
 def get_tag(conn: Connection, version_id: int, key: str) -> str | None:
     return conn.execute(
         select(vtags_t.c.value).where(vtags_t.c.version_id == version_id, vtags_t.c.key == key)
