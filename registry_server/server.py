@@ -116,6 +116,7 @@ def start(
     )
     log.info("artifact store: %s", config.artifact_store)
     reads = ReadPool(config.read_threads)
+    authenticator = Authenticator(database, config.require_auth, clock=clock)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
         # Outermost first: reads are moved to their pool (api/pools.py);
@@ -123,10 +124,7 @@ def start(
         interceptors=[
             reads,
             ErrorAndLoggingInterceptor(access_log=config.access_log),
-            AuthInterceptor(
-                Authenticator(database, config.require_auth, clock=clock),
-                AccessControl(database, clock=clock),
-            ),
+            AuthInterceptor(authenticator, AccessControl(database, clock=clock)),
             PreserializedResponses(
                 {RPCS["DownloadArtifact"].full_method: wire.passthrough_or_serialize}
             ),
@@ -141,7 +139,9 @@ def start(
     access = AccessControl(database, clock=clock)
     registry = Registry(database, store, access, clock=clock)
     artifacts = ArtifactService(database, store, registry)
-    tokens = TokenService(database, access, clock=clock)
+    # A token revoked here stops working here at once (other servers: within
+    # the Authenticator's cache window).
+    tokens = TokenService(database, access, clock=clock, on_revoke=authenticator.forget)
     if config.bootstrap_admin_token:
         tokens.ensure(config.bootstrap_admin_token, "admin", Role.ADMIN)
     servicer = ModelRegistryServicer(

@@ -28,6 +28,7 @@ from registry_server.domain.access import (
     Caller,
     HiddenModel,
 )
+from registry_server.domain.errors import Unauthenticated
 from registry_server.domain.tokens import Authenticator
 
 ACTOR_METADATA_KEY = metadata_keys.ACTOR
@@ -48,6 +49,12 @@ def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str]:
     authorization = None
     actor = ANONYMOUS
     for key, value in context.invocation_metadata() or ():
+        if key == AUTHORIZATION_METADATA_KEY and authorization is not None:
+            # Which one would count is a guess a proxy and this server could
+            # make differently: refuse rather than let the last one win.
+            raise Unauthenticated(
+                "authorization: more than one `authorization` header; send exactly one"
+            )
         if not isinstance(value, str):
             continue
         if key == AUTHORIZATION_METADATA_KEY:

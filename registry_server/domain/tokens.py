@@ -5,7 +5,9 @@ Secrets are 256 random bits; the database keeps only their SHA-256, so a
 leaked database does not leak usable tokens. Authentication looks a token up
 by that hash through a small time-bounded cache: a revocation or expiry
 reaches every replica within `CACHE_SECONDS`, and a busy server does not pay
-a database round trip per call.
+a database round trip per call. The server that revokes a token drops it from
+its own cache as the revocation commits (`TokenService(on_revoke=...)`), so
+there it stops working at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import builtins
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,11 +84,19 @@ def principal_name(value: str, field: str = "principal") -> str:
 
 class TokenService:
     def __init__(
-        self, db: Database, access: AccessControl | None = None, *, clock: Clock = now_ms
+        self,
+        db: Database,
+        access: AccessControl | None = None,
+        *,
+        clock: Clock = now_ms,
+        on_revoke: Callable[[int], None] | None = None,
     ) -> None:
         self.db = db
         self.access = access or AccessControl(db, clock=clock)
         self.changes = UnitOfWork(db, self.access, clock)
+        # Told the id of each token revoked, once the revocation committed
+        # (the server's Authenticator.forget).
+        self.on_revoke = on_revoke
 
     def create(
         self,
@@ -169,6 +180,8 @@ class TokenService:
                     before={"token_id": token_id, "principal": row.principal},
                 )
             row = store.token_by_id(conn, token_id)
+        if self.on_revoke is not None:
+            self.on_revoke(token_id)
         return AccessToken.from_row(row)
 
     def ensure(self, secret: str, principal: str, role: Role) -> None:
@@ -220,6 +233,16 @@ class Authenticator:
         if row.expiration_time is not None and row.expiration_time <= now:
             raise Unauthenticated(f"authorization: access token {row.id} has expired")
         return Caller(principal=row.principal, role=Role.parse(row.role), token_id=int(row.id))
+
+    def forget(self, token_id: int) -> None:
+        """Drop a token from the cache (it was just revoked): its next call
+        is looked up again, and refused."""
+        with self._lock:
+            stale = [
+                h for h, (_, row) in self._cache.items() if row is not None and row.id == token_id
+            ]
+            for secret_hash in stale:
+                del self._cache[secret_hash]
 
     def _lookup(self, secret_hash: str) -> Any:
         # The cache's age is judged by the same clock as expiry (tests move a fake
