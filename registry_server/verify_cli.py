@@ -102,6 +102,7 @@ def add_parser(commands: Any, database_flag: Any, artifact_flag: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from registry_server import migrate
     from registry_server.artifacts import factory
     from registry_server.domain.errors import NotFound, Unavailable
     from registry_server.domain.verify import Verifier
@@ -113,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
     except (cfg.ConfigError, ValueError) as exc:
         print(f"registry-server verify: {exc}", file=sys.stderr)
         return 2
-    database = prepare_database(config.database_url, pool_size=2)
+    try:
+        database = prepare_database(config.database_url, pool_size=2)
+    except migrate.SchemaBehind as exc:
+        print(f"registry-server verify: {exc}", file=sys.stderr)
+        return 1
     try:
         report = Verifier(database, store).verify(
             models=args.model, since_ms=args.since, workers=args.workers

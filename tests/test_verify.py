@@ -381,3 +381,13 @@ def test_an_unreachable_store_exits_1_with_the_reason(tmp_path: Path) -> None:
     assert code == 1
     assert out == ""
     assert "the artifact store is unavailable" in err
+
+
+def test_a_database_behind_the_schema_exits_1_and_says_to_upgrade(
+    empty_pg_database: str, tmp_path: Path
+) -> None:
+    code, out, err = run_verify(
+        "--database-url", empty_pg_database, "--artifact-store", str(tmp_path / "artifacts")
+    )
+    assert code == 1 and out == ""
+    assert "registry-server db upgrade" in err
