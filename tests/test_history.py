@@ -496,9 +496,8 @@ def test_state_alias_moves_and_version_deletes(client: RegistryClient, model_nam
 def test_a_new_model_never_inherits_a_deleted_ones_history(
     client: RegistryClient, model_name: str
 ) -> None:
-    # SQLite hands the highest rowid out again after a delete, so the second
-    # model usually gets the first one's id there: their histories must
-    # still stay apart, by name and in the point-in-time state.
+    # Ids are never reused (on SQLite since migration 0006, AUTOINCREMENT):
+    # the histories stay apart, by name and in the point-in-time state.
     first, second = model_name + "-first", model_name + "-second"
     client.create_registered_model(first)
     client.create_model_version(first, source="s3://a")

@@ -120,7 +120,7 @@ def test_sqlite_is_migrated_on_start(tmp_path) -> None:
 # ------------------------------------------------------------ data from earlier revisions
 
 #: Every revision before head; each test below seeds a database left at one of them.
-EARLIER = ("0001", "0002", "0003", "0004")
+EARLIER = ("0001", "0002", "0003", "0004", "0005")
 T0 = 1_700_000_000_000
 SHA = "ab" * 32
 
@@ -253,6 +253,11 @@ def _seed(conn: Connection, revision: str, name: str) -> None:
         if revision >= "0003":
             row["alias"] = after.get("alias")
         _insert(conn, "model_events", **row)
+    if revision >= "0005":
+        # Rows that reference the model: a table rebuild (0006 on SQLite) that
+        # dropped the model's table with foreign keys on would delete them.
+        _insert(conn, "model_grants", model_id=model_id, principal="ci", role="writer")
+        _insert(conn, "model_protections", model_id=model_id, kind="alias", name="champion")
 
 
 def _check_seeded(url: str, revision: str, name: str, tmp_path: Path) -> None:
@@ -281,6 +286,11 @@ def _check_seeded(url: str, revision: str, name: str, tmp_path: Path) -> None:
             alias_events = client.list_model_events(name, alias="champion").events
             assert [(e.kind, e.version) for e in alias_events] == [("alias_set", 2)]
             assert len(list(client.iter_model_events(name))) == 5
+            if revision >= "0005":
+                assert [(g.principal, g.role) for g in client.list_model_grants(name)] == [
+                    ("ci", "writer")
+                ]
+                assert model.protected_aliases == ("champion",)
             if revision >= "0002":
                 held = client.get_model_version(name, 3)
                 assert held.registry_held_artifacts
@@ -325,9 +335,55 @@ def test_head_downgrades_one_revision_and_upgrades_again(
             _seed(conn, previous, "round-trip")
         _downgrade_to(engine, previous)
         assert migrate.current_revision(engine) == previous
-        assert "access_tokens" not in inspect(engine).get_table_names()
         migrate.upgrade(engine)
     finally:
         engine.dispose()
     _assert_schema_matches_models(empty_database)
     _check_seeded(empty_database, previous, "round-trip", tmp_path)
+
+
+def test_sqlite_upgrade_gives_models_that_shared_an_id_their_own_histories(tmp_path: Path) -> None:
+    """Before 0006 SQLite gave a new model the id of the newest deleted one; the
+    upgrade separates their histories, and no id is used twice from then on."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'reused.db'}", pool_size=1)
+    try:
+        _upgrade_to(engine, "0005")
+        with engine.begin() as conn:
+            for offset, (name, kind) in enumerate(
+                [("old", "model_created"), ("old", "model_deleted"), ("new", "model_created")]
+            ):
+                _insert(
+                    conn,
+                    "model_events",
+                    model_id=1,
+                    model_name=name,
+                    kind=kind,
+                    actor="alice",
+                    event_time=T0 + offset,
+                    before="{}",
+                    after="{}",
+                )
+            _insert(
+                conn,
+                "registered_models",
+                id=1,
+                name="new",
+                creation_time=T0 + 2,
+                last_updated_time=T0 + 2,
+            )
+            _insert(conn, "model_grants", model_id=1, principal="ci", role="reader")
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            owners = conn.execute(
+                text("SELECT model_name, model_id FROM model_events ORDER BY id")
+            ).all()
+            assert owners[2] == ("new", 1)
+            assert owners[0] == owners[1] == ("old", 2)
+            grants = conn.execute(text("SELECT model_id, principal FROM model_grants")).all()
+            assert grants == [(1, "ci")]
+            conn.execute(text("DELETE FROM registered_models WHERE id = 1"))
+            _insert(conn, "registered_models", name="newer", creation_time=T0, last_updated_time=T0)
+            newer = conn.execute(text("SELECT id FROM registered_models WHERE name = 'newer'"))
+            assert newer.scalar_one() == 3  # not 1, nor the old model's 2
+    finally:
+        engine.dispose()

@@ -173,16 +173,13 @@ class AccessControl:
         no query (nor a transaction: see Registry's one-statement create)."""
         return caller.role >= needed
 
-    def role_on(
-        self, conn: Connection, caller: Caller, model_id: int, model_name: str | None = None
-    ) -> Role:
-        """The caller's effective role on one model: global role raised by a grant.
-
-        With `model_name`, a grant counts only while the model with that id is
-        the live model of that name (see `store.grant_role`)."""
+    def role_on(self, conn: Connection, caller: Caller, model_id: int) -> Role:
+        """The caller's effective role on one model: global role raised by a
+        grant (a deleted model's grants are gone, and its id is never reused,
+        so a deleted model's history opens to global readers only)."""
         if caller.role is Role.ADMIN:
             return caller.role
-        granted = store.grant_role(conn, model_id, caller.principal, model_name)
+        granted = store.grant_role(conn, model_id, caller.principal)
         if granted is None:
             return caller.role
         return max(caller.role, Role.parse(granted))
@@ -204,7 +201,7 @@ class AccessControl:
         plain NOT_FOUND), the answer for a model that does not exist."""
         if self.global_role_allows(caller, needed):
             return
-        have = self.role_on(conn, caller, model_id, model_name)
+        have = self.role_on(conn, caller, model_id)
         if have >= needed:
             return
         denied = AccessDenied(
@@ -322,7 +319,7 @@ class AccessControl:
         with self.db.read() as conn:
             for name in wanted:
                 row = model_rows.get(conn, name)
-                if row is None or self.role_on(conn, caller, row.id, name) < Role.READER:
+                if row is None or self.role_on(conn, caller, row.id) < Role.READER:
                     hidden.add(name)
         return frozenset(hidden)
 

@@ -89,18 +89,12 @@ def revoke_token(conn: Connection, token_id: int, now: int) -> None:
 # ---------------------------------------------------------------- grants
 
 
-def grant_role(
-    conn: Connection, model_id: int, principal: str, model_name: str | None = None
-) -> str | None:
-    """The principal's grant on the model, if any. With `model_name`, only if
-    the live model with that id still has that name: SQLite reuses the id of
-    a deleted model, and a grant on the new model must not open the deleted
-    one's history (looked up by its old name)."""
+def grant_role(conn: Connection, model_id: int, principal: str) -> str | None:
+    """The principal's grant on the model, if any (a deleted model has none:
+    its grants went with it, and its id is never given to another model)."""
     stmt = select(grants_t.c.role).where(
         grants_t.c.model_id == model_id, grants_t.c.principal == principal
     )
-    if model_name is not None:
-        stmt = stmt.where(exists().where(models_t.c.id == model_id, models_t.c.name == model_name))
     return conn.execute(stmt).scalar_one_or_none()
 
 
@@ -153,24 +147,12 @@ def readable_by(
     id) has a grant to `principal` with one of `roles`. Used to narrow
     searches and listings for principals without a global read role."""
     column = models_t.c.id if model_id is None else model_id
-    granted = exists().where(
+    # Also for events: a model id is never reused (SQLite: migration 0006),
+    # and a deleted model's grants went with it.
+    return exists().where(
         grants_t.c.model_id == column,
         grants_t.c.principal == principal,
         grants_t.c.role.in_(roles),
-    )
-    if getattr(column, "table", None) is not events_t:
-        return granted
-    # Events: only those of the model that holds the id now. SQLite reuses
-    # the id of a deleted model, whose events carry the same model_id; they
-    # all precede that model's `model_deleted` event.
-    deleted = events_t.alias("deleted_before_e")
-    return and_(
-        granted,
-        ~exists().where(
-            deleted.c.model_id == column,
-            deleted.c.kind == EventKind.MODEL_DELETED.value,
-            deleted.c.id >= events_t.c.id,
-        ),
     )
 
 

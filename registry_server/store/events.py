@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from registry_server.domain.entities import EventQuery, ModelEvent
 from registry_server.domain.events import ALIAS_KINDS, EventKind, bounded_payload
@@ -90,23 +90,16 @@ class _History:
     The name means the live model of that name, else the most recently
     deleted model that had that name when it was deleted. Everything is
     scalar sub-selects (evaluated once per statement, on indexes), so callers
-    stay at one round trip.
-
-    SQLite reuses the highest rowid after a delete, so there one `model_id`
-    can carry the histories of several models, one after the other, each
-    ended by its `model_deleted` event. There the history is also cut to the
-    events after the previous such deletion (and, for a deleted model, up to
-    its own). PostgreSQL never reuses ids and skips those conditions.
+    stay at one round trip. A model id is never used twice (on SQLite since
+    migration 0006, AUTOINCREMENT), so an id designates one model's history.
     """
 
-    def __init__(self, name: str, ids_reused: bool) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.ids_reused = ids_reused
         self.live = (
             select(models_t.c.id).where(models_t.c.name == name).correlate(None).scalar_subquery()
         )
         self.dead_model_id = self._last_deletion(events_t.alias("deleted_e").c.model_id)
-        self.dead_event_id = self._last_deletion(events_t.alias("deleted_id_e").c.id)
         self.model_id = func.coalesce(self.live, self.dead_model_id)
 
     def _last_deletion(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -123,28 +116,11 @@ class _History:
 
     def conditions(self, e: Any) -> list[ColumnElement[bool]]:
         """Restrict `e` (model_events or an alias of it) to this history."""
-        found: list[ColumnElement[bool]] = [e.c.model_id == self.model_id]
-        if not self.ids_reused:
-            return found
-        is_live = self.live.is_not(None)
-        earlier = events_t.alias("earlier_e")
-        previous_end = (
-            select(func.max(earlier.c.id))
-            .where(
-                earlier.c.model_id == self.model_id,
-                earlier.c.kind == EventKind.MODEL_DELETED.value,
-                or_(is_live, earlier.c.id < self.dead_event_id),
-            )
-            .correlate(None)
-            .scalar_subquery()
-        )
-        found.append(e.c.id > func.coalesce(previous_end, 0))
-        found.append(or_(is_live, e.c.id <= self.dead_event_id))
-        return found
+        return [e.c.model_id == self.model_id]
 
 
 def _history(conn: Connection, name: str) -> _History:
-    return _History(name, ids_reused=conn.dialect.name == "sqlite")
+    return _History(name)
 
 
 def model_id_for_name(conn: Connection, name: str) -> int | None:

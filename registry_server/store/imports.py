@@ -7,7 +7,7 @@ path cannot rewrite one; the model's counter only ever grows.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import Lineage, Stage, VersionStatus
@@ -122,16 +122,7 @@ def number_was_used(conn: Connection, model_id: int, version: int) -> bool:
     """Whether this model's history shows a version with that number (one
     since deleted: numbers are never reused). Only asked for free numbers
     at or below the counter, which an import in number order never meets.
-
-    On SQLite a model id can be reused after a deletion (store/events.py):
-    only events after the id's last model_deleted count.
     """
-    previous = events_t.alias("previous_owner")
-    last_deletion = (
-        select(func.coalesce(func.max(previous.c.id), 0))
-        .where(previous.c.model_id == model_id, previous.c.kind == EventKind.MODEL_DELETED.value)
-        .scalar_subquery()
-    )
     found = conn.execute(
         select(events_t.c.id)
         .where(
@@ -144,7 +135,6 @@ def number_was_used(conn: Connection, model_id: int, version: int) -> bool:
                     EventKind.IMPORTED.value,
                 ]
             ),
-            events_t.c.id > last_deletion,
         )
         .limit(1)
     ).first()

@@ -60,6 +60,8 @@ registered_models = Table(
     # Search ordered by time: (key, id) is the keyset order, one index scan.
     Index(None, "creation_time", "id"),
     Index(None, "last_updated_time", "id"),
+    # SQLite: never reuse the id of a deleted model (migration 0006).
+    sqlite_autoincrement=True,
 )
 
 registered_model_tags = Table(
@@ -123,6 +125,7 @@ model_versions = Table(
     Index(None, "parent_version_id"),
     Index(None, "creation_time", "id"),
     Index(None, "last_updated_time", "id"),
+    sqlite_autoincrement=True,
 )
 
 model_version_tags = Table(
