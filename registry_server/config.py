@@ -20,6 +20,10 @@ DEFAULT_DATA_DIR = Path("registry-data")
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_WORKERS = 16
 DEFAULT_READ_THREADS = 4
+# UploadArtifact admission (api/uploads.py): seconds a stream may take to send
+# its header, and upload streams one principal may have open at once.
+DEFAULT_UPLOAD_HEADER_TIMEOUT = 10.0
+DEFAULT_UPLOADS_PER_PRINCIPAL = 8
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -66,6 +70,16 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "a secret of 32+ characters made an admin token at start (principal admin)",
     ),
     ("REGISTRY_ACCESS_LOG", "--access-log", "log every successful call too (true/false)"),
+    (
+        "REGISTRY_UPLOAD_HEADER_TIMEOUT",
+        "",
+        "seconds an UploadArtifact stream may take to send its header (default 10)",
+    ),
+    (
+        "REGISTRY_UPLOADS_PER_PRINCIPAL",
+        "",
+        "UploadArtifact streams one caller may have open at once (default 8)",
+    ),
     (
         "REGISTRY_PREPARED_STATEMENTS",
         "",
@@ -121,6 +135,28 @@ _TLS_SETTINGS = {
 
 def _setting(flag: str) -> str:
     return f"{flag} (${_TLS_SETTINGS[flag]})"
+
+
+def env_number(name: str, default: float, minimum: float) -> float:
+    """A numeric environment variable of at least ``minimum``."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"${name} must be a number, got {value!r}") from None
+    if not number >= minimum:  # also refuses nan
+        raise ConfigError(f"${name} must be at least {minimum:g}, got {value!r}")
+    return number
+
+
+def _upload_header_timeout() -> float:
+    return env_number("REGISTRY_UPLOAD_HEADER_TIMEOUT", DEFAULT_UPLOAD_HEADER_TIMEOUT, 0.1)
+
+
+def _uploads_per_principal() -> int:
+    return int(env_number("REGISTRY_UPLOADS_PER_PRINCIPAL", DEFAULT_UPLOADS_PER_PRINCIPAL, 1))
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -195,6 +231,9 @@ class ServerConfig:
     # PostgreSQL: PREPARE the hot lookups once per connection (store/prepared.py).
     # Off behind a pooler in transaction mode (PgBouncer), which loses them.
     prepared_statements: bool = True
+    # UploadArtifact admission (api/uploads.py).
+    upload_header_timeout: float = field(default_factory=_upload_header_timeout)
+    uploads_per_principal: int = field(default_factory=_uploads_per_principal)
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -25,6 +25,7 @@ from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
 from registry_server.api.pools import ReadPool
 from registry_server.api.servicer import ModelRegistryServicer
+from registry_server.api.uploads import UploadGate, grant_lookup
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import ServerConfig, ServerTls, load_tls
@@ -153,6 +154,9 @@ def start(
         GrantService(database, access, clock=clock),
         tokens,
         authentication_required=config.require_auth,
+        uploads=UploadGate(
+            config.upload_header_timeout, config.uploads_per_principal, grant_lookup(database)
+        ),
     )
     registry_pb2_grpc.add_ModelRegistryServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()

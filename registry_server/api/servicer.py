@@ -13,6 +13,8 @@ from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert, imports, paging
 from registry_server.api.auth import current_caller
+from registry_server.api.uploads import UploadGate
+from registry_server.config import DEFAULT_UPLOAD_HEADER_TIMEOUT, DEFAULT_UPLOADS_PER_PRINCIPAL
 from registry_server.domain import uri as uris
 from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.errors import InvalidArgument
@@ -35,6 +37,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         grants: GrantService,
         tokens: TokenService,
         authentication_required: bool,
+        uploads: UploadGate | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -44,6 +47,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         self.grants = grants
         self.tokens = tokens
         self.authentication_required = authentication_required
+        self.uploads = uploads or UploadGate(
+            DEFAULT_UPLOAD_HEADER_TIMEOUT, DEFAULT_UPLOADS_PER_PRINCIPAL, lambda caller: True
+        )
 
     # models
 
@@ -296,20 +302,24 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
     def UploadArtifact(
         self, request_iterator: Iterator[pb.UploadArtifactRequest], context: grpc.ServicerContext
     ) -> pb.UploadArtifactResponse:
-        first = next(request_iterator, None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgument("header: the first UploadArtifact message must be the header")
-        header = first.header
+        # Admitted before the header is awaited: a stream holds a worker
+        # (api/uploads.py).
+        caller = current_caller()
+        with self.uploads.admitted(caller):
+            first = self.uploads.first_message(request_iterator, context)
+            if first is None or first.WhichOneof("part") != "header":
+                raise InvalidArgument("header: the first UploadArtifact message must be the header")
+            header = first.header
 
-        def chunks():
-            for message in request_iterator:
-                if message.WhichOneof("part") != "chunk":
-                    raise InvalidArgument("chunk: only chunks may follow the header")
-                yield message.chunk
+            def chunks():
+                for message in request_iterator:
+                    if message.WhichOneof("part") != "chunk":
+                        raise InvalidArgument("chunk: only chunks may follow the header")
+                    yield message.chunk
 
-        stored = self.artifacts.upload(
-            header.name, header.version, header.path, chunks(), current_caller()
-        )
+            stored = self.artifacts.upload(
+                header.name, header.version, header.path, chunks(), caller
+            )
         return pb.UploadArtifactResponse(file=convert.file_to_proto(stored))
 
     def FinalizeModelVersion(

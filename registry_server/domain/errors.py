@@ -55,6 +55,13 @@ class Unavailable(RegistryError):
     code = "UNAVAILABLE"
 
 
+class ResourceExhausted(RegistryError):
+    """A caller holds as much of a shared resource as it may (e.g. open
+    upload streams); retrying once some is released may help."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
 ALL_ERRORS: tuple[type[RegistryError], ...] = (
     InvalidArgument,
     NotFound,
@@ -64,4 +71,5 @@ ALL_ERRORS: tuple[type[RegistryError], ...] = (
     PermissionDenied,
     Unauthenticated,
     Unavailable,
+    ResourceExhausted,
 )

@@ -587,10 +587,9 @@ class ModelRegistryServicer:
         already finalized), or was finalized, aborted or deleted while the file
         was uploading (the file is discarded). UNAVAILABLE: the artifact store is
         unreachable (nothing is recorded; retry the file).
-        Before the header is read: PERMISSION_DENIED when the caller can write
-        nowhere (global role below writer and no writer grant);
-        RESOURCE_EXHAUSTED when the caller already has as many uploads open as
-        one caller may (REGISTRY_UPLOADS_PER_PRINCIPAL, default 8; retry later);
+        Before the header is read: RESOURCE_EXHAUSTED when the caller already
+        has as many uploads open as one caller may (REGISTRY_UPLOADS_PER_PRINCIPAL,
+        default 8; one for a caller who can write to no model; retry later);
         DEADLINE_EXCEEDED when no header arrives within
         REGISTRY_UPLOAD_HEADER_TIMEOUT seconds (default 10).
         Role: writer.
