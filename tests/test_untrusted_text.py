@@ -73,7 +73,7 @@ def test_the_cli_prints_hostile_values_escaped_and_json_exact(
         "--tag",
         f"note={HOSTILE_VALUE}",
         "--description",
-        "d\x1b]8;;",
+        "d\x1b]8;;\nforged: line",
     )
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out
@@ -84,10 +84,12 @@ def test_the_cli_prints_hostile_values_escaped_and_json_exact(
     assert "note=\\x1b[2J\\x1b]0;pwned\\x07 \\u202eevil\\nsecond line" in out
     assert "second line" not in out.split("note=")[0]
     assert not any(line.startswith("second line") for line in out.splitlines())
+    assert "d\\x1b]8;;\\nforged: line" in out
+    assert not any(line.lstrip().startswith("forged") for line in out.splitlines())
 
     model = run_json("models", "get", model_name)
     assert model["tags"] == {"note": HOSTILE_VALUE}
-    assert model["description"] == "d\x1b]8;;"
+    assert model["description"] == "d\x1b]8;;\nforged: line"
 
     code, out, err = run("history", model_name)
     assert code == 0, err

@@ -112,13 +112,20 @@ def fmt_bytes(n: int) -> str:
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:
-    """Aligned ``key:  value`` lines; multi-line values stay under their column."""
-    pairs = [(k, EMPTY if v in ("", None) else str(v)) for k, v in pairs]
-    if not pairs:
+    """Aligned ``key:  value`` lines. A value is one line (its own newlines
+    escaped, see ``printable``); a tuple of lines stays under its column."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, tuple):
+            return "\n".join(printable(str(line)) for line in value) or EMPTY
+        return EMPTY if value in ("", None) else printable(str(value))
+
+    shown_pairs = [(k, shown(v)) for k, v in pairs]
+    if not shown_pairs:
         return ""
-    width = max(len(k) for k, _ in pairs) + 2
+    width = max(len(k) for k, _ in shown_pairs) + 2
     lines = []
-    for key, value in pairs:
+    for key, value in shown_pairs:
         indent = "\n" + " " * width
         lines.append(f"{key + ':':<{width}}{value.replace(chr(10), indent)}")
     return "\n".join(lines)
@@ -191,7 +198,7 @@ def version_text(mv: ModelVersion) -> str:
         pairs.append(
             (
                 "datasets",
-                "\n".join(
+                tuple(
                     " ".join(p for p in (d.name, d.digest, d.source_uri) if p) or EMPTY
                     for d in lin.datasets
                 ),
