@@ -16,7 +16,7 @@ import hashlib
 import pytest
 from sqlalchemy import insert, select
 
-from registry_client import FailedPrecondition, InvalidArgument, RegistryClient
+from registry_client import FailedPrecondition, InvalidArgument, Lineage, RegistryClient
 from registry_server.api import convert
 from registry_server.domain import search
 from registry_server.domain.events import MAX_EVENT_VALUE_BYTES, bounded_payload
@@ -168,3 +168,26 @@ def test_search_pages_are_cut_by_bytes(
         if not token:
             break
     assert seen == [m.name for m in everything]
+
+
+def test_lineage_answers_are_cut_by_bytes(
+    client: RegistryClient, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.create_registered_model(model_name)
+    parent = client.create_model_version(model_name, source="s3://b/p")
+    for _ in range(4):
+        client.create_model_version(
+            model_name,
+            source="s3://b/c",
+            description="d" * 3000,
+            lineage=Lineage(parent_model_uri=parent.uri),
+        )
+    whole = client.get_model_version_lineage(model_name, parent.version)
+    assert len(whole.descendants) == 4 and not whole.truncated
+    monkeypatch.setattr(convert, "MAX_LINEAGE_BYTES", 8000)
+    cut = client.get_model_version_lineage(model_name, parent.version)
+    assert cut.truncated
+    assert 1 <= len(cut.descendants) < 4
+    assert [v.version for v in cut.descendants] == [
+        v.version for v in whole.descendants[: len(cut.descendants)]
+    ]

@@ -19,6 +19,7 @@ from registry_server.domain.entities import (
     ModelVersion,
     NewModelVersion,
     RegisteredModel,
+    VersionLineage,
 )
 from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.tokens import AccessToken
@@ -175,6 +176,34 @@ def events_page_to_proto(
             return found, found[-1].event_id
         found.append(message)
     return found, next_after_event_id
+
+
+#: GetModelVersionLineage stops adding ancestors, then descendants, once its
+#: answer holds this many bytes (and says `truncated`): up to 1,100 versions
+#: of up to 256 KiB of tags each would not fit the 16 MiB message limit.
+MAX_LINEAGE_BYTES = 8 * 1024 * 1024
+
+
+def lineage_to_proto(found: VersionLineage) -> pb.GetModelVersionLineageResponse:
+    """The lineage answer, cut at MAX_LINEAGE_BYTES (nearest versions kept)."""
+    version = version_to_proto(found.version)
+    room = MAX_LINEAGE_BYTES - version.ByteSize()
+    kept: dict[str, list[pb.ModelVersion]] = {"ancestors": [], "descendants": []}
+    truncated = found.truncated
+    for field, versions in (("ancestors", found.ancestors), ("descendants", found.descendants)):
+        for v in versions:
+            message = version_to_proto(v)
+            room -= message.ByteSize()
+            if room < 0:
+                truncated = True
+                break
+            kept[field].append(message)
+    return pb.GetModelVersionLineageResponse(
+        model_version=version,
+        ancestors=kept["ancestors"],
+        descendants=kept["descendants"],
+        truncated=truncated,
+    )
 
 
 def event_query_from_proto(req: pb.ListModelEventsRequest) -> EventQuery:

@@ -290,12 +290,7 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         found = self.lineage.lineage(
             request.name, request.version, request.max_depth, current_caller()
         )
-        return pb.GetModelVersionLineageResponse(
-            model_version=convert.version_to_proto(found.version),
-            ancestors=[convert.version_to_proto(v) for v in found.ancestors],
-            descendants=[convert.version_to_proto(v) for v in found.descendants],
-            truncated=found.truncated,
-        )
+        return convert.lineage_to_proto(found)
 
     # artifacts
 
