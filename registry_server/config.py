@@ -156,7 +156,10 @@ def _upload_header_timeout() -> float:
 
 
 def _uploads_per_principal() -> int:
-    return int(env_number("REGISTRY_UPLOADS_PER_PRINCIPAL", DEFAULT_UPLOADS_PER_PRINCIPAL, 1))
+    number = env_number("REGISTRY_UPLOADS_PER_PRINCIPAL", DEFAULT_UPLOADS_PER_PRINCIPAL, 1)
+    if number != int(number):
+        raise ConfigError(f"$REGISTRY_UPLOADS_PER_PRINCIPAL must be a whole number, got {number:g}")
+    return int(number)
 
 
 def env_flag(name: str, default: bool = False) -> bool:

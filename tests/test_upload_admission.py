@@ -22,7 +22,7 @@ from support.auth import AuthServer, start_auth_server
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
-from registry_server.config import ENVIRONMENT, ServerConfig, environment_help
+from registry_server.config import ENVIRONMENT, ConfigError, ServerConfig, environment_help
 
 HEADER_TIMEOUT = 1.0
 PER_PRINCIPAL = 2
@@ -181,3 +181,12 @@ def test_the_upload_settings_are_documented_and_read_from_the_environment(
     monkeypatch.setenv("REGISTRY_UPLOADS_PER_PRINCIPAL", "3")
     config = ServerConfig(database_url=f"sqlite:///{tmp_path / 'r.db'}")
     assert (config.upload_header_timeout, config.uploads_per_principal) == (2.5, 3)
+    for name, value in (
+        ("REGISTRY_UPLOADS_PER_PRINCIPAL", "2.5"),
+        ("REGISTRY_UPLOADS_PER_PRINCIPAL", "0"),
+        ("REGISTRY_UPLOAD_HEADER_TIMEOUT", "soon"),
+    ):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=name):
+            ServerConfig(database_url=f"sqlite:///{tmp_path / 'r.db'}")
+        monkeypatch.delenv(name)
