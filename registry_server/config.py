@@ -24,6 +24,9 @@ DEFAULT_READ_THREADS = 4
 # its header, and upload streams one principal may have open at once.
 DEFAULT_UPLOAD_HEADER_TIMEOUT = 10.0
 DEFAULT_UPLOADS_PER_PRINCIPAL = 8
+#: PostgreSQL: seconds a statement or lock wait may take at most (calls without
+#: a deadline, reads); REGISTRY_STATEMENT_TIMEOUT.
+DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
@@ -85,6 +88,12 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "",
         "PostgreSQL: prepare the hot lookups once per connection (default true); "
         "false behind a pooler in transaction mode (PgBouncer)",
+    ),
+    (
+        "REGISTRY_STATEMENT_TIMEOUT",
+        "",
+        "PostgreSQL: seconds a statement or lock wait may take at most (default 30); "
+        "writes end sooner when their call's deadline is nearer",
     ),
     ("REGISTRY_TLS_CERT", "--tls-cert", "serve TLS with this PEM certificate chain"),
     ("REGISTRY_TLS_KEY", "--tls-key", "the certificate's unencrypted private key"),
@@ -153,6 +162,10 @@ def env_number(name: str, default: float, minimum: float) -> float:
 
 def _upload_header_timeout() -> float:
     return env_number("REGISTRY_UPLOAD_HEADER_TIMEOUT", DEFAULT_UPLOAD_HEADER_TIMEOUT, 0.1)
+
+
+def _statement_timeout() -> float:
+    return env_number("REGISTRY_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT, 0.1)
 
 
 def _uploads_per_principal() -> int:
@@ -237,6 +250,9 @@ class ServerConfig:
     # UploadArtifact admission (api/uploads.py).
     upload_header_timeout: float = field(default_factory=_upload_header_timeout)
     uploads_per_principal: int = field(default_factory=_uploads_per_principal)
+    # PostgreSQL: seconds a statement or lock wait may take at most; a write
+    # transaction is bounded by its call's deadline below that (store/database.py).
+    statement_timeout: float = field(default_factory=_statement_timeout)
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -28,7 +28,7 @@ from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.api.uploads import UploadGate, grant_lookup
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
-from registry_server.config import ServerConfig, ServerTls, load_tls
+from registry_server.config import DEFAULT_STATEMENT_TIMEOUT, ServerConfig, ServerTls, load_tls
 from registry_server.domain.access import AccessControl, Role
 from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.clock import Clock, now_ms
@@ -63,9 +63,19 @@ class RunningServer:
         self.database.dispose()
 
 
-def prepare_database(url: str, pool_size: int, prepared_statements: bool = True) -> Database:
+def prepare_database(
+    url: str,
+    pool_size: int,
+    prepared_statements: bool = True,
+    statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+) -> Database:
     """Open the database; migrate SQLite, refuse a PostgreSQL schema that is behind."""
-    engine = make_engine(url, pool_size=pool_size, prepared_statements=prepared_statements)
+    engine = make_engine(
+        url,
+        pool_size=pool_size,
+        prepared_statements=prepared_statements,
+        statement_timeout=statement_timeout,
+    )
     if is_sqlite(url):
         migrate.upgrade(engine)
         return Database(engine)
@@ -75,9 +85,13 @@ def prepare_database(url: str, pool_size: int, prepared_statements: bool = True)
         engine.dispose()
         raise
     reads = make_engine(
-        url, pool_size=pool_size, for_reads=True, prepared_statements=prepared_statements
+        url,
+        pool_size=pool_size,
+        for_reads=True,
+        prepared_statements=prepared_statements,
+        statement_timeout=statement_timeout,
     )
-    return Database(engine, reads)
+    return Database(engine, reads, statement_timeout=statement_timeout)
 
 
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
@@ -114,6 +128,7 @@ def start(
         config.database_url,
         pool_size=config.workers,
         prepared_statements=config.prepared_statements,
+        statement_timeout=config.statement_timeout,
     )
     log.info("artifact store: %s", config.artifact_store)
     reads = ReadPool(config.read_threads)

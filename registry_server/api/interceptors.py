@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from registry_server import deadline
 from registry_server.api.names import nfc_names
 from registry_server.domain.errors import RegistryError
 from registry_server.text import EscapingFilter
@@ -96,6 +97,7 @@ class _Call:
         self.message = ""
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
+        deadline.begin(context.time_remaining())
 
     def fail(self, exc: Exception) -> None:
         """Abort the call with the status the exception stands for (raises)."""
@@ -116,6 +118,7 @@ class _Call:
         self.context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
 
     def done(self) -> None:
+        deadline.end()
         if self.code is grpc.StatusCode.OK and not self.context.is_active():
             self.code = grpc.StatusCode.CANCELLED
         elapsed = time.perf_counter() - self.started

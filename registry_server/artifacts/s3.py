@@ -7,7 +7,14 @@ the part size, not the file size: the parts in flight, the part being read and
 HashingReader's buffer, about 120 MiB with 16 MiB parts (bench/artifact_transfer.py
 measures it).
 Connection failures become Unavailable quickly (short timeouts, few retries):
-the caller retries, not a hidden loop in here.
+the caller retries, not a hidden loop in here. Within a call that has a
+deadline, each request's connect and read timeouts are also cut to the time
+the call has left (registry_server/deadline.py), so an endpoint that accepts
+connections and then says nothing (a black hole) releases the worker about
+when the caller gives up, at most (1 + retries) times that, instead of after
+CONNECT_TIMEOUT/READ_TIMEOUT per attempt. Parts uploaded in parallel run on
+minio's own threads, which do not see the call's deadline: they keep the
+fixed timeouts.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from typing import BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar, cast
 
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
+from registry_server import deadline
 from registry_server.artifacts.base import CHUNK_SIZE, HashingReader, StoredObject
 from registry_server.domain.errors import Unavailable
 from registry_server.text import EscapingFilter
@@ -33,6 +41,10 @@ PART_SIZE = 16 * 1024 * 1024
 # S3's limit on an object key (AWS, MinIO), bytes of UTF-8, prefix included.
 MAX_S3_KEY_BYTES = 1024
 PARALLEL_PARTS = 3  # minio's default, spelled out: it multiplies the memory per upload
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 60.0  # between two reads of a response, not for all of it
+#: Below this a request cannot succeed anyway; it fails fast instead.
+MIN_TIMEOUT = 0.05
 T = TypeVar("T")
 
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -40,6 +52,19 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+
+
+class _DeadlinePoolManager(urllib3.PoolManager):
+    """Cuts each request's timeouts to what the current call has left."""
+
+    def urlopen(self, method: str, url: str, redirect: bool = True, **kw: Any) -> Any:  # type: ignore[override]
+        left = deadline.remaining()
+        if left is not None and "timeout" not in kw:
+            left = max(left, MIN_TIMEOUT)
+            kw["timeout"] = urllib3.Timeout(
+                connect=min(CONNECT_TIMEOUT, left), read=min(READ_TIMEOUT, left)
+            )
+        return super().urlopen(method, url, redirect, **kw)
 
 
 class S3ArtifactStore:
@@ -67,8 +92,8 @@ class S3ArtifactStore:
                 "the files' own keys"
             )
         self.secure = secure
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=3.0, read=60.0),
+        http = _DeadlinePoolManager(
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
             maxsize=32,
             retries=urllib3.Retry(
                 total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)

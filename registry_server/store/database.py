@@ -9,6 +9,13 @@ trips that buy nothing on the hottest calls (get by alias, resolve). A read on
 a connection the database dropped fails once with UNAVAILABLE, which the
 client retries; the failure marks every older pooled connection invalid, so
 the pool refills by itself.
+Every PostgreSQL connection has `statement_timeout` and `lock_timeout` set to
+the configured maximum (REGISTRY_STATEMENT_TIMEOUT) once, when it is opened;
+each write transaction lowers both to the time its call has left
+(`SET LOCAL`, registry_server/deadline.py), so a query or lock wait ends when
+its caller gave up. That costs a write one round trip; reads keep the
+connection's maximum, since a SET per read would add a round trip to every
+get-by-alias.
 SQLite (the embedded default) runs in WAL mode with write transactions opened
 as BEGIN IMMEDIATE: writers queue on the file lock up front instead of failing
 halfway with "database is locked" when two deferred readers both try to write.
@@ -25,6 +32,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from registry_server import deadline
 from registry_server.domain.errors import Unavailable
 from registry_server.store import prepared
 
@@ -57,11 +65,34 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _timeout_ms(seconds: float) -> int:
+    # 0 would mean "no limit" to PostgreSQL.
+    return max(1, int(seconds * 1000))
+
+
+def _configure_postgres_timeouts(engine: Engine, seconds: float) -> None:
+    ms = _timeout_ms(seconds)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {ms}; SET lock_timeout = {ms}")
+        cursor.close()
+        dbapi_connection.commit()
+
+
 def make_engine(
-    url: str, pool_size: int = 10, *, for_reads: bool = False, prepared_statements: bool = True
+    url: str,
+    pool_size: int = 10,
+    *,
+    for_reads: bool = False,
+    prepared_statements: bool = True,
+    statement_timeout: float | None = None,
 ) -> Engine:
     """An engine for `url`; `for_reads` gives PostgreSQL's autocommit read pool,
-    `prepared_statements` lets the hot lookups be prepared (see store/prepared.py)."""
+    `prepared_statements` lets the hot lookups be prepared (see store/prepared.py),
+    `statement_timeout` (seconds, None: PostgreSQL's own setting) bounds every
+    statement and lock wait of its connections."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -84,6 +115,7 @@ def make_engine(
         "keepalives_idle": 30,
         "keepalives_interval": 10,
         "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
     }
     engine = create_engine(
         parsed,
@@ -98,6 +130,8 @@ def make_engine(
         connect_args={k: v for k, v in network.items() if k not in parsed.query},
         **({"isolation_level": "AUTOCOMMIT"} if for_reads else {}),
     )
+    if statement_timeout is not None:
+        _configure_postgres_timeouts(engine, statement_timeout)
     if prepared_statements:
         prepared.enable(engine)
     return engine
@@ -127,9 +161,19 @@ class Database:
     gives multi-statement reads one snapshot of the file).
     """
 
-    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        read_engine: Engine | None = None,
+        *,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
+        # PostgreSQL: write transactions end by their call's deadline, and
+        # by `statement_timeout` seconds at most.
+        self._bound_writes = statement_timeout is not None and self.dialect == "postgresql"
+        self._max_timeout = statement_timeout or 0.0
 
     @property
     def dialect(self) -> str:
@@ -141,7 +185,19 @@ class Database:
             if write:
                 conn = conn.execution_options(**{_WRITE: True})
             with conn.begin():
+                if write and self._bound_writes:
+                    self._bound_transaction(conn)
                 yield conn
+
+    def _bound_transaction(self, conn: Connection) -> None:
+        """Lower the transaction's statement and lock timeouts to what its
+        call has left (SET LOCAL: they end with the transaction)."""
+        left = deadline.remaining()
+        seconds = self._max_timeout if left is None else min(left, self._max_timeout)
+        if seconds <= 0:
+            raise Unavailable("the call's deadline passed before its transaction started")
+        ms = _timeout_ms(seconds)
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
 
     @contextmanager
     def statement(self) -> Iterator[Connection]:
