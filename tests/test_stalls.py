@@ -79,12 +79,19 @@ def pg_proxy(pg_database_url: str) -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
+def running_server() -> list[RunningServer]:
+    """Where pg_through_proxy puts its server, for tests that look inside it."""
+    return []
+
+
+@pytest.fixture
 def pg_through_proxy(
-    pg_proxy: TcpProxy, pg_database_url: str, tmp_path: Path
+    pg_proxy: TcpProxy, pg_database_url: str, tmp_path: Path, running_server: list[RunningServer]
 ) -> Iterator[tuple[TcpProxy, RegistryClient, RegistryClient]]:
     """A server whose database is behind the proxy, a client with a short
     deadline and one with a long deadline."""
     server = _server(_through(pg_proxy, pg_database_url), f"file://{tmp_path / 'artifacts'}")
+    running_server.append(server)
     target = f"127.0.0.1:{server.port}"
     try:
         with (
@@ -108,6 +115,32 @@ def test_a_blackholed_database_ends_calls_by_their_deadline_and_the_pools_recove
     proxy.pass_through()
     _recovers(lambda: short.update_registered_model(model_name, "healed"))
     assert patient.get_registered_model(model_name).description == "healed"
+
+
+def test_a_blackholed_database_does_not_hold_workers_past_the_deadline(
+    pg_through_proxy: tuple[TcpProxy, RegistryClient, RegistryClient],
+    model_name: str,
+    running_server: list[RunningServer],
+) -> None:
+    """The watchdog (store/watchdog.py) shuts down a connection still in use a
+    second after its call's deadline: the pools have nothing checked out while
+    the network is still black-holed."""
+    proxy, short, patient = pg_through_proxy
+    patient.create_registered_model(model_name)
+    database = running_server[0].database
+    proxy.blackhole()
+    _ends_by_its_deadline(lambda: short.get_registered_model(model_name))
+    _ends_by_its_deadline(lambda: short.update_registered_model(model_name, "stalled"))
+    pools = (database.engine.pool, database.read_engine.pool)
+    wait_until(
+        lambda: all(pool.checkedout() == 0 for pool in pools),  # type: ignore[attr-defined]
+        timeout=DEADLINE + 10,
+        what="stalled connections given back while the black hole lasts",
+    )
+    assert proxy.mode == "blackhole"
+    assert database.watchdog is not None and database.watchdog.fired >= 1
+    proxy.pass_through()
+    _recovers(lambda: short.update_registered_model(model_name, "healed"))
 
 
 def test_a_slow_database_still_answers(

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from registry_server import deadline
 from registry_server.domain.errors import Unavailable
 from registry_server.store import prepared
+from registry_server.store.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,11 @@ class Database:
         # by `statement_timeout` seconds at most.
         self._bound_writes = statement_timeout is not None and self.dialect == "postgresql"
         self._max_timeout = statement_timeout or 0.0
+        # PostgreSQL: a connection stalled past its call's deadline is shut
+        # down (store/watchdog.py).
+        self.watchdog = Watchdog() if self.dialect == "postgresql" else None
+        if self.watchdog:
+            self.watchdog.guard_pings(engine)
 
     @property
     def dialect(self) -> str:
@@ -184,10 +190,15 @@ class Database:
         with _unavailable_mapped(), (self.engine if write else self.read_engine).connect() as conn:
             if write:
                 conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                if write and self._bound_writes:
-                    self._bound_transaction(conn)
-                yield conn
+            watched = self.watchdog.watch(conn) if self.watchdog else None
+            try:
+                with conn.begin():
+                    if write and self._bound_writes:
+                        self._bound_transaction(conn)
+                    yield conn
+            finally:
+                if self.watchdog:
+                    self.watchdog.unwatch(watched)
 
     def _bound_transaction(self, conn: Connection) -> None:
         """Lower the transaction's statement and lock timeouts to what its
@@ -215,9 +226,12 @@ class Database:
             dbapi_connection = conn.connection.dbapi_connection
             assert dbapi_connection is not None, "a checked-out connection has one"
             dbapi_connection.autocommit = True
+            watched = self.watchdog.watch(conn) if self.watchdog else None
             try:
                 yield conn
             finally:
+                if self.watchdog:
+                    self.watchdog.unwatch(watched)
                 if not dbapi_connection.closed:
                     dbapi_connection.autocommit = False
 
