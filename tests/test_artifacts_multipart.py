@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from support.s3 import S3Endpoint
 
 from registry_client import RegistryClient
@@ -54,6 +55,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+@pytest.mark.slow
 def test_large_file_goes_up_multipart_and_comes_back_identical(
     pg_client: RegistryClient,
     s3: S3Endpoint,

@@ -50,6 +50,7 @@ def test_errors_carry_code_and_message(client: RegistryClient, model_name: str) 
         client.transition_model_version_stage(model_name, 1, "bogus")
 
 
+@pytest.mark.slow
 def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
     port = free_port()
     config = ServerConfig(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from registry_client import RegistryClient
 from registry_server.server import RunningServer
 
@@ -26,6 +28,7 @@ def _create_many(target: str, name: str, clients: int, per_client: int) -> list[
     return [v for chunk in results for v in chunk]
 
 
+@pytest.mark.slow
 def test_sixteen_clients_creating_versions_on_postgres_are_gapless(
     pg_client: RegistryClient, pg_target: str, model_name: str
 ) -> None:
@@ -98,6 +101,7 @@ def test_client_fills_in_an_idempotency_key(client: RegistryClient, model_name: 
     assert (a.version, b.version) == (1, 2)
 
 
+@pytest.mark.slow
 def test_concurrent_transitions_keep_exactly_one_holder_per_stage(
     pg_client: RegistryClient, pg_target: str, model_name: str
 ) -> None:

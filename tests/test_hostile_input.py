@@ -270,6 +270,7 @@ def _assert_unchanged_once_settled(harness: Harness, before: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_unary_request_over_the_message_limit_is_refused_and_changes_nothing(
     harness: Harness,
 ) -> None:
@@ -291,6 +292,7 @@ def test_unary_request_over_the_message_limit_is_refused_and_changes_nothing(
     assert harness.snapshot() == before
 
 
+@pytest.mark.slow
 def test_upload_chunk_over_the_message_limit_is_refused_and_changes_nothing(
     harness: Harness,
 ) -> None:
@@ -316,6 +318,7 @@ def test_upload_chunk_over_the_message_limit_is_refused_and_changes_nothing(
     harness.discard_world()
 
 
+@pytest.mark.slow
 def test_upload_whose_client_stream_fails_midway_stores_nothing(harness: Harness) -> None:
     """A client whose file read fails mid-upload: the call fails on the
     client's side, and the server must not keep what it got so far."""

@@ -16,6 +16,9 @@ from sqlalchemy import Connection, text
 from registry_server import migrate
 from registry_server.store.database import make_engine
 
+# A migration run on seeded databases: the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 T0 = 1_700_000_000_000
 DECOMPOSED = "cafe\u0301"
 COMPOSED = "caf\u00e9"

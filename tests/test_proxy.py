@@ -11,6 +11,9 @@ from collections.abc import Iterator
 import pytest
 from support.proxy import TcpProxy
 
+# Real sockets and waits on them: the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def echo_port() -> Iterator[int]:

@@ -24,6 +24,9 @@ from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.config import ENVIRONMENT, ConfigError, ServerConfig, environment_help
 
+# Streams held open until timeouts fire: the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 HEADER_TIMEOUT = 1.0
 PER_PRINCIPAL = 2
 WAIT = 30

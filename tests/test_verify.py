@@ -37,6 +37,9 @@ from registry_server.server import RunningServer, start
 from registry_server.store.database import make_engine
 from registry_server.verify_cli import parse_since
 
+# Reads every stored file back, on both backends: the full run, not the fast lane.
+pytestmark = pytest.mark.slow
+
 
 class Fresh:
     """A registry of its own: the server, a client, and the flags that name its
