@@ -73,7 +73,7 @@ def test_the_limiter_counts_what_it_leaves_out() -> None:
     assert limiter.admit(key, 500) is None
     assert limiter.admit(("p", 2, "n"), 500) == 0
     assert limiter.admit(key, 1000) == 2
-    # Past max_keys, only pairs whose minute has ended are forgotten.
+    # Past max_keys, the oldest recorded pair is forgotten (here one whose minute has ended).
     assert limiter.admit(("q", 1, "m"), 1500) == 0
     assert limiter.admit(key, 1500) is None
 

@@ -88,6 +88,12 @@ def done(text: str, **data: Any) -> Result:
 # Raising ArgumentTypeError makes argparse report the bad value and exit 2.
 
 
+def add_name_version(p: argparse.ArgumentParser) -> None:
+    """The NAME VERSION positionals every command about one version takes."""
+    p.add_argument("name", metavar="NAME", help="registered model name")
+    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

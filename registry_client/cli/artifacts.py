@@ -8,7 +8,7 @@ from typing import Any
 
 from registry_client._client import RegistryClient
 from registry_client.cli._format import fmt_bytes, key_values, rows
-from registry_client.cli._parsing import Result, command, group, positive_int
+from registry_client.cli._parsing import Result, add_name_version, command, group, positive_int
 from registry_client.cli._progress import progress_bar
 from registry_client.types import (
     ArtifactDownloadUrls,
@@ -67,8 +67,7 @@ def add(sub: Any) -> None:
             "registry artifacts upload fraud-detector 4 ./out/model.pkl --path weights/model.pkl",
         ],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("local_file", metavar="LOCAL_FILE", help="the file to upload")
     p.add_argument("--path", metavar="PATH", help="relative path inside the model, '/'-separated")
 
@@ -85,8 +84,7 @@ def add(sub: Any) -> None:
             "registry artifacts urls fraud-detector 3 --path model.pkl --expires-in 600",
         ],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument(
         "--path",
         dest="paths",

@@ -7,7 +7,7 @@ from typing import Any
 
 from registry_client._client import RegistryClient
 from registry_client.cli._format import fmt_time, key_values, rows, versions_table
-from registry_client.cli._parsing import Result, command, group, positive_int
+from registry_client.cli._parsing import Result, add_name_version, command, group, positive_int
 from registry_client.types import ModelVersion, VersionLineage
 
 
@@ -60,8 +60,7 @@ def add(sub: Any) -> None:
             "registry --output json lineage show fraud-detector 3 --max-depth 1",
         ],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument(
         "--max-depth",
         type=positive_int,

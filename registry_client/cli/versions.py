@@ -10,6 +10,7 @@ from registry_client.artifacts.manifest import compute_manifest
 from registry_client.cli._format import version_text
 from registry_client.cli._parsing import (
     Result,
+    add_name_version,
     add_tag_option,
     command,
     done,
@@ -118,8 +119,7 @@ def add(sub: Any) -> None:
         "command fails naming the file and the version stays pending.",
         ["registry versions finalize fraud-detector 4 --manifest-from ./model-out"],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument(
         "--manifest-from",
         required=True,
@@ -136,8 +136,7 @@ def add(sub: Any) -> None:
         "versions cannot be aborted (delete them instead).",
         ['registry versions abort fraud-detector 4 --reason "training data was wrong"'],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("--reason", default="", help="kept as the version's status message")
 
     p = command(
@@ -148,8 +147,7 @@ def add(sub: Any) -> None:
         "Show one version with its stage, status, aliases, tags and lineage.",
         ["registry versions get fraud-detector 3"],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
 
     p = command(
         g,
@@ -159,8 +157,7 @@ def add(sub: Any) -> None:
         "Replace a version's description; an empty string clears it.",
         ['registry versions update fraud-detector 3 --description "Retrained on Q1 data"'],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("--description", required=True, help="the new description")
 
     p = command(
@@ -171,8 +168,7 @@ def add(sub: Any) -> None:
         "Delete a version and the aliases pointing at it. Its number is never reused.",
         ["registry versions delete fraud-detector 3"],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
 
     p = command(
         g,
@@ -182,8 +178,7 @@ def add(sub: Any) -> None:
         "Add a tag to a version, or overwrite its value.",
         ["registry versions set-tag fraud-detector 3 validated true"],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("key", metavar="KEY", help="tag key")
     p.add_argument("value", metavar="VALUE", help="tag value")
 
@@ -195,8 +190,7 @@ def add(sub: Any) -> None:
         "Delete a tag from a version. Fails if the tag does not exist.",
         ["registry versions delete-tag fraud-detector 3 validated"],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("key", metavar="KEY", help="tag key")
 
     p = command(
@@ -211,8 +205,7 @@ def add(sub: Any) -> None:
             "registry versions transition fraud-detector 3 production --archive-existing",
         ],
     )
-    p.add_argument("name", metavar="NAME", help="registered model name")
-    p.add_argument("version", metavar="VERSION", type=positive_int, help="version number")
+    add_name_version(p)
     p.add_argument("stage", metavar="STAGE", help="None, Staging, Production or Archived")
     p.add_argument(
         "--archive-existing",

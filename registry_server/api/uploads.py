@@ -116,9 +116,12 @@ def _end_call(context: grpc.ServicerContext, timeout: float) -> None:
     ``cancel`` takes a status and details. Its absence (another grpcio) falls
     back to ``context.cancel``."""
     details = f"header: no UploadArtifact header within {timeout:g} seconds"
-    call = getattr(getattr(context, "_rpc_event", None), "call", None)
+    call: Any = getattr(getattr(context, "_rpc_event", None), "call", None)
+    if call is None:
+        context.cancel()
+        return
     try:
-        call.cancel(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], details)  # type: ignore[union-attr]
+        call.cancel(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], details)
     except Exception:
         log.debug("ending the call with a status failed; cancelling it", exc_info=True)
         context.cancel()

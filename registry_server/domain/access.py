@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -139,8 +140,10 @@ class DenialLimiter:
         self.window_ms = window_ms
         self.max_keys = max_keys
         self._lock = threading.Lock()
-        # key -> [time of the last recorded refusal, refusals left out since]
-        self._seen: dict[tuple[str, int, str], list[int]] = {}
+        # key -> [time of the last recorded refusal, refusals left out since],
+        # oldest recorded first: beyond max_keys the oldest go, one at a time,
+        # so memory stays bounded and no call rebuilds the whole table.
+        self._seen: OrderedDict[tuple[str, int, str], list[int]] = OrderedDict()
 
     def admit(self, key: tuple[str, int, str], now: int) -> int | None:
         """None: leave this refusal out (counted); otherwise record it, with
@@ -152,8 +155,9 @@ class DenialLimiter:
                 return None
             suppressed = entry[1] if entry is not None else 0
             self._seen[key] = [now, 0]
-            if len(self._seen) > self.max_keys:
-                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_ms}
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.max_keys:
+                self._seen.popitem(last=False)
             return suppressed
 
 

@@ -426,7 +426,11 @@ def _nfc(value: Value | tuple[Value, ...]) -> Value | tuple[Value, ...]:
     """Model names are stored in NFC (validation.model_name): so are the
     names a filter compares them with."""
     if isinstance(value, tuple):
-        return tuple(_nfc(v) for v in value)  # type: ignore[misc]
+        return tuple(_nfc_one(v) for v in value)
+    return _nfc_one(value)
+
+
+def _nfc_one(value: Value) -> Value:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
