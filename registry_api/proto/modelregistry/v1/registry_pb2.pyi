@@ -168,6 +168,54 @@ class ModelEvent(_message.Message):
     after_json: str
     def __init__(self, event_id: _Optional[int] = ..., timestamp: _Optional[int] = ..., actor: _Optional[str] = ..., kind: _Optional[str] = ..., model_name: _Optional[str] = ..., version: _Optional[int] = ..., before_json: _Optional[str] = ..., after_json: _Optional[str] = ...) -> None: ...
 
+class Webhook(_message.Message):
+    __slots__ = ("webhook_id", "url", "events", "models", "description", "enabled", "creation_timestamp", "created_by", "last_updated_timestamp")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    LAST_UPDATED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: int
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    enabled: bool
+    creation_timestamp: int
+    created_by: str
+    last_updated_timestamp: int
+    def __init__(self, webhook_id: _Optional[int] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., creation_timestamp: _Optional[int] = ..., created_by: _Optional[str] = ..., last_updated_timestamp: _Optional[int] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("delivery_id", "webhook_id", "event_id", "kind", "status", "attempts", "last_response_code", "last_error", "next_attempt_timestamp", "creation_timestamp", "last_attempt_timestamp")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESPONSE_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: int
+    webhook_id: int
+    event_id: int
+    kind: str
+    status: str
+    attempts: int
+    last_response_code: int
+    last_error: str
+    next_attempt_timestamp: int
+    creation_timestamp: int
+    last_attempt_timestamp: int
+    def __init__(self, delivery_id: _Optional[int] = ..., webhook_id: _Optional[int] = ..., event_id: _Optional[int] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., last_response_code: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_timestamp: _Optional[int] = ..., creation_timestamp: _Optional[int] = ..., last_attempt_timestamp: _Optional[int] = ...) -> None: ...
+
 class AccessToken(_message.Message):
     __slots__ = ("token_id", "principal", "role", "description", "prefix", "creation_timestamp", "expiration_timestamp", "revocation_timestamp", "created_by")
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -990,3 +1038,131 @@ class ImportRegisteredModelAliasResponse(_message.Message):
     model_version: ModelVersion
     already_imported: bool
     def __init__(self, model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., already_imported: _Optional[bool] = ...) -> None: ...
+
+class WatchModelEventsRequest(_message.Message):
+    __slots__ = ("name", "kinds", "alias", "after_event_id", "from_beginning")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_BEGINNING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    alias: str
+    after_event_id: int
+    from_beginning: bool
+    def __init__(self, name: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., alias: _Optional[str] = ..., after_event_id: _Optional[int] = ..., from_beginning: _Optional[bool] = ...) -> None: ...
+
+class WatchModelEventsResponse(_message.Message):
+    __slots__ = ("event", "cursor")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    event: ModelEvent
+    cursor: int
+    def __init__(self, event: _Optional[_Union[ModelEvent, _Mapping]] = ..., cursor: _Optional[int] = ...) -> None: ...
+
+class CreateWebhookRequest(_message.Message):
+    __slots__ = ("url", "events", "models", "secret", "description")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    secret: str
+    description: str
+    def __init__(self, url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., secret: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateWebhookResponse(_message.Message):
+    __slots__ = ("webhook", "secret")
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    webhook: Webhook
+    secret: str
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhooksResponse(_message.Message):
+    __slots__ = ("webhooks", "next_page_token")
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhooks: _containers.RepeatedCompositeFieldContainer[Webhook]
+    next_page_token: str
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateWebhookRequest(_message.Message):
+    __slots__ = ("webhook_id", "url", "enabled", "description", "replace_events", "events", "replace_models", "models")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_MODELS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: int
+    url: str
+    enabled: bool
+    description: str
+    replace_events: bool
+    events: _containers.RepeatedScalarFieldContainer[str]
+    replace_models: bool
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, webhook_id: _Optional[int] = ..., url: _Optional[str] = ..., enabled: _Optional[bool] = ..., description: _Optional[str] = ..., replace_events: _Optional[bool] = ..., events: _Optional[_Iterable[str]] = ..., replace_models: _Optional[bool] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateWebhookResponse(_message.Message):
+    __slots__ = ("webhook",)
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    webhook: Webhook
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ...) -> None: ...
+
+class DeleteWebhookRequest(_message.Message):
+    __slots__ = ("webhook_id",)
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: int
+    def __init__(self, webhook_id: _Optional[int] = ...) -> None: ...
+
+class DeleteWebhookResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("webhook_id", "status", "page_size", "page_token")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: int
+    status: str
+    page_size: int
+    page_token: str
+    def __init__(self, webhook_id: _Optional[int] = ..., status: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "next_page_token")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class TestWebhookRequest(_message.Message):
+    __slots__ = ("webhook_id",)
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: int
+    def __init__(self, webhook_id: _Optional[int] = ...) -> None: ...
+
+class TestWebhookResponse(_message.Message):
+    __slots__ = ("delivery",)
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: WebhookDelivery
+    def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...

@@ -261,6 +261,41 @@ class ModelRegistryStub:
                 request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.SerializeToString,
                 response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.FromString,
                 _registered_method=True)
+        self.WatchModelEvents = channel.unary_stream(
+                '/modelregistry.v1.ModelRegistry/WatchModelEvents',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhook = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/CreateWebhook',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ListWebhooks',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhook = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/UpdateWebhook',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhook = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/DeleteWebhook',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/ListWebhookDeliveries',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.TestWebhook = channel.unary_unary(
+                '/modelregistry.v1.ModelRegistry/TestWebhook',
+                request_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookRequest.SerializeToString,
+                response_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class ModelRegistryServicer:
@@ -787,6 +822,102 @@ class ModelRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchModelEvents(self, request, context):
+        """Follows changes as they commit: first the events after the cursor that
+        are already committed (the backlog), then new ones live, in event_id
+        order, each at most once per stream. The cursor never skips an event: an
+        event is sent only once every event with a smaller id is either sent or
+        known never to commit (a transaction still in flight that drew a smaller
+        id holds back the ones after it until it ends), so resuming with
+        after_event_id = the last `cursor` received loses nothing and repeats
+        nothing. Changes made through any replica reach watchers on every
+        replica (PostgreSQL LISTEN/NOTIFY, plus a periodic catch-up read).
+        Idle streams get a heartbeat (a response without an event, carrying the
+        cursor) every few seconds, so proxies keep them open and a filtered
+        watcher's cursor still moves on.
+        The stream ends with UNAVAILABLE when the server shuts down, and with
+        RESOURCE_EXHAUSTED when the watcher reads too slowly and its buffer
+        fills (in both cases: resume from the last cursor, here or elsewhere).
+        INVALID_ARGUMENT: bad name, alias or kind, or a negative after_event_id.
+        NOT_FOUND: `name` given but no model of that name and no history under
+        it (or one the caller may not read). RESOURCE_EXHAUSTED: the caller
+        already holds as many open streams as a principal may (a server
+        setting), or the server holds as many as it may in all.
+        Role: reader on the model; without a name, only events of readable
+        models, and like ListModelEvents no token events but to global admins
+        and no grant events but to admins of the model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWebhook(self, request, context):
+        """Registers an HTTP endpoint that receives a POST for every event matching
+        its filters (delivered at least once, signed with the webhook's secret;
+        see docs/events.md for the payload and the signature). The secret is
+        returned once, here, and never again.
+        INVALID_ARGUMENT: a URL that is not http(s), an http URL while the
+        server does not allow insecure webhooks, a host that resolves to a
+        loopback, link-local or private address while the server does not allow
+        private webhooks, an unknown event kind, a bad model name, a secret
+        shorter than 16 characters, a description over 1,024 characters.
+        Role: admin (global).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Lists webhooks (never their secrets), oldest first, one page at a time.
+        INVALID_ARGUMENT: page_size outside 0..1000, or a bad page_token.
+        Role: admin (global). PERMISSION_DENIED for anyone else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhook(self, request, context):
+        """Changes a webhook's URL, filters, description or whether it is enabled;
+        fields left unset stay as they are. A disabled webhook gets no new
+        deliveries; deliveries already queued are still attempted.
+        INVALID_ARGUMENT: as for CreateWebhook. NOT_FOUND: no such webhook.
+        Role: admin (global).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """Deletes a webhook and its deliveries, including those not yet sent.
+        NOT_FOUND: no such webhook.
+        Role: admin (global).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """A webhook's deliveries, newest first: status, attempts, the last
+        response code or error and when the next attempt is due.
+        INVALID_ARGUMENT: page_size outside 0..1000, a bad page_token or status.
+        NOT_FOUND: no such webhook.
+        Role: admin (global).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestWebhook(self, request, context):
+        """Queues a `ping` delivery to the webhook (sent like any other delivery,
+        signed, retried) and returns it: follow it with ListWebhookDeliveries.
+        NOT_FOUND: no such webhook. FAILED_PRECONDITION: the webhook is
+        disabled.
+        Role: admin (global).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1004,6 +1135,41 @@ def add_ModelRegistryServicer_to_server(servicer, server):
                     servicer.ImportRegisteredModelAlias,
                     request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.FromString,
                     response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.SerializeToString,
+            ),
+            'WatchModelEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchModelEvents,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'UpdateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhook,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'TestWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestWebhook,
+                    request_deserializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookRequest.FromString,
+                    response_serializer=registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2179,6 +2345,195 @@ class ModelRegistry:
             '/modelregistry.v1.ModelRegistry/ImportRegisteredModelAlias',
             registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasRequest.SerializeToString,
             registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ImportRegisteredModelAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchModelEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/WatchModelEvents',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.WatchModelEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/CreateWebhook',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.CreateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ListWebhooks',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/UpdateWebhook',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.UpdateWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/DeleteWebhook',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.DeleteWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/ListWebhookDeliveries',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelregistry.v1.ModelRegistry/TestWebhook',
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookRequest.SerializeToString,
+            registry__api_dot_proto_dot_modelregistry_dot_v1_dot_registry__pb2.TestWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,
