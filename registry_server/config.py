@@ -13,6 +13,7 @@ import ipaddress
 import os
 import ssl
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,16 @@ DEFAULT_READ_THREADS = 4
 # its header, and upload streams one principal may have open at once.
 DEFAULT_UPLOAD_HEADER_TIMEOUT = 10.0
 DEFAULT_UPLOADS_PER_PRINCIPAL = 8
+# ... and seconds it may then wait for its next message (a chunk, or its end).
+DEFAULT_UPLOAD_MESSAGE_TIMEOUT = 60.0
+# Connections (server.py): seconds a connection may stay without calls before
+# it is closed, may take for its handshake (TLS and HTTP/2 preface), between
+# keepalive pings and for a ping's answer; concurrent calls per connection.
+DEFAULT_CONNECTION_IDLE = 300.0
+DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+DEFAULT_KEEPALIVE_TIME = 60.0
+DEFAULT_KEEPALIVE_TIMEOUT = 20.0
+DEFAULT_STREAMS_PER_CONNECTION = 100
 #: PostgreSQL: seconds a statement or lock wait may take at most (calls without
 #: a deadline, reads); REGISTRY_STATEMENT_TIMEOUT.
 DEFAULT_STATEMENT_TIMEOUT = 30.0
@@ -82,6 +93,33 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "REGISTRY_UPLOADS_PER_PRINCIPAL",
         "",
         "UploadArtifact streams one caller may have open at once (default 8)",
+    ),
+    (
+        "REGISTRY_UPLOAD_MESSAGE_TIMEOUT",
+        "",
+        "seconds an UploadArtifact stream may then wait for its next message (default 60)",
+    ),
+    (
+        "REGISTRY_CONNECTION_IDLE",
+        "",
+        "seconds a connection may stay without calls before it is closed (default 300)",
+    ),
+    (
+        "REGISTRY_HANDSHAKE_TIMEOUT",
+        "",
+        "seconds a new connection may take for its TLS and HTTP/2 handshake (default 30)",
+    ),
+    (
+        "REGISTRY_KEEPALIVE_TIME",
+        "",
+        "seconds between the server's pings on a quiet connection (default 60); "
+        "one unanswered for REGISTRY_KEEPALIVE_TIMEOUT (default 20) closes it",
+    ),
+    ("REGISTRY_KEEPALIVE_TIMEOUT", "", "seconds a keepalive ping may go unanswered (default 20)"),
+    (
+        "REGISTRY_STREAMS_PER_CONNECTION",
+        "",
+        "calls one connection may have open at once (default 100); more wait in the client",
     ),
     (
         "REGISTRY_PREPARED_STATEMENTS",
@@ -162,6 +200,22 @@ def env_number(name: str, default: float, minimum: float) -> float:
 
 def _upload_header_timeout() -> float:
     return env_number("REGISTRY_UPLOAD_HEADER_TIMEOUT", DEFAULT_UPLOAD_HEADER_TIMEOUT, 0.1)
+
+
+def _upload_message_timeout() -> float:
+    return env_number("REGISTRY_UPLOAD_MESSAGE_TIMEOUT", DEFAULT_UPLOAD_MESSAGE_TIMEOUT, 0.1)
+
+
+def _seconds(name: str, default: float) -> Callable[[], float]:
+    return lambda: env_number(name, default, 0.1)
+
+
+def _streams_per_connection() -> int:
+    name = "REGISTRY_STREAMS_PER_CONNECTION"
+    number = env_number(name, DEFAULT_STREAMS_PER_CONNECTION, 1)
+    if number != int(number):
+        raise ConfigError(f"${name} must be a whole number, got {number:g}")
+    return int(number)
 
 
 def _statement_timeout() -> float:
@@ -250,6 +304,21 @@ class ServerConfig:
     # UploadArtifact admission (api/uploads.py).
     upload_header_timeout: float = field(default_factory=_upload_header_timeout)
     uploads_per_principal: int = field(default_factory=_uploads_per_principal)
+    upload_message_timeout: float = field(default_factory=_upload_message_timeout)
+    # Connections: idle, handshake and keepalive bounds (server.py).
+    connection_idle: float = field(
+        default_factory=_seconds("REGISTRY_CONNECTION_IDLE", DEFAULT_CONNECTION_IDLE)
+    )
+    handshake_timeout: float = field(
+        default_factory=_seconds("REGISTRY_HANDSHAKE_TIMEOUT", DEFAULT_HANDSHAKE_TIMEOUT)
+    )
+    keepalive_time: float = field(
+        default_factory=_seconds("REGISTRY_KEEPALIVE_TIME", DEFAULT_KEEPALIVE_TIME)
+    )
+    keepalive_timeout: float = field(
+        default_factory=_seconds("REGISTRY_KEEPALIVE_TIMEOUT", DEFAULT_KEEPALIVE_TIMEOUT)
+    )
+    streams_per_connection: int = field(default_factory=_streams_per_connection)
     # PostgreSQL: seconds a statement or lock wait may take at most; a write
     # transaction is bounded by its call's deadline below that (store/database.py).
     statement_timeout: float = field(default_factory=_statement_timeout)

@@ -94,6 +94,53 @@ def prepare_database(
     return Database(engine, reads, statement_timeout=statement_timeout)
 
 
+def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """Bounds on connections (grpc core channel arguments), so idle and dead
+    ones cannot pile up until the process runs out of file descriptors.
+
+    A connection costs no worker while it has no call, only a descriptor and
+    some memory, but the descriptors are finite (`ulimit -n`, whose soft
+    limit `raise_descriptor_limit` lifts to the hard one at start). A socket that never finishes its
+    handshake is closed after ``handshake_timeout``; a connection without
+    calls gets GOAWAY after ``connection_idle`` (clients reconnect on their
+    next call); one whose peer vanished (no answer to a keepalive ping within
+    ``keepalive_timeout``, pings every ``keepalive_time`` of silence) is
+    closed even with calls open, which ends them. ``streams_per_connection``
+    caps the calls one connection may have open; the client queues the rest.
+    """
+
+    def ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    return [
+        ("grpc.max_connection_idle_ms", ms(config.connection_idle)),
+        ("grpc.server_handshake_timeout_ms", ms(config.handshake_timeout)),
+        ("grpc.keepalive_time_ms", ms(config.keepalive_time)),
+        ("grpc.keepalive_timeout_ms", ms(config.keepalive_timeout)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_concurrent_streams", config.streams_per_connection),
+    ]
+
+
+def raise_descriptor_limit() -> int:
+    """Lift this process's soft limit on open files to its hard limit, and
+    return it: every connection takes a descriptor, and a soft limit of 1,024
+    (a common default) would refuse connections long before memory runs
+    short. Raising the hard limit needs privileges: that is the operator's."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit from %d to %d", soft, hard)
+    return soft
+
+
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
     """TLS for the listener; with a client CA, a client without a certificate
     signed by it is refused during the handshake, before any call is read."""
@@ -132,6 +179,7 @@ def start(
     )
     log.info("artifact store: %s", config.artifact_store)
     reads = ReadPool(config.read_threads)
+    log.info("open-file limit: %d (each connection takes one)", raise_descriptor_limit())
     authenticator = Authenticator(database, config.require_auth, clock=clock)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
@@ -149,6 +197,7 @@ def start(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 1 if reuse_port else 0),
+            *connection_options(config),
         ],
     )
     store = artifact_factory.from_url(config.artifact_store)
@@ -170,7 +219,10 @@ def start(
         tokens,
         authentication_required=config.require_auth,
         uploads=UploadGate(
-            config.upload_header_timeout, config.uploads_per_principal, grant_lookup(database)
+            config.upload_header_timeout,
+            config.uploads_per_principal,
+            grant_lookup(database),
+            message_timeout=config.upload_message_timeout,
         ),
     )
     registry_pb2_grpc.add_ModelRegistryServicer_to_server(servicer, server)

@@ -300,14 +300,17 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         # Admitted before the header is awaited: a stream holds a worker
         # (api/uploads.py).
         caller = current_caller()
-        with self.uploads.admitted(caller):
-            first = self.uploads.first_message(request_iterator, context)
+        with (
+            self.uploads.admitted(caller),
+            self.uploads.messages(request_iterator, context) as messages,
+        ):
+            first = next(messages, None)
             if first is None or first.WhichOneof("part") != "header":
                 raise InvalidArgument("header: the first UploadArtifact message must be the header")
             header = first.header
 
             def chunks():
-                for message in request_iterator:
+                for message in messages:
                     if message.WhichOneof("part") != "chunk":
                         raise InvalidArgument("chunk: only chunks may follow the header")
                     yield message.chunk
