@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry_server.events.settings import WatchSettings
+
 DEFAULT_DATA_DIR = Path("registry-data")
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_WORKERS = 16
@@ -122,6 +124,26 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "calls one connection may have open at once (default 100); more wait in the client",
     ),
     (
+        "REGISTRY_WATCH_STREAMS_PER_PRINCIPAL",
+        "",
+        "WatchModelEvents streams one caller may have open at once (default 64)",
+    ),
+    (
+        "REGISTRY_WATCH_STREAMS_MAX",
+        "",
+        "WatchModelEvents streams one server process may hold, one thread each (default 1024)",
+    ),
+    (
+        "REGISTRY_WATCH_HEARTBEAT",
+        "",
+        "seconds between heartbeats on an idle watch stream (default 10)",
+    ),
+    (
+        "REGISTRY_WATCH_BUFFER",
+        "",
+        "events a watch stream may have queued before it is cut off to resume (default 1000)",
+    ),
+    (
         "REGISTRY_PREPARED_STATEMENTS",
         "",
         "PostgreSQL: prepare the hot lookups once per connection (default true); "
@@ -132,6 +154,33 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "",
         "PostgreSQL: seconds a statement or lock wait may take at most (default 30); "
         "writes end sooner when their call's deadline is nearer",
+    ),
+    (
+        "REGISTRY_GC_PENDING_AGE",
+        "gc --pending-older-than",
+        "how long a pending version must be idle before `registry-server gc` fails it "
+        "(default 24h; longer than any upload takes)",
+    ),
+    (
+        "REGISTRY_ALLOW_INSECURE_WEBHOOKS",
+        "--allow-insecure-webhooks",
+        "accept http:// webhook URLs, not only https:// (true/false)",
+    ),
+    (
+        "REGISTRY_ALLOW_PRIVATE_WEBHOOKS",
+        "--allow-private-webhooks",
+        "accept webhook URLs whose host resolves to a loopback, link-local or private "
+        "address (true/false)",
+    ),
+    (
+        "REGISTRY_WEBHOOK_TIMEOUT",
+        "",
+        "seconds a webhook receiver may take to connect and to answer (default 10)",
+    ),
+    (
+        "REGISTRY_WEBHOOK_KEY",
+        "",
+        "a Fernet key that encrypts webhook secrets in the database (default: stored as given)",
     ),
     ("REGISTRY_TLS_CERT", "--tls-cert", "serve TLS with this PEM certificate chain"),
     ("REGISTRY_TLS_KEY", "--tls-key", "the certificate's unencrypted private key"),
@@ -229,6 +278,22 @@ def _uploads_per_principal() -> int:
     return int(number)
 
 
+def _whole(name: str, default: int) -> int:
+    number = env_number(name, default, 1)
+    if number != int(number):
+        raise ConfigError(f"${name} must be a whole number, got {number:g}")
+    return int(number)
+
+
+def _watch_settings() -> WatchSettings:
+    return WatchSettings(
+        per_principal=_whole("REGISTRY_WATCH_STREAMS_PER_PRINCIPAL", 64),
+        max_streams=_whole("REGISTRY_WATCH_STREAMS_MAX", 1024),
+        heartbeat=env_number("REGISTRY_WATCH_HEARTBEAT", 10.0, 0.1),
+        buffer=_whole("REGISTRY_WATCH_BUFFER", 1000),
+    )
+
+
 def env_flag(name: str, default: bool = False) -> bool:
     """A boolean environment variable: 1/true/yes/on (any case) mean true."""
     value = os.environ.get(name, "").strip().lower()
@@ -322,6 +387,19 @@ class ServerConfig:
     # PostgreSQL: seconds a statement or lock wait may take at most; a write
     # transaction is bounded by its call's deadline below that (store/database.py).
     statement_timeout: float = field(default_factory=_statement_timeout)
+    # Webhooks (domain/webhooks.py, events/webhook_sender.py).
+    allow_insecure_webhooks: bool = field(
+        default_factory=lambda: env_flag("REGISTRY_ALLOW_INSECURE_WEBHOOKS")
+    )
+    allow_private_webhooks: bool = field(
+        default_factory=lambda: env_flag("REGISTRY_ALLOW_PRIVATE_WEBHOOKS")
+    )
+    webhook_timeout: float = field(default_factory=_seconds("REGISTRY_WEBHOOK_TIMEOUT", 10.0))
+    webhook_key: str | None = field(
+        default_factory=lambda: os.environ.get("REGISTRY_WEBHOOK_KEY") or None, repr=False
+    )
+    # WatchModelEvents limits (events/watch.py).
+    watch: WatchSettings = field(default_factory=_watch_settings)
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -26,6 +26,7 @@ from registry_server.api.interceptors import ErrorAndLoggingInterceptor, Preseri
 from registry_server.api.pools import ReadPool
 from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.api.uploads import UploadGate, grant_lookup
+from registry_server.api.watch import WatchPool
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import DEFAULT_STATEMENT_TIMEOUT, ServerConfig, ServerTls, load_tls
@@ -38,6 +39,10 @@ from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
 from registry_server.domain.search import SearchService
 from registry_server.domain.tokens import Authenticator, TokenService
+from registry_server.domain.webhooks import SecretBox, WebhookPolicy, WebhookService
+from registry_server.events.feed import EventFeed
+from registry_server.events.watch import WatchService
+from registry_server.events.webhook_sender import WebhookSender
 from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
@@ -55,11 +60,20 @@ class RunningServer:
     store: ArtifactStore
     artifacts: ArtifactService
     read_pool: futures.ThreadPoolExecutor
+    feed: EventFeed
+    watch_pool: futures.ThreadPoolExecutor
+    webhook_sender: WebhookSender | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         self.health.enter_graceful_shutdown()
+        # Watch streams first, with UNAVAILABLE: their clients resume on
+        # another replica instead of holding this one for the grace period.
+        self.feed.close()
         self.server.stop(grace).wait()
+        if self.webhook_sender is not None:
+            self.webhook_sender.stop()
         self.read_pool.shutdown(wait=False)
+        self.watch_pool.shutdown(wait=False)
         self.database.dispose()
 
 
@@ -141,6 +155,24 @@ def raise_descriptor_limit() -> int:
     return soft
 
 
+def _event_feed(config: ServerConfig, database: Database) -> EventFeed:
+    """The process's one reader of new events (events/feed.py). PostgreSQL:
+    a connection of its own, which LISTENs; SQLite: woken by this process's
+    commits, and a catch-up read covers other processes on the same file."""
+    if database.dialect == "sqlite":
+        feed = EventFeed(database.read_engine.connect, catch_up=0.5)
+        database.after_write = feed.wake
+        return feed
+    engine = make_engine(
+        config.database_url,
+        pool_size=1,
+        for_reads=True,
+        prepared_statements=False,
+        statement_timeout=config.statement_timeout,
+    )
+    return EventFeed(engine.connect, catch_up=1.0)
+
+
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
     """TLS for the listener; with a client CA, a client without a certificate
     signed by it is refused during the handshake, before any call is read."""
@@ -179,6 +211,8 @@ def start(
     )
     log.info("artifact store: %s", config.artifact_store)
     reads = ReadPool(config.read_threads)
+    watch_pool = WatchPool(config.watch.max_streams)
+    feed = _event_feed(config, database)
     log.info("open-file limit: %d (each connection takes one)", raise_descriptor_limit())
     authenticator = Authenticator(database, config.require_auth, clock=clock)
     server = grpc.server(
@@ -187,6 +221,7 @@ def start(
         # authentication failures are logged and mapped like any other error.
         interceptors=[
             reads,
+            watch_pool,
             ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(authenticator, AccessControl(database, clock=clock)),
             PreserializedResponses(
@@ -209,6 +244,11 @@ def start(
     tokens = TokenService(database, access, clock=clock, on_revoke=authenticator.forget)
     if config.bootstrap_admin_token:
         tokens.ensure(config.bootstrap_admin_token, "admin", Role.ADMIN)
+    webhook_policy = WebhookPolicy(config.allow_insecure_webhooks, config.allow_private_webhooks)
+    secret_box = SecretBox(config.webhook_key)
+    sender = WebhookSender(
+        database, webhook_policy, secret_box, timeout=config.webhook_timeout, clock=clock
+    )
     servicer = ModelRegistryServicer(
         registry,
         artifacts,
@@ -224,6 +264,10 @@ def start(
             grant_lookup(database),
             message_timeout=config.upload_message_timeout,
         ),
+        watch=WatchService(database, HistoryService(database, access), feed, config.watch),
+        webhooks=WebhookService(
+            database, access, webhook_policy, secret_box, clock=clock, on_queued=sender.wake
+        ),
     )
     registry_pb2_grpc.add_ModelRegistryServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
@@ -238,13 +282,28 @@ def start(
             port = server.add_secure_port(config.listen, _server_credentials(tls))
     except RuntimeError as exc:
         reads.pool.shutdown(wait=False)
+        watch_pool.pool.shutdown(wait=False)
+        feed.close()
         database.dispose()
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
     server.start()
+    sender.watch_commits(database.engine)
+    sender.start()
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving %s on %s (port %d, %s)", SERVICE_NAME, config.listen, port, _transport(tls))
-    return RunningServer(server, port, database, health_servicer, store, artifacts, reads.pool)
+    return RunningServer(
+        server,
+        port,
+        database,
+        health_servicer,
+        store,
+        artifacts,
+        reads.pool,
+        feed,
+        watch_pool.pool,
+        sender,
+    )
 
 
 def serve_forever(config: ServerConfig, *, reuse_port: bool = False) -> None:

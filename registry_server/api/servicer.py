@@ -14,6 +14,8 @@ from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.api import convert, imports, paging
 from registry_server.api.auth import current_caller
 from registry_server.api.uploads import UploadGate
+from registry_server.api.watch import WatchRpcs
+from registry_server.api.webhooks import WebhookRpcs
 from registry_server.config import DEFAULT_UPLOAD_HEADER_TIMEOUT, DEFAULT_UPLOADS_PER_PRINCIPAL
 from registry_server.domain import uri as uris
 from registry_server.domain.artifacts import ArtifactService
@@ -24,9 +26,13 @@ from registry_server.domain.lineage import LineageService
 from registry_server.domain.registry import Registry
 from registry_server.domain.search import SearchService
 from registry_server.domain.tokens import TokenService
+from registry_server.domain.webhooks import WebhookService
+from registry_server.events.watch import WatchService
 
 
-class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
+class ModelRegistryServicer(
+    WatchRpcs, WebhookRpcs, registry_pb2_grpc.ModelRegistryServicer
+):
     def __init__(
         self,
         registry: Registry,
@@ -38,6 +44,8 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         tokens: TokenService,
         authentication_required: bool,
         uploads: UploadGate | None = None,
+        watch: WatchService | None = None,
+        webhooks: WebhookService | None = None,
     ) -> None:
         self.registry = registry
         self.artifacts = artifacts
@@ -47,6 +55,9 @@ class ModelRegistryServicer(registry_pb2_grpc.ModelRegistryServicer):
         self.grants = grants
         self.tokens = tokens
         self.authentication_required = authentication_required
+        self.watch = watch
+        if webhooks is not None:
+            self.webhooks = webhooks
         self.uploads = uploads or UploadGate(
             DEFAULT_UPLOAD_HEADER_TIMEOUT, DEFAULT_UPLOADS_PER_PRINCIPAL, lambda caller: True
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_
+from sqlalchemy import ColumnElement, Connection, and_
 
 from registry_server.domain import validation
 from registry_server.domain.access import AccessControl, Caller
@@ -73,23 +73,46 @@ class HistoryService:
         """
         limit = self._check(query)
         with self.db.read() as conn:
-            restrict = None
-            if query.name:
-                model_id = events.model_id_for_name(conn, query.name)
-                if model_id is None:
-                    raise _no_history(query.name)
-                self.access.require_read(
-                    conn, caller, model_id, query.name, _no_history(query.name)
-                )
-            else:
-                restrict = self.access.read_restriction(caller, events.MODEL_ID)
-            shown = self.access.event_restriction(caller)
-            if shown is not None:
-                restrict = shown if restrict is None else and_(restrict, shown)
+            _, restrict = self._scope(conn, query, caller)
             found = events.page(conn, query, limit + 1, restrict)
         more = len(found) > limit
         found = found[:limit]
         return EventPage(tuple(found), found[-1].event_id if more else 0)
+
+    def watch_scope(
+        self, query: EventQuery, caller: Caller
+    ) -> tuple[int | None, ColumnElement[bool] | None, ColumnElement[bool] | None]:
+        """For WatchModelEvents: the same checks and refusals as
+        list_events, then (the model id the name designates, if any; the
+        caller's restriction on events; the same restriction for every
+        model, for events of other models created under the name later)."""
+        self._check(query)
+        with self.db.read() as conn:
+            model_id, restrict = self._scope(conn, query, caller)
+        everywhere = self.access.read_restriction(caller, events.MODEL_ID)
+        shown = self.access.event_restriction(caller)
+        if shown is not None:
+            everywhere = shown if everywhere is None else and_(everywhere, shown)
+        return model_id, restrict, everywhere
+
+    def _scope(
+        self, conn: Connection, query: EventQuery, caller: Caller
+    ) -> tuple[int | None, ColumnElement[bool] | None]:
+        """The model a name designates (refusing a missing or unreadable one
+        as NOT_FOUND) and the SQL restriction of what the caller may see."""
+        model_id = None
+        restrict = None
+        if query.name:
+            model_id = events.model_id_for_name(conn, query.name)
+            if model_id is None:
+                raise _no_history(query.name)
+            self.access.require_read(conn, caller, model_id, query.name, _no_history(query.name))
+        else:
+            restrict = self.access.read_restriction(caller, events.MODEL_ID)
+        shown = self.access.event_restriction(caller)
+        if shown is not None:
+            restrict = shown if restrict is None else and_(restrict, shown)
+        return model_id, restrict
 
     @staticmethod
     def _check(query: EventQuery) -> int:

@@ -24,7 +24,7 @@ halfway with "database is locked" when two deferred readers both try to write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -180,6 +180,9 @@ class Database:
         self.watchdog = Watchdog() if self.dialect == "postgresql" else None
         if self.watchdog:
             self.watchdog.guard_pings(engine)
+        # Called after every committed write (SQLite: wakes this process's
+        # event feed; PostgreSQL's feed is notified by the database itself).
+        self.after_write: Callable[[], None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -196,6 +199,8 @@ class Database:
                     if write and self._bound_writes:
                         self._bound_transaction(conn)
                     yield conn
+                if write and self.after_write is not None:
+                    self.after_write()
             finally:
                 if self.watchdog:
                     self.watchdog.unwatch(watched)

@@ -70,7 +70,8 @@ def insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_INSERT, rows)
 
 
-def _to_entity(row: Any) -> ModelEvent:
+def to_entity(row: Any) -> ModelEvent:
+    """A `model_events` row as the domain's event."""
     return ModelEvent(
         event_id=int(row.id),
         timestamp=int(row.event_time),
@@ -163,7 +164,7 @@ def page(
         stmt = stmt.where(e.c.event_time < query.until_ms)
     if restrict is not None:
         stmt = stmt.where(restrict)
-    return [_to_entity(r) for r in conn.execute(stmt.order_by(e.c.id).limit(limit))]
+    return [to_entity(r) for r in conn.execute(stmt.order_by(e.c.id).limit(limit))]
 
 
 def _replay_select(history: _History, as_of_ms: int, kinds: Iterable[str]) -> Select[Any]:
@@ -195,7 +196,7 @@ def replay(
     rows = conn.execute(_replay_select(_history(conn, name), as_of_ms, kinds)).all()
     if not rows:
         return [], 0
-    return [_to_entity(r) for r in rows], int(rows[0].last_event_id)
+    return [to_entity(r) for r in rows], int(rows[0].last_event_id)
 
 
 def first_event_time(conn: Connection, name: str) -> int | None:
