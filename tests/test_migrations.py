@@ -36,6 +36,10 @@ TABLES = {
     "access_tokens",
     "model_grants",
     "model_protections",
+    "webhooks",
+    "webhook_event_kinds",
+    "webhook_models",
+    "webhook_deliveries",
     "alembic_version",
 }
 

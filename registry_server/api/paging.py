@@ -110,3 +110,16 @@ def page(
     chosen = ordered[:size]
     more = len(ordered) > size
     return chosen, _encode(fingerprint, key(chosen[-1])) if more else ""
+
+
+def key_token(key: Key, *, listing: str, request: Sequence[str | int | bool]) -> str:
+    """The token of a page that ends at ``key``, for listings paged in the
+    store's query (keyset) rather than here."""
+    return _encode(_fingerprint(listing, request), key)
+
+
+def token_key(
+    page_token: str, *, listing: str, request: Sequence[str | int | bool]
+) -> list[str | int]:
+    """The key in a token from `key_token`, checked against this request."""
+    return _decode(page_token, _fingerprint(listing, request))

@@ -30,9 +30,7 @@ from registry_server.domain.webhooks import WebhookService
 from registry_server.events.watch import WatchService
 
 
-class ModelRegistryServicer(
-    WatchRpcs, WebhookRpcs, registry_pb2_grpc.ModelRegistryServicer
-):
+class ModelRegistryServicer(WatchRpcs, WebhookRpcs, registry_pb2_grpc.ModelRegistryServicer):
     def __init__(
         self,
         registry: Registry,

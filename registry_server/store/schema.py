@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -265,4 +266,69 @@ model_protections = Table(
     ),
     Column("kind", String(8), primary_key=True),
     Column("name", String(255), primary_key=True),
+)
+
+
+# Webhooks (domain/webhooks.py, events/webhook_sender.py). `secret` is the
+# signing secret, prefixed "fernet:" when encrypted with REGISTRY_WEBHOOK_KEY,
+# "plain:" otherwise; it is never returned after creation.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("enabled", Boolean(name="enabled"), nullable=False, server_default=sa_true()),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+
+# A webhook's kind filter: no rows means every kind.
+webhook_event_kinds = Table(
+    "webhook_event_kinds",
+    metadata,
+    Column("webhook_id", BigId, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+)
+
+# A webhook's model filter (names at the time of the event): no rows means
+# every model.
+webhook_models = Table(
+    "webhook_models",
+    metadata,
+    Column("webhook_id", BigId, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("model_name", String(256), primary_key=True),
+)
+
+# The outbox: one row per event (or ping) and webhook, written by a trigger
+# on model_events in the event's own transaction (migration 0009).
+# `lease_until_ms` is when a sender's claim lapses (0: unclaimed); it doubles
+# as the claim's fencing token.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id",
+        BigId,
+        ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # NULL for a ping.
+    Column("event_id", BigInteger, nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_until_ms", BigInteger, nullable=False, server_default="0"),
+    Column("last_code", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_attempt_ms", BigInteger, nullable=False, server_default="0"),
+    Index(None, "status", "next_attempt_ms"),
+    Index(None, "webhook_id", "id"),
+    sqlite_autoincrement=True,
 )
