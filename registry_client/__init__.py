@@ -45,6 +45,7 @@ from registry_client._errors import (
     Unavailable,
     error_from_rpc,
 )
+from registry_client._watch import EventWatch
 from registry_client.artifacts.manifest import compute_manifest
 from registry_client.types import (
     AccessToken,
@@ -88,6 +89,7 @@ __all__ = [
     "DeadlineExceeded",
     "DownloadedModel",
     "EventPage",
+    "EventWatch",
     "FailedPrecondition",
     "ImportedAlias",
     "ImportedModel",

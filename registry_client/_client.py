@@ -20,6 +20,7 @@ from registry_client._models import ModelsMixin
 from registry_client._search import SearchMixin
 from registry_client._transport import DEFAULT_TARGET, RPC_METHODS
 from registry_client._versions import VersionsMixin
+from registry_client._watch import WatchMixin
 
 __all__ = ["ALIAS_MUST_NOT_EXIST", "DEFAULT_TARGET", "RPC_METHODS", "RegistryClient"]
 
@@ -32,6 +33,7 @@ class RegistryClient(
     AliasesMixin,
     SearchMixin,
     HistoryMixin,
+    WatchMixin,
     AccessMixin,
     ImportsMixin,
 ):

@@ -63,6 +63,7 @@ RPC_METHODS: dict[str, str] = {
     "GetModelVersionLineage": "get_model_version_lineage",
     "ListModelEvents": "list_model_events",
     "GetModelStateAsOf": "get_model_state_as_of",
+    "WatchModelEvents": "watch_model_events",
     "UploadArtifact": "upload_artifact",
     "FinalizeModelVersion": "finalize_model_version",
     "AbortModelVersion": "abort_model_version",

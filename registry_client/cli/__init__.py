@@ -29,6 +29,7 @@ from registry_client.cli import (
     models,
     search,
     versions,
+    watch,
 )
 from registry_client.cli._format import dumps, printable
 from registry_client.cli._parsing import Handler, Result, epilog, positive_float
@@ -69,6 +70,7 @@ RPC_COMMANDS: dict[str, str] = {
     "GetModelVersionLineage": "lineage show",
     "ListModelEvents": "history",
     "GetModelStateAsOf": "history --as-of",
+    "WatchModelEvents": "watch",
     "UploadArtifact": "artifacts upload",
     "FinalizeModelVersion": "versions finalize",
     "AbortModelVersion": "versions abort",
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add(sub)
     lineage.add(sub)
     history.add(sub)
+    watch.add(sub)
     access.add(sub)
     access.add_tokens(sub)
     imports.add(sub)
@@ -274,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    if result.streamed:
+        return EXIT_FAILED if result.failed else EXIT_OK
     try:
         if args.output == "json":
             print(dumps(result.data), flush=True)

@@ -21,12 +21,15 @@ class Result:
     ``awk``; in JSON mode the same information is a field of ``data``.
     ``failed`` makes the command exit 1 after printing: a batch (an import)
     whose report is worth reading even though part of it did not succeed.
+    ``streamed``: the command wrote its output as it went (``registry
+    watch``, one line per event), so nothing is left to print.
     """
 
     data: Any
     text: str
     note: str = ""
     failed: bool = False
+    streamed: bool = False
 
 
 Handler = Callable[[RegistryClient, argparse.Namespace], Result]
