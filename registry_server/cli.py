@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import logging
 import sys
@@ -131,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
         "per core (env REGISTRY_PROCESSES; default 1). One process runs Python on one core "
         "at a time, so on a machine with more cores, `auto` serves more calls per second. "
         "Needs a fixed port in --listen (Linux SO_REUSEPORT spreads connections)",
+    )
+    serve.add_argument(
+        "--allow-insecure-webhooks",
+        action="store_true",
+        default=None,
+        help="accept http:// webhook URLs (deliveries travel unencrypted; env "
+        "REGISTRY_ALLOW_INSECURE_WEBHOOKS=true)",
+    )
+    serve.add_argument(
+        "--allow-private-webhooks",
+        action="store_true",
+        default=None,
+        help="accept webhook URLs that resolve to loopback, link-local or private addresses "
+        "(the server can then be made to POST inside its own network; env "
+        "REGISTRY_ALLOW_PRIVATE_WEBHOOKS=true)",
     )
     # Internal: set by the supervisor for its children.
     serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
@@ -336,6 +352,13 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             processes=args.processes,
             read_threads=args.read_threads,
+        )
+        config = dataclasses.replace(
+            config,
+            allow_insecure_webhooks=bool(args.allow_insecure_webhooks)
+            or config.allow_insecure_webhooks,
+            allow_private_webhooks=bool(args.allow_private_webhooks)
+            or config.allow_private_webhooks,
         )
         config.check_exposure()
     except cfg.ConfigError as exc:
