@@ -27,7 +27,7 @@ Examples:
   registry-server db current
 
   registry-server serve --artifact-store 's3://models/registry?endpoint=minio:9000&secure=false'
-  registry-server gc --dry-run
+  registry-server gc --dry-run      # abandoned pending versions (idle 24h+), orphaned files
   registry-server verify --output json   # every READY version's files against its manifest
 
   # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
@@ -163,18 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tokens(commands)
 
-    gc = commands.add_parser(
-        "gc",
-        help="delete stored files no version owns",
-        description="Delete objects in the artifact store that no model version owns "
-        "(left by crashed uploads or by deletes while the store was down) and list them.",
-    )
-    _add_database_flag(gc)
-    _add_artifact_flag(gc)
-    gc.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    from registry_server import gc_cli, verify_cli
 
-    from registry_server import verify_cli
-
+    gc_cli.add_parser(commands, _add_database_flag, _add_artifact_flag)
     verify_cli.add_parser(commands, _add_database_flag, _add_artifact_flag)
 
     db = commands.add_parser("db", help="manage the database schema")
@@ -222,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "gc":
-        return _gc(args)
+        from registry_server import gc_cli
+
+        return gc_cli.run(args)
     if args.command == "verify":
         from registry_server import verify_cli
 
@@ -311,27 +304,6 @@ def _tokens(args: argparse.Namespace) -> int:
         return 1
     finally:
         database.dispose()
-    return 0
-
-
-def _gc(args: argparse.Namespace) -> int:
-    from registry_server.artifacts import factory
-    from registry_server.domain.artifacts import ArtifactService
-    from registry_server.domain.registry import Registry
-    from registry_server.server import prepare_database
-
-    config = cfg.ServerConfig.from_env(args.database_url, artifact_store=args.artifact_store)
-    database = prepare_database(config.database_url, pool_size=1)
-    try:
-        store = factory.from_url(config.artifact_store)
-        service = ArtifactService(database, store, Registry(database, store))
-        removed = service.collect_garbage(dry_run=args.dry_run)
-    finally:
-        database.dispose()
-    verb = "would remove" if args.dry_run else "removed"
-    for key in removed:
-        print(f"{verb} {key}")
-    print(f"{verb} {len(removed)} orphaned object(s) from {store.describe()}")
     return 0
 
 

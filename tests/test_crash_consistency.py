@@ -9,12 +9,14 @@ promote them to Staging or Production (archiving the others) and move an alias, 
   the uploaded files, downloaded with the client's checksum verification);
 * `registry-server verify` finds no READY version with a missing, changed or unreadable file;
 * version numbers per model are 1..N without gaps, and no model has two Production versions;
-* `registry-server gc --dry-run` lists exactly the objects verify calls unexpected, `gc` then
-  removes them, and verify afterwards reports nothing at all.
+* `registry-server gc --dry-run --pending-older-than 0` lists exactly the versions the kill left
+  PENDING_REGISTRATION (their uploader can neither finalize nor abort them) and exactly the
+  objects verify calls unexpected, changing nothing; `gc` with the same age then marks those
+  versions FAILED_REGISTRATION and removes their files and the unexpected objects, and verify
+  afterwards reports nothing at all.
 
-`gc` deletes only objects no version owns. Versions the kill left PENDING_REGISTRATION (their
-uploader never finalized nor aborted) are not touched by gc: the test counts them and gives up
-on them with ``abort_model_version``, as an operator would, before the last verify.
+Age 0 is right here only because no client is left after the restart: in production the age
+must exceed the longest upload (default 24h).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -190,13 +193,39 @@ def _verify(env: dict[str, str], database: str, store: str) -> dict:
     return report
 
 
-def _gc(env: dict[str, str], database: str, store: str, *flags: str) -> list[str]:
-    done = _cli(env, "gc", "--database-url", database, "--artifact-store", store, *flags)
+@dataclass(frozen=True)
+class Collected:
+    """What one `registry-server gc` run listed: pending versions it failed (or would), and
+    orphaned objects it removed (or would)."""
+
+    failed: set[tuple[str, int]]
+    orphans: list[str]
+
+
+_FAILED_LINE = re.compile(r"(?:would mark|marked) failed models:/(.+)/(\d+) \(")
+
+
+def _gc(env: dict[str, str], database: str, store: str, *flags: str) -> Collected:
+    done = _cli(
+        env,
+        "gc",
+        "--database-url",
+        database,
+        "--artifact-store",
+        store,
+        "--pending-older-than",
+        "0",
+        *flags,
+    )
     assert done.returncode == 0, done.stderr
-    verb = "would remove" if flags else "removed"
-    lines = done.stdout.splitlines()
-    assert lines[-1].startswith(f"{verb} {len(lines) - 1} orphaned object(s)"), done.stdout
-    return [line.removeprefix(f"{verb} ") for line in lines[:-1]]
+    mark, remove = ("would mark", "would remove") if flags else ("marked", "removed")
+    *body, marked, removed = done.stdout.splitlines()
+    failed = {(m[1], int(m[2])) for m in map(_FAILED_LINE.match, body) if m}
+    orphans = [line.removeprefix(f"{remove} ") for line in body if line.startswith(f"{remove} ")]
+    assert marked.startswith(f"{mark} {len(failed)} abandoned pending"), done.stdout
+    assert removed.startswith(f"{remove} {len(orphans)} orphaned object(s)"), done.stdout
+    assert len(body) == len(failed) + len(orphans), done.stdout  # none left alone
+    return Collected(failed, orphans)
 
 
 def _all_versions(client: RegistryClient, model: str) -> list:
@@ -292,14 +321,21 @@ def test_sigkill_during_uploads_and_promotions_loses_nothing_acknowledged(
                 assert not before["missing"] and not before["changed"], before
                 assert not before["unreadable"], before
                 would = _gc(env, crash_database, store, "--dry-run")
-                assert sorted(would) == sorted(u["key"] for u in before["unexpected"])
+                assert would.failed == set(pending)
+                assert sorted(would.orphans) == sorted(u["key"] for u in before["unexpected"])
+                with RegistryClient(server.target) as client:
+                    for model, version in pending:  # the dry run changed nothing
+                        found = client.get_model_version(model, version)
+                        assert found.status == "PENDING_REGISTRATION"
                 removed = _gc(env, crash_database, store)
-                assert sorted(removed) == sorted(would)
-                figures["orphans removed"] += len(removed)
+                assert removed.failed == set(pending)
+                assert sorted(removed.orphans) == sorted(would.orphans)
+                figures["orphans removed"] += len(removed.orphans)
                 with RegistryClient(server.target) as client:
                     for model, version in pending:
-                        aborted = client.abort_model_version(model, version, "killed upload")
-                        assert aborted.status == "FAILED_REGISTRATION"
+                        failed = client.get_model_version(model, version)
+                        assert failed.status == "FAILED_REGISTRATION", failed
+                        assert "registry-server gc" in failed.status_message
                 after = _verify(env, crash_database, store)
                 assert after["ok"], after
                 figures["READY versions verified"] = after["checked"]["versions"]
@@ -307,7 +343,7 @@ def test_sigkill_during_uploads_and_promotions_loses_nothing_acknowledged(
         f"crash consistency: {figures['iterations']} SIGKILL iterations, {ledger.calls} calls "
         f"({ledger.acknowledged} acknowledged), {len(ledger.uploads)} uploads and "
         f"{len(ledger.created)} created versions acknowledged and all found; "
-        f"{figures['stuck pending']} stuck PENDING_REGISTRATION aborted, "
+        f"{figures['stuck pending']} stuck PENDING_REGISTRATION failed by gc, "
         f"{figures['orphans removed']} orphan object(s) removed by gc, "
         f"{figures['READY versions verified']} READY versions verified at the end"
     )

@@ -1,12 +1,13 @@
-"""Repository functions for `registry-server verify`: the recorded files of
-READY registry-held versions, read a page at a time."""
+"""Repository functions for `registry-server verify` (the recorded files of
+READY registry-held versions, read a page at a time) and `registry-server gc`
+(pending versions that show no sign of life)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from registry_server.domain.entities import VersionStatus
 from registry_server.store.files import STORED
@@ -116,3 +117,82 @@ def still_recorded(conn: Connection, version_id: int, path: str, sha256: str) ->
         )
     ).first()
     return found is not None
+
+
+class IdleVersion(NamedTuple):
+    """A PENDING_REGISTRATION version and when it last showed a sign of life."""
+
+    version_id: int
+    model_id: int
+    model_name: str
+    version: int
+    created_by: str
+    #: The later of its creation and the start of its newest file upload.
+    last_activity: int
+    #: Its file rows, uploaded or still uploading.
+    files: int
+
+
+def _newest_upload() -> Any:
+    return func.coalesce(func.max(files_t.c.started_time), 0)
+
+
+def idle_pending_versions(conn: Connection, *, idle_since_ms: int) -> list[IdleVersion]:
+    """Every PENDING_REGISTRATION version created at or before ``idle_since_ms``
+    with no file upload started after it, by model name and version.
+
+    The newest upload counts, not only the creation: a version that is still
+    receiving files is alive however old it is. One statement (a scan of the
+    versions and an outer join to their files): gc runs rarely, and it lists
+    the whole store anyway."""
+    newest = _newest_upload()
+    rows = conn.execute(
+        select(
+            versions_t.c.id,
+            versions_t.c.model_id,
+            models_t.c.name,
+            versions_t.c.version,
+            versions_t.c.created_by,
+            versions_t.c.creation_time,
+            newest,
+            func.count(files_t.c.path),
+        )
+        .select_from(
+            versions_t.join(models_t, models_t.c.id == versions_t.c.model_id).outerjoin(
+                files_t, files_t.c.version_id == versions_t.c.id
+            )
+        )
+        .where(
+            versions_t.c.status == VersionStatus.PENDING_REGISTRATION.value,
+            versions_t.c.creation_time <= idle_since_ms,
+        )
+        .group_by(
+            versions_t.c.id,
+            versions_t.c.model_id,
+            models_t.c.name,
+            versions_t.c.version,
+            versions_t.c.created_by,
+            versions_t.c.creation_time,
+        )
+        .having(newest <= idle_since_ms)
+        .order_by(models_t.c.name, versions_t.c.version)
+    )
+    return [
+        IdleVersion(
+            int(r[0]), int(r[1]), r[2], int(r[3]), r[4], max(int(r[5]), int(r[6])), int(r[7])
+        )
+        for r in rows
+    ]
+
+
+def last_activity(conn: Connection, version_id: int) -> int | None:
+    """The later of a version's creation and its newest file upload's start
+    (None: no such version), read again under the model's lock before gc
+    gives up on it."""
+    row = conn.execute(
+        select(versions_t.c.creation_time, _newest_upload())
+        .select_from(versions_t.outerjoin(files_t, files_t.c.version_id == versions_t.c.id))
+        .where(versions_t.c.id == version_id)
+        .group_by(versions_t.c.id, versions_t.c.creation_time)
+    ).first()
+    return None if row is None else max(int(row[0]), int(row[1]))
