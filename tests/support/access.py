@@ -204,6 +204,10 @@ MATRIX: dict[str, Row] = {
     "GetModelStateAsOf": Row(
         "reader", lambda c, m: c.get_model_state_as_of(m.name, time.time_ns() // 1_000_000)
     ),
+    # the watch stream: reading its first message is what makes the server check the role
+    "WatchModelEvents": Row(
+        "reader", lambda c, m: next(iter(c.watch_model_events(m.name, from_beginning=True)))
+    ),
     # registry-held files (client and server streams)
     "UploadArtifact": Row(
         "writer", lambda c, m: c.upload_artifact(m.name, 3, m.file, "extra.bin"), True
