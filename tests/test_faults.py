@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -30,10 +29,9 @@ from sqlalchemy.pool import NullPool
 from support.load import Ledger, LoadRunner, seed_models
 from support.load_checks import verify
 from support.postgres import (
-    SUPERUSER,
     PostgresUnavailableError,
-    find_postgres_bindir,
-    local_postgres_cluster,
+    StoppableCluster,
+    stoppable_cluster,
     temporary_database,
 )
 from support.s3 import S3Endpoint, moto_s3_server
@@ -94,61 +92,14 @@ def _refusing(target: str, model: str) -> bool:
 # --------------------------------------------------------------------- PostgreSQL restarts
 
 
-@dataclass(frozen=True)
-class StoppableCluster:
-    """A throwaway local cluster this module may stop and start (pg_ctl as `postgres`)."""
-
-    url: str
-    pg_ctl: Path
-    data: Path
-    as_postgres: tuple[str, ...]
-
-    def _pg_ctl(self, *args: str) -> None:
-        command = [*self.as_postgres, str(self.pg_ctl), "-D", str(self.data), *args]
-        done = subprocess.run(
-            command,
-            cwd=self.data.parent,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=90,
-        )
-        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}{done.stderr}"
-
-    def stop(self, mode: str) -> None:
-        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
-
-    def start(self) -> None:
-        self._pg_ctl("-l", str(self.data.parent / "server.log"), "-w", "-t", "60", "start")
-
-
 @pytest.fixture(scope="module")
 def own_cluster() -> Iterator[StoppableCluster]:
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        pytest.skip(
-            "restarting PostgreSQL needs a cluster of its own, from local server binaries "
-            "(initdb, pg_ctl under /usr/lib/postgresql/*/bin or on PATH), and there are none"
-        )
-    as_postgres: tuple[str, ...] = ()
-    if os.geteuid() == 0:
-        as_postgres = ("runuser", "-u", SUPERUSER, "--")
     with ExitStack() as stack:
         try:
-            url = stack.enter_context(local_postgres_cluster(bindir))
+            cluster = stack.enter_context(stoppable_cluster())
         except PostgresUnavailableError as exc:
             pytest.skip(f"no throwaway PostgreSQL cluster to restart: {exc}")
-        admin = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            data = Path(conn.exec_driver_sql("SHOW data_directory").scalar_one())
-            # The suite's clusters trade durability for speed (synchronous_commit = off), so
-            # an immediate stop would lose commits already acknowledged to the registry, which
-            # is a database setting, not a registry bug. Production durability here.
-            conn.exec_driver_sql("ALTER SYSTEM SET synchronous_commit = on")
-            conn.exec_driver_sql("SELECT pg_reload_conf()")
-        admin.dispose()
-        yield StoppableCluster(url, bindir / "pg_ctl", data, as_postgres)
+        yield cluster
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,61 @@ def local_postgres_cluster(bindir: Path | str | None = None) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class StoppableCluster:
+    """A throwaway local cluster a test may stop and start (``pg_ctl``, as ``postgres``)."""
+
+    url: str
+    pg_ctl: Path
+    data: Path
+    as_postgres: tuple[str, ...]
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [*self.as_postgres, str(self.pg_ctl), "-D", str(self.data), *args]
+        done = subprocess.run(
+            command,
+            cwd=self.data.parent,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=90,
+        )
+        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}{done.stderr}"
+
+    def stop(self, mode: str) -> None:
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-l", str(self.data.parent / "server.log"), "-w", "-t", "60", "start")
+
+
+@contextmanager
+def stoppable_cluster() -> Iterator[StoppableCluster]:
+    """``local_postgres_cluster()`` with production durability, for tests that restart it.
+
+    The suite's clusters trade durability for speed (synchronous_commit = off), so an
+    immediate stop would lose commits already acknowledged to the registry, which is a database
+    setting, not a registry bug: this one commits synchronously. Raises
+    ``PostgresUnavailableError`` when there are no local server binaries.
+    """
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        raise PostgresUnavailableError(
+            "restarting PostgreSQL needs a cluster of its own, from local server binaries "
+            f"(initdb, pg_ctl under {LOCAL_BIN_GLOB} or on PATH), and there are none"
+        )
+    as_postgres = tuple(_as_postgres_user())
+    with local_postgres_cluster(bindir) as url:
+        admin = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            data = Path(conn.exec_driver_sql("SHOW data_directory").scalar_one())
+            conn.exec_driver_sql("ALTER SYSTEM SET synchronous_commit = on")
+            conn.exec_driver_sql("SELECT pg_reload_conf()")
+        admin.dispose()
+        yield StoppableCluster(url, bindir / "pg_ctl", data, as_postgres)
+
+
 def _force_stop(data: Path) -> None:
     """Kill the postmaster of ``data`` if its pid file says one is running."""
     pid_file = data / "postmaster.pid"
