@@ -21,6 +21,7 @@ from registry_client._search import SearchMixin
 from registry_client._transport import DEFAULT_TARGET, RPC_METHODS
 from registry_client._versions import VersionsMixin
 from registry_client._watch import WatchMixin
+from registry_client._webhooks import WebhooksMixin
 
 __all__ = ["ALIAS_MUST_NOT_EXIST", "DEFAULT_TARGET", "RPC_METHODS", "RegistryClient"]
 
@@ -36,6 +37,7 @@ class RegistryClient(
     WatchMixin,
     AccessMixin,
     ImportsMixin,
+    WebhooksMixin,
 ):
     """A connection to the model registry.
 

@@ -81,6 +81,12 @@ RPC_METHODS: dict[str, str] = {
     "ImportRegisteredModel": "import_registered_model",
     "ImportModelVersion": "import_model_version",
     "ImportRegisteredModelAlias": "import_registered_model_alias",
+    "CreateWebhook": "create_webhook",
+    "ListWebhooks": "list_webhooks",
+    "UpdateWebhook": "update_webhook",
+    "DeleteWebhook": "delete_webhook",
+    "ListWebhookDeliveries": "list_webhook_deliveries",
+    "TestWebhook": "test_webhook",
 }
 
 #: RPCs resent on UNAVAILABLE, as the contract marks them (``idempotency_level``

@@ -29,6 +29,7 @@ from registry_client.types.imports import ImportedAlias, ImportedModel, Imported
 from registry_client.types.models import RegisteredModel
 from registry_client.types.search import SearchPage, VersionLineage
 from registry_client.types.versions import Dataset, Lineage, ModelVersion
+from registry_client.types.webhooks import NewWebhook, Webhook, WebhookDelivery
 
 __all__ = [
     "AccessToken",
@@ -49,10 +50,13 @@ __all__ = [
     "ModelStateAsOf",
     "ModelVersion",
     "NewAccessToken",
+    "NewWebhook",
     "RegisteredModel",
     "ResolvedModel",
     "SearchPage",
     "VersionLineage",
     "VersionState",
+    "Webhook",
+    "WebhookDelivery",
     "WhoAmI",
 ]
