@@ -30,6 +30,7 @@ from registry_client.cli import (
     search,
     versions,
     watch,
+    webhooks,
 )
 from registry_client.cli._format import dumps, printable
 from registry_client.cli._parsing import Handler, Result, epilog, positive_float
@@ -88,6 +89,12 @@ RPC_COMMANDS: dict[str, str] = {
     "ImportRegisteredModel": "import mlflow",
     "ImportModelVersion": "import mlflow",
     "ImportRegisteredModelAlias": "import mlflow",
+    "CreateWebhook": "webhooks create",
+    "ListWebhooks": "webhooks list",
+    "UpdateWebhook": "webhooks update",
+    "DeleteWebhook": "webhooks delete",
+    "ListWebhookDeliveries": "webhooks deliveries",
+    "TestWebhook": "webhooks test",
 }
 
 
@@ -188,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.add(sub)
     access.add_tokens(sub)
     imports.add(sub)
+    webhooks.add(sub)
     return parser
 
 
