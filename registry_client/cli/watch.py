@@ -240,8 +240,9 @@ def watch(c: RegistryClient, a: argparse.Namespace) -> Result:
         alias=a.alias,
         from_beginning=a.from_beginning,
     ) as events:
-        if not as_json:
-            print(f"watching after event {events.cursor} (Ctrl-C to stop)", file=sys.stderr)
+        # On stderr in both modes: for people, and for a script that waits
+        # until the stream is open before it makes the change to watch for.
+        print(f"watching after event {events.cursor} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         before = events.cursor
         try:
             for event in events:
@@ -256,9 +257,8 @@ def watch(c: RegistryClient, a: argparse.Namespace) -> Result:
                             file=sys.stderr,
                         )
                         if a.exec_fail == "stop":
-                            print(
-                                f"to handle it again, watch with --after {before}", file=sys.stderr
-                            )
+                            again = f"--after {before}" if before else "--from-beginning"
+                            print(f"to handle it again, watch with {again}", file=sys.stderr)
                             return Result(None, "", failed=True, streamed=True)
                 before = events.cursor
                 count += 1
