@@ -1,5 +1,7 @@
 """`registry watch` as a shell runs it: a separate process against a server process on
 PostgreSQL, its stdout read as JSON Lines or text, `--exec` running a real command per event.
+
+A process per command costs about a second each: those tests are in the slow lane.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_json_lines_one_object_per_event(target: str, client: RegistryClient, model: str) -> None:
     history = list(client.iter_model_events(model))
     done = run(target, "--output", "json", "watch", model, "--from-beginning", "--limit", "4")
@@ -78,6 +81,7 @@ def test_json_lines_one_object_per_event(target: str, client: RegistryClient, mo
     assert "watching after event 0" in done.stderr
 
 
+@pytest.mark.slow
 def test_text_lines_escape_what_the_registry_holds(
     target: str, client: RegistryClient, model: str
 ) -> None:
@@ -92,6 +96,7 @@ def test_text_lines_escape_what_the_registry_holds(
     assert f"to continue: --after {cursor}" in done.stderr
 
 
+@pytest.mark.slow
 def test_exec_runs_the_command_per_event_with_the_event(
     target: str, client: RegistryClient, model: str, tmp_path: Path
 ) -> None:
@@ -146,6 +151,7 @@ def test_exec_runs_the_command_per_event_with_the_event(
         }
 
 
+@pytest.mark.slow
 def test_a_failing_command_is_reported_and_the_watch_goes_on_or_stops(
     target: str, client: RegistryClient, model: str
 ) -> None:
@@ -171,6 +177,7 @@ def test_a_failing_command_is_reported_and_the_watch_goes_on_or_stops(
     assert "--exec command no-such-cmd could not be started" in done.stderr
 
 
+@pytest.mark.slow
 def test_an_unknown_kind_is_refused_naming_the_field(target: str, model: str) -> None:
     done = run(target, "watch", model, "--kind", "alias_moved")
     assert done.returncode == 1
