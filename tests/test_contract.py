@@ -208,6 +208,9 @@ def test_retry_safety_is_what_the_proto_says() -> None:
         "FinalizeModelVersion",
         "DeleteModelGrant",
         "CreateAccessToken",
+        "CreateWebhook",
+        "DeleteWebhook",
+        "TestWebhook",
     }
     assert RPCS["GetModelVersion"] == RpcFacts(
         name="GetModelVersion",

@@ -78,6 +78,7 @@ class Prepared:
     manifest: list[ArtifactFile]
     token_id: int
     file: Path
+    webhook_id: int = 0
 
     @property
     def run_id(self) -> str:
@@ -109,7 +110,10 @@ def prepare(server: AuthServer, name: str) -> Prepared:
     stored = admin.upload_artifact(name, 3, file, "weights.bin")
     admin.set_model_grant(name, "someone-else", "reader")
     token_id, _ = server.token_with_id(f"victim-{name}", "reader")
-    return Prepared(name, [stored], token_id, file)
+    # Loopback, port 9 (discard): deliveries fail at once, locally (the auth
+    # servers allow private and insecure webhooks).
+    webhook = admin.create_webhook("http://127.0.0.1:9/hook", models=[name]).webhook
+    return Prepared(name, [stored], token_id, file, webhook.webhook_id)
 
 
 # --------------------------------------------------------------------------- the matrix
@@ -245,6 +249,22 @@ MATRIX: dict[str, Row] = {
         "admin", lambda c, m: c.revoke_access_token(m.token_id), True, "global"
     ),
     "WhoAmI": Row("none", lambda c, m: c.whoami()),
+    # webhooks: global admins only
+    "CreateWebhook": Row(
+        "admin",
+        lambda c, m: c.create_webhook("http://127.0.0.1:9/new", models=[m.name]),
+        True,
+        "global",
+    ),
+    "ListWebhooks": Row("admin", lambda c, m: c.list_webhooks(), scope="global"),
+    "UpdateWebhook": Row(
+        "admin", lambda c, m: c.update_webhook(m.webhook_id, enabled=False), True, "global"
+    ),
+    "DeleteWebhook": Row("admin", lambda c, m: c.delete_webhook(m.webhook_id), True, "global"),
+    "ListWebhookDeliveries": Row(
+        "admin", lambda c, m: c.list_webhook_deliveries(m.webhook_id), scope="global"
+    ),
+    "TestWebhook": Row("admin", lambda c, m: c.test_webhook(m.webhook_id), True, "global"),
     # the import path (registry import mlflow): global admins only
     "ImportRegisteredModel": Row(
         "admin",

@@ -120,6 +120,9 @@ def start_auth_server(
         listen="127.0.0.1:0",
         workers=8,
         require_auth=True,
+        # Webhooks to loopback (tests/support/access.py prepares one per model).
+        allow_insecure_webhooks=True,
+        allow_private_webhooks=True,
         **settings,  # type: ignore[arg-type]
     )
     return start(config, clock=clock)
