@@ -38,7 +38,7 @@ CHANNEL = "registry_events"
 #: Events read per query; a larger backlog is read in several.
 BATCH = 500
 #: While ids are held back for transactions in flight, read again this soon.
-RESOLVE_INTERVAL = 0.02
+RESOLVE_INTERVAL = 0.01
 #: Reads at most this often under a stream of notifications.
 MIN_INTERVAL = 0.005
 
@@ -134,6 +134,9 @@ class EventFeed:
         try:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"LISTEN {CHANNEL}")
+                # The feed takes a transaction id when ids are held back
+                # (horizon.py); its commit need not wait for the disk.
+                conn.exec_driver_sql("SET synchronous_commit = off")
         except Exception:
             conn.close()
             raise
@@ -161,6 +164,9 @@ class EventFeed:
             text, found = event_feed.read_after(conn, horizon.value, BATCH)
             ids = [e.event_id for e in found]
             position = horizon.advance(self._snapshot(text), ids, truncated=len(found) == BATCH)
+            held = horizon.held_top(ids)
+            if held is not None:
+                horizon.hold(held, event_feed.next_transaction_id(conn))
             released = [e for e in found if e.event_id <= position]
             with self._lock:
                 for mailbox in list(self._mailboxes):
@@ -172,15 +178,15 @@ class EventFeed:
 
     def _begin(self, conn: Connection) -> None:
         """The first horizon: the largest id visible now, once every
-        transaction then in flight has ended (the same rule as later)."""
-        text, top = event_feed.top(conn)
-        first = self._snapshot(text)
-        while first.in_progress and not self._stopping.is_set():
-            self._stopping.wait(RESOLVE_INTERVAL)
-            conn.rollback()
-            text, _ = event_feed.top(conn)
-            if not first.in_progress & self._snapshot(text).in_progress:
-                break
+        transaction then running has ended (the same rule as later)."""
+        _, top = event_feed.top(conn)
+        if conn.dialect.name == "postgresql":
+            bound = event_feed.next_transaction_id(conn)
+            while not self._stopping.is_set():
+                text, _ = event_feed.top(conn)
+                if self._snapshot(text).xmin >= bound:
+                    break
+                self._stopping.wait(RESOLVE_INTERVAL)
         conn.rollback()
         self._horizon = Horizon(top, ordered=conn.dialect.name != "postgresql")
         self._ready.set()

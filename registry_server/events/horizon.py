@@ -15,14 +15,18 @@ The proof, for a read at snapshot S that sees ids above the current horizon:
    transaction committed, hence before S. Its transaction had a transaction
    id from before the draw (migration 0008 makes the default ask for one
    first). If that transaction had committed before S, g would be visible;
-   so it had aborted (g never commits) or was in progress, its transaction
-   id in S's in-progress list `xip`. Once none of the transaction ids in
-   xip(S) is still in progress, every id <= M is final.
+   so it had aborted (g never commits) or was still running. The feed then
+   takes a transaction id B of its own (`pg_current_xact_id()` in a later
+   statement): transaction ids are handed out in order, so every transaction
+   that had one at S has one below B. Once a later snapshot's xmin (the
+   oldest transaction id still running) is at least B, all of them have
+   ended, and every id <= M is final.
 
-A later read checks (2) for the pending (M, xip) pairs of earlier reads:
-a transaction id is finished when it is no longer in the in-progress list
-of the newer snapshot (ids in that list are the only ones in progress among
-those below its xmax, and every id of an older snapshot's list is below it).
+Why not S's own list of running transactions: a snapshot lists only those
+below its xmax, which is one past the newest *completed* one; a transaction
+that took its id after that one and is still running is not listed at all
+(it is "in progress" by being >= xmax). A first version of this rule missed
+exactly that case under 8 concurrent writers.
 
 SQLite needs none of this: one writer at a time holds the database lock from
 its first write to its commit, so ids become visible in id order and the
@@ -61,13 +65,15 @@ class Horizon:
     `advance` is given each read's snapshot and the ids it saw above the
     current horizon (ascending) and returns the new horizon; the caller
     releases the ids it read up to it, and reads again from it next time.
+    When ids stay held back (`held_top`), the caller takes a transaction id
+    after the read and passes it to `hold`.
     """
 
     def __init__(self, start: int, *, ordered: bool = False) -> None:
         self.value = start
         self.ordered = ordered
-        # (largest id seen, transaction ids then in progress), oldest first.
-        self._pending: deque[tuple[int, frozenset[int]]] = deque()
+        # (largest id seen, a transaction id taken after that read), oldest first.
+        self._pending: deque[tuple[int, int]] = deque()
 
     @property
     def waiting(self) -> bool:
@@ -81,17 +87,12 @@ class Horizon:
         """`truncated`: the read stopped at its row limit, so ids above its
         last one were not looked at and cannot be released yet."""
         top = visible[-1] if visible else self.value
-        if self.ordered or not snapshot.in_progress:
-            if not truncated:
-                self._pending.clear()
+        if self.ordered:
             self.value = max(self.value, top)
             return self.value
-        # (2) for earlier reads whose in-flight transactions have all ended
-        # (a transaction in progress at a later read's snapshot was in
-        # progress at every earlier one since it started, so they end in
-        # order; checking all of them costs nothing and assumes nothing).
-        for largest, in_flight in self._pending:
-            if not in_flight & snapshot.in_progress:
+        # (2) for earlier reads whose transactions in flight have all ended.
+        for largest, bound in self._pending:
+            if snapshot.xmin >= bound:
                 self.value = max(self.value, min(largest, top) if truncated else largest)
         while self._pending and self._pending[0][0] <= self.value:
             self._pending.popleft()
@@ -102,6 +103,16 @@ class Horizon:
             if event_id != self.value + 1:
                 break
             self.value = event_id
-        if top > self.value and (not self._pending or self._pending[-1][0] < top):
-            self._pending.append((top, snapshot.in_progress))
         return self.value
+
+    def held_top(self, visible: Sequence[int]) -> int | None:
+        """The largest id of this read still held back and not yet waited
+        for, if any: the caller then calls `hold` with a fresh bound."""
+        if not visible or visible[-1] <= self.value or self.ordered:
+            return None
+        if self._pending and self._pending[-1][0] >= visible[-1]:
+            return None
+        return visible[-1]
+
+    def hold(self, top: int, bound: int) -> None:
+        self._pending.append((top, bound))

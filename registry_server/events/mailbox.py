@@ -59,7 +59,8 @@ class Mailbox:
                         break
                     self._queue.append(event)
                     appended = True
-            self._position = max(self._position, position)
+            if not overflowed:
+                self._position = max(self._position, position)
             # Only a stream with something to send is woken: a thousand idle
             # watchers cost nothing per release.
             if appended or overflowed:

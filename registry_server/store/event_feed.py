@@ -56,6 +56,13 @@ def top(conn: Connection) -> tuple[str | None, int]:
     return None, int(found or 0)
 
 
+def next_transaction_id(conn: Connection) -> int:
+    """A transaction id taken now (PostgreSQL): larger than that of every
+    transaction that had one before (see events/horizon.py). It costs the
+    reading connection a transaction id and a commit record."""
+    return int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+
+
 def read_after(conn: Connection, after: int, limit: int) -> tuple[str | None, list[FeedEvent]]:
     """Up to `limit` visible events with id > `after`, ascending, and (on
     PostgreSQL) the snapshot they were read in."""
