@@ -81,7 +81,7 @@ class _IdleWatchdog:
     """
 
     def __init__(self, idle: float) -> None:
-        self._idle = idle
+        self.idle = idle
         self._cond = threading.Condition()
         self._call: Any = None
         self._since = 0.0
@@ -121,7 +121,7 @@ class _IdleWatchdog:
                 if self._call is None:
                     self._cond.wait()
                     continue
-                remaining = self._since + self._idle - time.monotonic()
+                remaining = self._since + self.idle - time.monotonic()
                 if remaining > 0:
                     self._cond.wait(remaining)
                     continue
@@ -241,7 +241,7 @@ class EventWatch:
                 return None
             if self._watchdog.fired is call:
                 error: RegistryError = DeadlineExceeded(
-                    f"no message from the server in {self._watchdog._idle:g} s"
+                    f"no message from the server in {self._watchdog.idle:g} s"
                 )
             else:
                 error = error_from_rpc(exc)
@@ -374,9 +374,11 @@ class WatchMixin(Transport):
 
         The stream is opened before this returns, so a bad argument raises
         here (InvalidArgument naming the field, NotFound for a model with no
-        history, PermissionDenied). A stream silent for ``idle_timeout``
-        seconds (the server sends a heartbeat every few seconds) is dropped
-        and reopened from the cursor.
+        history, PermissionDenied), and "from now" means from this call (from
+        the server's first answer, if it could not be reached then).
+
+        A stream silent for ``idle_timeout`` seconds (the server sends a
+        heartbeat every few seconds) is dropped and reopened from the cursor.
         """
         if isinstance(kinds, str):
             raise TypeError("kinds must be a list of kinds, not one string")

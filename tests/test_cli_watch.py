@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -175,6 +176,26 @@ def test_a_failing_command_is_reported_and_the_watch_goes_on_or_stops(
     done = run(target, "watch", model, "--limit", "1", "--from-beginning", "--exec", "no-such-cmd")
     assert done.returncode == 0
     assert "--exec command no-such-cmd could not be started" in done.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_watch_quietly_with_status_130(target: str, model: str) -> None:
+    process = subprocess.Popen(
+        registry(target, "watch", model),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        assert process.stderr.readline().startswith("watching after event")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert stdout == "" and stderr == ""
 
 
 @pytest.mark.slow

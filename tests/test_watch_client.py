@@ -333,3 +333,26 @@ def test_a_silent_stream_is_dropped_and_resumed(
         watch.close()
         reader.join(timeout=10)
     assert [(e.kind, e.after.get("key")) for e in got] == [("model_tag_set", "during")]
+
+
+@pytest.mark.slow
+def test_a_watch_over_the_stream_limit_waits_for_a_free_slot(
+    writer: RegistryClient,
+    pg_database_url: str,
+    model: str,
+    tmp_path: Path,
+) -> None:
+    """RESOURCE_EXHAUSTED (here: the per-principal stream limit) is retried, not raised."""
+    limited = {**HEARTBEAT, "REGISTRY_WATCH_STREAMS_PER_PRINCIPAL": "1"}
+    with (
+        server_process(pg_database_url, str(tmp_path / "artifacts"), workers=4, env=limited) as s,
+        RegistryClient(s.target) as client,
+    ):
+        first = client.watch_model_events(model)
+        second = client.watch_model_events(model, after_event_id=first.cursor)  # no slot yet
+        writer.set_registered_model_tag(model, "k", "v")
+        first.close()
+        (event,) = read(second, 1)
+        second.close()
+    assert (event.kind, event.after["key"]) == ("model_tag_set", "k")
+    assert second.reconnects >= 1
