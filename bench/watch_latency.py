@@ -30,7 +30,7 @@ import grpc.aio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (  # noqa: E402
+from harness import (
     DEFAULT_ADMIN_URL,
     machine_info,
     percentile,
@@ -39,11 +39,11 @@ from harness import (  # noqa: E402
     throwaway_database,
 )
 
-from registry_api.proto.modelregistry.v1 import registry_pb2 as pb  # noqa: E402
-from registry_api.proto.modelregistry.v1 import registry_pb2_grpc  # noqa: E402
-from registry_client import RegistryClient  # noqa: E402
-from registry_server import migrate  # noqa: E402
-from registry_server.store.database import make_engine  # noqa: E402
+from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_client import RegistryClient
+from registry_server import migrate
+from registry_server.store.database import make_engine
 
 STREAMS_PER_CHANNEL = 50
 MODEL = "watched"
