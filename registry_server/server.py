@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -43,6 +43,7 @@ from registry_server.domain.webhooks import SecretBox, WebhookPolicy, WebhookSer
 from registry_server.events.feed import EventFeed
 from registry_server.events.watch import WatchService
 from registry_server.events.webhook_sender import WebhookSender
+from registry_server.lifecycle import BoundedProbe, ServingState
 from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,12 @@ class RunningServer:
     feed: EventFeed
     watch_pool: futures.ThreadPoolExecutor
     webhook_sender: WebhookSender | None = None
+    # Serving or draining (lifecycle.py): what /healthz and a drain read.
+    serving: ServingState = field(default_factory=ServingState)
 
     def stop(self, grace: float | None = 5.0) -> None:
+        # Draining first: /healthz answers 503 before anything else stops.
+        self.serving.begin_draining()
         self.health.enter_graceful_shutdown()
         # Watch streams first, with UNAVAILABLE: their clients resume on
         # another replica instead of holding this one for the grace period.
@@ -209,6 +214,7 @@ def start(
         prepared_statements=config.prepared_statements,
         statement_timeout=config.statement_timeout,
     )
+    serving = ServingState(BoundedProbe(database.ping))
     log.info("artifact store: %s", config.artifact_store)
     reads = ReadPool(config.read_threads)
     watch_pool = WatchPool(config.watch.max_streams)
@@ -303,6 +309,7 @@ def start(
         feed,
         watch_pool.pool,
         sender,
+        serving,
     )
 
 

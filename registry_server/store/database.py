@@ -247,6 +247,12 @@ class Database:
     def read(self) -> AbstractContextManager[Connection]:
         return self._transaction(write=False)
 
+    def ping(self) -> None:
+        """One ``SELECT 1`` on a read connection, raising if the database does
+        not answer: the health probe's check (lifecycle.py bounds its time)."""
+        with self.read_engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar()
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.read_engine is not self.engine:
