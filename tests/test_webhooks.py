@@ -511,3 +511,31 @@ def test_a_replica_killed_mid_delivery_loses_nothing(replica_database: str, tmp_
     assert first.body == again.body and again.signed
     # A's attempt was never recorded (it died first): B's is the first that counts.
     assert delivery.attempts == 1
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_host_name() -> None:
+    """The sender connects to the address it checked, not to a fresh lookup of
+    the name, yet TLS still verifies the certificate against the URL's host."""
+    import ssl
+
+    import trustme
+
+    from registry_server.domain.webhooks import Target
+    from registry_server.events.webhook_sender import post
+
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("hooks.registry.test").configure_cert(server_side)
+    client_side = ssl.create_default_context()
+    ca.configure_trust(client_side)
+    with receiver(SECRET, tls=server_side) as hook:
+        port = hook.server.server_port
+        headers = {"Content-Type": "application/json", "X-Registry-Signature": "t=1,v1=0"}
+        target = Target("https", "hooks.registry.test", port, "/in")
+        # The name resolves nowhere: only the pinned address is used.
+        assert post(target, "127.0.0.1", b"{}", headers, 5.0, client_side) == 401
+        (got,) = hook.all()
+        assert got.headers["Host"] == f"hooks.registry.test:{port}"
+        wrong = Target("https", "elsewhere.registry.test", port, "/in")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post(wrong, "127.0.0.1", b"{}", headers, 5.0, client_side)

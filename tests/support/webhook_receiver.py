@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,14 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, secret: str = "", *, refuse_first: bool = False, hang_first: bool = False):
+    def __init__(
+        self,
+        secret: str = "",
+        *,
+        refuse_first: bool = False,
+        hang_first: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.secret = secret
         self.refuse_first = refuse_first
         self.hang_first = hang_first
@@ -63,7 +71,10 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/registry"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}/hooks/registry"
 
     def _answer(self, headers: dict[str, str], body: bytes) -> int:
         signed = verify(self.secret, headers.get("X-Registry-Signature", ""), body)
@@ -105,7 +116,7 @@ class Receiver:
 
 
 @contextmanager
-def receiver(secret: str = "", **behaviour: bool) -> Iterator[Receiver]:
+def receiver(secret: str = "", **behaviour: Any) -> Iterator[Receiver]:
     made = Receiver(secret, **behaviour)
     thread = threading.Thread(target=made.server.serve_forever, daemon=True)
     thread.start()
