@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from google.protobuf.message import Message
+
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 
 # Field numbers of DownloadArtifactResponse, with wire type 2 (length-delimited).
@@ -56,9 +58,10 @@ def encode_download(chunk: bytes, file: pb.ArtifactFile | None = None) -> bytes:
     return b"".join(parts)
 
 
-def passthrough_or_serialize(message: bytes | pb.DownloadArtifactResponse) -> bytes:
-    """Response serializer for DownloadArtifact: bytes made by
-    `encode_download` go out as they are; a message is serialized."""
+def passthrough_or_serialize(message: bytes | Message) -> bytes:
+    """Response serializer for DownloadArtifact and WatchModelEvents: bytes
+    made beforehand (`encode_download`, a watch event encoded once for every
+    stream) go out as they are; a message is serialized."""
     if isinstance(message, bytes):
         return message
     return message.SerializeToString()

@@ -231,7 +231,10 @@ def start(
             ErrorAndLoggingInterceptor(access_log=config.access_log),
             AuthInterceptor(authenticator, AccessControl(database, clock=clock)),
             PreserializedResponses(
-                {RPCS["DownloadArtifact"].full_method: wire.passthrough_or_serialize}
+                {
+                    RPCS["DownloadArtifact"].full_method: wire.passthrough_or_serialize,
+                    RPCS["WatchModelEvents"].full_method: wire.passthrough_or_serialize,
+                }
             ),
         ],
         options=[

@@ -8,6 +8,8 @@ the limit (events/watch.py) refuses the stream that would need one more.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -20,9 +22,36 @@ from registry_server.api import convert
 from registry_server.api.auth import current_caller
 from registry_server.api.calls import end_call
 from registry_server.api.interceptors import CachingInterceptor
+from registry_server.domain.entities import ModelEvent
 from registry_server.events.watch import WatchRequest, WatchService
 
 WATCH_METHOD = RPCS["WatchModelEvents"].full_method
+
+
+class _EncodedEvents:
+    """Each event's response bytes, made once per process: a response that
+    carries an event is the same for every stream it goes to (its cursor is
+    the event's id), so a thousand watchers cost one serialization, not a
+    thousand. Bounded: the newest `size` events."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._encoded: OrderedDict[int, bytes] = OrderedDict()
+
+    def get(self, event: ModelEvent) -> bytes:
+        with self._lock:
+            found = self._encoded.get(event.event_id)
+        if found is not None:
+            return found
+        encoded = pb.WatchModelEventsResponse(
+            event=convert.event_to_proto(event), cursor=event.event_id
+        ).SerializeToString()
+        with self._lock:
+            self._encoded[event.event_id] = encoded
+            if len(self._encoded) > self._size:
+                self._encoded.popitem(last=False)
+        return encoded
 
 
 class WatchRpcs:
@@ -32,7 +61,9 @@ class WatchRpcs:
 
     def WatchModelEvents(
         self, request: pb.WatchModelEventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.WatchModelEventsResponse]:
+    ) -> Iterator[pb.WatchModelEventsResponse | bytes]:
+        """Yields heartbeats as messages and events as their shared bytes
+        (the response serializer passes bytes through: server.py)."""
         if self.watch is None:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server does not serve watch streams")
         assert self.watch is not None
@@ -56,14 +87,16 @@ class WatchRpcs:
                 "the watcher fell behind (REGISTRY_WATCH_BUFFER); resume from the last cursor",
             )
 
+        # One cache per servicer (one database): event ids are per database.
+        encoded: _EncodedEvents = self.__dict__.setdefault("_encoded_events", _EncodedEvents())
         watch.mailbox.on_overflow = cut_off
         context.add_callback(watch.close)
         try:
             for event, cursor in watch:
-                yield pb.WatchModelEventsResponse(
-                    event=convert.event_to_proto(event) if event is not None else None,
-                    cursor=cursor,
-                )
+                if event is None:
+                    yield pb.WatchModelEventsResponse(cursor=cursor)
+                else:
+                    yield encoded.get(event)
         finally:
             watch.close()
 
