@@ -19,6 +19,7 @@ from support.watching import Watcher
 
 from registry_client import RegistryClient
 from registry_server import migrate
+from registry_server.api import auth as auth_module
 from registry_server.config import ServerConfig
 from registry_server.events.settings import WatchSettings
 from registry_server.server import RunningServer, start
@@ -320,3 +321,20 @@ def test_callers_see_only_what_they_may_read(pg_database_url: str, tmp_path: Pat
         assert [e.kind for e in reader.events] == ["model_tag_set", "model_tag_set"]
         everything.close()
         reader.close()
+
+
+def test_a_revoked_token_ends_its_watch_stream(
+    pg_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth_module, "RECHECK_SECONDS", 0.0)
+    with auth_server(pg_database_url, tmp_path, "postgresql") as server:
+        admin = server.admin
+        token_id, secret = server.token_with_id(f"revoked-{tmp_path.name[-8:]}", "reader")
+        watcher = Watcher(server.target, secret=secret)
+        watcher.wait_started()
+        admin.revoke_access_token(token_id)
+        # The next message (the revocation's own event is hidden from a
+        # reader; a heartbeat or any event) finds the token revoked.
+        admin.create_registered_model(f"after-revoke-{tmp_path.name[-8:]}")
+        assert watcher.wait_ended() == grpc.StatusCode.UNAUTHENTICATED
+        watcher.close()

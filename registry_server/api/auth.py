@@ -12,13 +12,14 @@ after the refused transaction rolled back, so the record survives the refusal.
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
 from registry_api import metadata as metadata_keys
-from registry_server.api.interceptors import CachingInterceptor, refusal
+from registry_server.api.interceptors import CachingInterceptor, note_principal, refusal
 from registry_server.api.visibility import hide_parents
 from registry_server.domain import validation
 from registry_server.domain.access import (
@@ -37,6 +38,9 @@ AUTHORIZATION_METADATA_KEY = metadata_keys.AUTHORIZATION
 _current: contextvars.ContextVar[Caller] = contextvars.ContextVar("registry_caller")
 
 # Health and reflection answer without a token: probes and tooling need them.
+#: Seconds between re-checks of a stream's token (see _wrap_stream).
+RECHECK_SECONDS = 5.0
+
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -72,6 +76,7 @@ class AuthInterceptor(CachingInterceptor):
 
     def _enter(self, context: grpc.ServicerContext) -> contextvars.Token[Caller]:
         caller = self.authenticator.authenticate(*_metadata(context))
+        note_principal(caller.principal)  # for the call's log line
         return _current.set(caller)
 
     def _wrap_response(self, behavior: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,7 +102,17 @@ class AuthInterceptor(CachingInterceptor):
         def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             token = self._enter(context)
             try:
-                yield from behavior(request, context)
+                # A stream can outlive its token (a watch stream runs for
+                # days): the token is checked again before a message once
+                # RECHECK_SECONDS have passed, so a revoked or expired one
+                # ends the stream with UNAUTHENTICATED (at once after a
+                # revocation on this server, which empties its cache).
+                checked = time.monotonic()
+                for response in behavior(request, context):
+                    if time.monotonic() - checked >= RECHECK_SECONDS:
+                        self.authenticator.authenticate(*_metadata(context))
+                        checked = time.monotonic()
+                    yield response
             except AccessDenied as denied:
                 self.access.record_denial(denied)
                 raise
