@@ -175,7 +175,7 @@ def _event_feed(config: ServerConfig, database: Database) -> EventFeed:
         prepared_statements=False,
         statement_timeout=config.statement_timeout,
     )
-    return EventFeed(engine.connect, catch_up=1.0)
+    return EventFeed(engine.connect, catch_up=1.0, on_close=engine.dispose)
 
 
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:

@@ -47,8 +47,15 @@ class EventFeed:
     """Starts its thread on the first subscription; `close` ends it and
     every stream (with UNAVAILABLE: resume on another server)."""
 
-    def __init__(self, connect: Callable[[], Connection], *, catch_up: float = 1.0) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        *,
+        catch_up: float = 1.0,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._connect = connect
+        self._on_close = on_close
         self._catch_up = catch_up
         self._lock = threading.Lock()
         self._mailboxes: set[Mailbox] = set()
@@ -102,6 +109,8 @@ class EventFeed:
             self._mailboxes.clear()
         self._wake_r.close()
         self._wake_w.close()
+        if self._on_close is not None:
+            self._on_close()
 
     # ------------------------------------------------------------- thread
 
