@@ -13,13 +13,13 @@ import pytest
 import yaml
 from support.deploy_files import (
     BOOTSTRAP_VAR,
+    HTTP_PORT,
     KUBERNETES,
     PORT,
     ROOT,
     S3_CREDENTIAL_VARS,
     SERVER_ENV_VARS,
     SERVER_GRACE_SECONDS,
-    SERVER_SERVICE,
     compose_service,
     container_argv,
     final_stage,
@@ -51,7 +51,7 @@ def test_deployment_probes_the_port_the_service_targets_and_the_server_listens_o
     container = pod_container("Deployment")
     assert deployment["spec"]["replicas"] == 3
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": PORT}
+    assert ports == {"grpc": PORT, "http-metrics": HTTP_PORT}
     # The server listens where the ConfigMap (or a --listen flag) says.
     argv = container_argv(container)
     listen = (
@@ -60,11 +60,11 @@ def test_deployment_probes_the_port_the_service_targets_and_the_server_listens_o
         else manifests()["ConfigMap"]["data"]["REGISTRY_LISTEN"]
     )
     assert listen.rpartition(":")[2] == str(PORT)
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # Readiness is /healthz on the side port (test_deploy_monitoring.py).
+    for probe in ("startupProbe", "livenessProbe"):
         spec = container[probe]
         assert set(spec) & {"httpGet", "tcpSocket", "exec"} == set(), probe
         assert spec["grpc"]["port"] == PORT, probe
-    assert container["readinessProbe"]["grpc"]["service"] == SERVER_SERVICE
     (service_port,) = service["spec"]["ports"]
     assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert service_port["name"] == "grpc"
@@ -159,6 +159,7 @@ def test_configmap_holds_no_secret() -> None:
     data = manifests()["ConfigMap"]["data"]
     assert set(data) == {
         "REGISTRY_LISTEN",
+        "REGISTRY_HTTP_LISTEN",
         "REGISTRY_WORKERS",
         "REGISTRY_PROCESSES",
         "REGISTRY_ARTIFACT_STORE",

@@ -31,12 +31,15 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 
 PORT = 50051
+# The HTTP side port (/metrics, /healthz) in the Kubernetes manifests and Compose.
+HTTP_PORT = 9090
 SERVER_SERVICE = "modelregistry.v1.ModelRegistry"
 # Settings the server reads from its environment (registry_server/config.py).
 SERVER_ENV_VARS = (
     "REGISTRY_DATABASE_URL",
     "REGISTRY_ARTIFACT_STORE",
     "REGISTRY_LISTEN",
+    "REGISTRY_HTTP_LISTEN",
     "REGISTRY_WORKERS",
     "REGISTRY_PROCESSES",
     "REGISTRY_REQUIRE_AUTH",
