@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -124,6 +125,27 @@ _DEFAULT_CHANNEL_OPTIONS: dict[str, Any] = {
     "grpc.keepalive_permit_without_calls": 0,
     "grpc.primary_user_agent": "modelregistry-python",
 }
+
+
+def _trace_context() -> tuple[tuple[str, str], ...]:
+    """The caller's trace context as W3C ``traceparent``/``tracestate`` metadata,
+    so that a traced program's trace (a CI job's) continues into the server.
+
+    Only when the program uses OpenTelemetry: a span can be open only if it
+    imported ``opentelemetry.trace``, so until then this is one dictionary
+    lookup and the base install (grpcio and protobuf) needs nothing more.
+    Propagators are the program's own (``OTEL_PROPAGATORS``, default W3C).
+    """
+    trace: Any = sys.modules.get("opentelemetry.trace")
+    if trace is None or not trace.get_current_span().get_span_context().is_valid:
+        return ()
+    try:
+        from opentelemetry import propagate
+    except ImportError:  # opentelemetry-api half there: send nothing extra
+        return ()
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple(carrier.items())
 
 
 def _default_actor() -> str:
@@ -303,8 +325,9 @@ class Transport:
         consume: Callable[[Any], Any] | None,
         on_call: Callable[[Any], None] | None,
     ) -> Any:
+        metadata = self._metadata + _trace_context()
         if consume is not None:  # server streaming: the call is the response iterator
-            call = rpc(request, timeout=timeout, metadata=self._metadata)
+            call = rpc(request, timeout=timeout, metadata=metadata)
             if on_call is not None:
                 on_call(call)
             try:
@@ -313,10 +336,10 @@ class Transport:
                 call.cancel()  # stop the stream we no longer read (no-op once ended)
                 raise
         if on_call is not None:
-            future = rpc.future(request, timeout=timeout, metadata=self._metadata)
+            future = rpc.future(request, timeout=timeout, metadata=metadata)
             on_call(future)
             return future.result()
-        return rpc(request, timeout=timeout, metadata=self._metadata)
+        return rpc(request, timeout=timeout, metadata=metadata)
 
 
 def _stub(channel: grpc.Channel) -> Any:

@@ -185,6 +185,22 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("REGISTRY_TLS_CERT", "--tls-cert", "serve TLS with this PEM certificate chain"),
     ("REGISTRY_TLS_KEY", "--tls-key", "the certificate's unencrypted private key"),
     ("REGISTRY_TLS_CLIENT_CA", "--tls-client-ca", "mutual TLS: CA of client certificates"),
+    (
+        "OTEL_TRACES_EXPORTER",
+        "",
+        "tracing (off by default): otlp or console turns it on, none keeps it off "
+        "(needs the tracing extra; docs/operations.md)",
+    ),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "", "where otlp sends spans (default http://localhost:4317)"),
+    ("OTEL_SERVICE_NAME", "", "the service name on spans (default registry-server)"),
+    (
+        "OTEL_TRACES_SAMPLER",
+        "",
+        "which calls are traced, e.g. parentbased_traceidratio with "
+        "OTEL_TRACES_SAMPLER_ARG=0.01 (default parentbased_always_on)",
+    ),
+    ("OTEL_TRACES_SAMPLER_ARG", "", "the sampler's argument (a ratio)"),
+    ("OTEL_SDK_DISABLED", "", "true: no tracing, whatever else is set"),
     ("AWS_ACCESS_KEY_ID", "", "S3 access key of an s3:// artifact store"),
     ("AWS_SECRET_ACCESS_KEY", "", "its secret key"),
     ("AWS_REGION", "", "its region when the URL has no region="),

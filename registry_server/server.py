@@ -21,6 +21,7 @@ from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_api.rpcs import RPCS, SERVICE
 from registry_server import migrate
+from registry_server import tracing as tracing_setup
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
 from registry_server.api.pools import ReadPool
@@ -66,6 +67,8 @@ class RunningServer:
     webhook_sender: WebhookSender | None = None
     # Serving or draining (lifecycle.py): what /healthz and a drain read.
     serving: ServingState = field(default_factory=ServingState)
+    # Spans' provider and instrumentation, None when tracing is off (tracing.py).
+    tracing: tracing_setup.Tracing | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         # Draining first: /healthz answers 503 before anything else stops.
@@ -80,6 +83,8 @@ class RunningServer:
         self.read_pool.shutdown(wait=False)
         self.watch_pool.shutdown(wait=False)
         self.database.dispose()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
 
 def prepare_database(
@@ -195,7 +200,11 @@ def _transport(tls: ServerTls | None) -> str:
 
 
 def start(
-    config: ServerConfig, *, reuse_port: bool = False, clock: Clock = now_ms
+    config: ServerConfig,
+    *,
+    reuse_port: bool = False,
+    clock: Clock = now_ms,
+    tracing: tracing_setup.Tracing | None = None,
 ) -> RunningServer:
     """Start serving `config` in this process.
 
@@ -203,7 +212,9 @@ def start(
     supervisor.py); otherwise a port already in use is an error, as it should
     be when a second server is started by mistake. `clock` is the time every
     change, refusal and token expiry is judged by: tests pass one they can
-    move instead of sleeping until the wall clock has.
+    move instead of sleeping until the wall clock has. `tracing`: spans go
+    to its provider (tests); by default tracing is what the OTEL_* environment
+    asks for, usually nothing (tracing.py).
     """
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
@@ -216,6 +227,9 @@ def start(
     )
     serving = ServingState(BoundedProbe(database.ping))
     log.info("artifact store: %s", config.artifact_store)
+    traces = tracing if tracing is not None else tracing_setup.from_env()
+    if traces is not None:
+        traces.instrument_database(database)
     reads = ReadPool(config.read_threads)
     watch_pool = WatchPool(config.watch.max_streams)
     feed = _event_feed(config, database)
@@ -228,7 +242,13 @@ def start(
         interceptors=[
             reads,
             watch_pool,
-            ErrorAndLoggingInterceptor(access_log=config.access_log),
+            # Tracing off: no interceptor at all. On: inside the pools, so the
+            # span is opened in the thread that runs the call.
+            *([traces.server_interceptor()] if traces is not None else []),
+            ErrorAndLoggingInterceptor(
+                access_log=config.access_log,
+                trace_id=traces.current_trace_id if traces is not None else None,
+            ),
             AuthInterceptor(authenticator, AccessControl(database, clock=clock)),
             PreserializedResponses(
                 {
@@ -245,6 +265,8 @@ def start(
         ],
     )
     store = artifact_factory.from_url(config.artifact_store)
+    if traces is not None:
+        store = traces.traced_store(store)
     access = AccessControl(database, clock=clock)
     registry = Registry(database, store, access, clock=clock)
     artifacts = ArtifactService(database, store, registry)
@@ -313,6 +335,7 @@ def start(
         watch_pool.pool,
         sender,
         serving,
+        tracing=traces,
     )
 
 

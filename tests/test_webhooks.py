@@ -483,7 +483,7 @@ def test_two_replicas_deliver_each_event_once(replica_database: str, tmp_path: P
 @pytest.mark.slow
 def test_a_replica_killed_mid_delivery_loses_nothing(replica_database: str, tmp_path: Path) -> None:
     """A sends, the receiver stalls, A is killed; B sends the same delivery
-    once A's claim lapses (3 x 1 s timeout + 2 s)."""
+    once A's claim lapses ((4 + 1) x 1 s timeout + 2 s)."""
     env = {**ALLOW, "REGISTRY_WEBHOOK_TIMEOUT": "1"}
     store = str(tmp_path / "artifacts")
     name = _name("killed")
@@ -539,3 +539,29 @@ def test_https_goes_to_the_checked_address_and_verifies_the_host_name() -> None:
         wrong = Target("https", "elsewhere.registry.test", port, "/in")
         with pytest.raises(ssl.SSLCertVerificationError):
             post(wrong, "127.0.0.1", b"{}", headers, 5.0, client_side)
+
+
+def test_a_stalled_receiver_does_not_hold_up_other_webhooks(tmp_path: Path) -> None:
+    """Ten deliveries to a receiver that never answers (within a 60 s timeout)
+    take two of the sender's eight workers; another webhook's ten arrive meanwhile."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    running = _start(url, tmp_path, webhook_timeout=60.0)
+    name = _name("stalled")
+    try:
+        with (
+            receiver(SECRET, hang_all=True) as stalled,
+            receiver(SECRET) as healthy,
+            RegistryClient(f"127.0.0.1:{running.port}") as client,
+        ):
+            client.create_webhook(stalled.url, secret=SECRET, models=[name])
+            client.create_webhook(healthy.url, secret=SECRET, models=[name])
+            client.create_registered_model(name)
+            for n in range(9):
+                client.set_registered_model_tag(name, "n", str(n))
+            wait_until(lambda: len(healthy.delivered()) == 10, what="the healthy webhook's ten")
+            # At most two sends per webhook at a time: the others wait for them.
+            wait_until(lambda: len(stalled.all()) == 2, what="two stalled sends")
+            assert len(stalled.all()) == 2
+            stalled.release()
+    finally:
+        running.stop(grace=0)

@@ -13,6 +13,8 @@ benchmarking get-by-alias).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -85,18 +87,49 @@ def _checked_requests(requests: Iterator[Any], context: grpc.ServicerContext) ->
         raise StreamCutOff("the request stream was cut off before the client finished it")
 
 
+#: The call being served in this thread, so that the authentication inside
+#: can name its principal in this call's log line (note_principal).
+_current_call: contextvars.ContextVar[_Call] = contextvars.ContextVar("registry_call")
+
+
+def note_principal(principal: str) -> None:
+    """Record who the call being served is, for its log line."""
+    call = _current_call.get(None)
+    if call is not None:
+        call.principal = principal
+
+
 class _Call:
     """Times one call, maps its failure, logs its outcome."""
 
-    __slots__ = ("access_log", "code", "context", "message", "method", "started")
+    __slots__ = (
+        "access_log",
+        "code",
+        "context",
+        "message",
+        "method",
+        "principal",
+        "started",
+        "token",
+        "trace_id",
+    )
 
-    def __init__(self, method: str, context: grpc.ServicerContext, access_log: bool) -> None:
+    def __init__(
+        self,
+        method: str,
+        context: grpc.ServicerContext,
+        access_log: bool,
+        trace_id: Callable[[], str | None] | None = None,
+    ) -> None:
         self.method = method
         self.context = context
         self.access_log = access_log
+        self.trace_id = trace_id
         self.message = ""
+        self.principal = ""
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
+        self.token = _current_call.set(self)
         deadline.begin(context.time_remaining())
 
     def fail(self, exc: Exception) -> None:
@@ -119,25 +152,52 @@ class _Call:
 
     def done(self) -> None:
         deadline.end()
+        # A stream resumed in another context has nothing here to undo.
+        with contextlib.suppress(ValueError):
+            _current_call.reset(self.token)
         if self.code is grpc.StatusCode.OK and not self.context.is_active():
             self.code = grpc.StatusCode.CANCELLED
         elapsed = time.perf_counter() - self.started
         if self.code is grpc.StatusCode.OK and elapsed < SLOW_CALL_SECONDS:
             if self.access_log:
-                log.info("%s OK %.1fms", self.method, elapsed * 1000)
+                log.info("%s OK %.1fms", self.method, elapsed * 1000, extra=self._fields(elapsed))
             return
         # The status message says which field and why: an operator reading
         # the log should not need the client's side to understand a failure.
-        log.info("%s %s %.1fms %s", self.method, self.code.name, elapsed * 1000, self.message)
+        log.info(
+            "%s %s %.1fms %s",
+            self.method,
+            self.code.name,
+            elapsed * 1000,
+            self.message,
+            extra=self._fields(elapsed),
+        )
+
+    def _fields(self, elapsed: float) -> dict[str, Any]:
+        """The line's facts as record attributes: the JSON log format
+        (registry_server/logs.py) writes them as fields, exactly."""
+        return {
+            "call": {
+                "method": self.method,
+                "status": self.code.name,
+                "duration_ms": round(elapsed * 1000, 3),
+                "principal": self.principal,
+                "status_message": self.message,
+                "trace_id": self.trace_id() if self.trace_id is not None else None,
+            }
+        }
+
+
+TraceId = Callable[[], str | None] | None
 
 
 def _wrap_response(
-    method: str, behavior: Callable[..., Any], access_log: bool
+    method: str, behavior: Callable[..., Any], access_log: bool, trace_id: TraceId = None
 ) -> Callable[..., Any]:
     """Unary handlers: one response object."""
 
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        call = _Call(method, context, access_log)
+        call = _Call(method, context, access_log, trace_id)
         try:
             return behavior(request, context)
         except Exception as exc:
@@ -149,13 +209,13 @@ def _wrap_response(
 
 
 def _wrap_client_stream(
-    method: str, behavior: Callable[..., Any], access_log: bool
+    method: str, behavior: Callable[..., Any], access_log: bool, trace_id: TraceId = None
 ) -> Callable[..., Any]:
     """Client-streaming handlers: one response, and a request stream whose
     end can be trusted (see _checked_requests)."""
 
     def handler(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        call = _Call(method, context, access_log)
+        call = _Call(method, context, access_log, trace_id)
         try:
             return behavior(_checked_requests(requests, context), context)
         except Exception as exc:
@@ -167,12 +227,12 @@ def _wrap_client_stream(
 
 
 def _wrap_stream(
-    method: str, behavior: Callable[..., Iterator[Any]], access_log: bool
+    method: str, behavior: Callable[..., Iterator[Any]], access_log: bool, trace_id: TraceId = None
 ) -> Callable[..., Any]:
     """Server-streaming handlers: errors surface while iterating."""
 
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        call = _Call(method, context, access_log)
+        call = _Call(method, context, access_log, trace_id)
         try:
             yield from behavior(request, context)
         except Exception as exc:
@@ -213,9 +273,13 @@ class CachingInterceptor(grpc.ServerInterceptor):
 
 
 class ErrorAndLoggingInterceptor(CachingInterceptor):
-    def __init__(self, access_log: bool = False) -> None:
+    """``trace_id`` (tracing on) gives the trace of the call in progress,
+    which its log line carries."""
+
+    def __init__(self, access_log: bool = False, trace_id: TraceId = None) -> None:
         super().__init__()
         self.access_log = access_log
+        self.trace_id = trace_id
 
     def wrap(self, method: str, handler: Any) -> Any:
         kwargs = {
@@ -225,15 +289,17 @@ class ErrorAndLoggingInterceptor(CachingInterceptor):
         }
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_response(method, handler.unary_unary, self.access_log), **kwargs
+                _wrap_response(method, handler.unary_unary, self.access_log, self.trace_id),
+                **kwargs,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_client_stream(method, handler.stream_unary, self.access_log), **kwargs
+                _wrap_client_stream(method, handler.stream_unary, self.access_log, self.trace_id),
+                **kwargs,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream, self.access_log), **kwargs
+                _wrap_stream(method, handler.unary_stream, self.access_log, self.trace_id), **kwargs
             )
         if handler.stream_stream:
             # Bidirectional streams (reflection today): errors surface while
@@ -241,10 +307,11 @@ class ErrorAndLoggingInterceptor(CachingInterceptor):
             # as it is: a handler that must trust its end should check it
             # (see _checked_requests).
             return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(method, handler.stream_stream, self.access_log), **kwargs
+                _wrap_stream(method, handler.stream_stream, self.access_log, self.trace_id),
+                **kwargs,
             )
         return grpc.unary_unary_rpc_method_handler(
-            _wrap_response(method, refusal(method), self.access_log)
+            _wrap_response(method, refusal(method), self.access_log, self.trace_id)
         )
 
 

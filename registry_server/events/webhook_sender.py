@@ -8,11 +8,13 @@ Delivery rows are queued by a trigger in the event's own transaction
    replicas);
 2. ask whether anything is due (one index probe on a read connection: an
    idle server costs two of these a second);
-3. if so, claim up to as many deliveries as there are free workers in one
-   short write transaction (store/webhooks.py: FOR UPDATE SKIP LOCKED on
-   PostgreSQL), each leased for `3 * timeout + 2` seconds;
-4. hand them to a small pool of worker threads, so a slow receiver holds one
-   worker for at most its timeout and never the others' deliveries.
+3. if so, claim up to PREFETCH deliveries per worker (less those still held)
+   in one short write transaction (store/webhooks.py: FOR UPDATE SKIP LOCKED on
+   PostgreSQL), each leased for `(PREFETCH + 1) * timeout + 2` seconds;
+4. hand them to a small pool of worker threads, at most PER_WEBHOOK of them
+   on one webhook at a time, so a slow receiver holds two workers for at most
+   its timeout each and never the other webhooks' deliveries (a few per
+   worker are claimed ahead, so one claim serves many sends).
 
 Each attempt resolves the host again, refuses it if it now points where
 webhooks may not go (domain/webhooks.py), and connects to the address it
@@ -31,6 +33,7 @@ deliveries are at least once, and exactly once when nothing crashes.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import http.client
@@ -69,6 +72,8 @@ MAX_DELAY = 3600.0
 GIVE_UP = 24 * 3600.0
 MAX_ERROR = 500
 USER_AGENT = "modelregistry-webhooks/1"
+PREFETCH = 4
+PER_WEBHOOK = 2
 
 # Threads of the sender: their own commits must not wake it.
 _quiet = threading.local()
@@ -178,11 +183,17 @@ class WebhookSender:
         self.clock = clock
         self.resolver = resolver
         self.jitter = jitter
-        self.lease_ms = int((3 * timeout + 2) * 1000)
+        # A claimed delivery may wait for PREFETCH sends of its webhook (two at
+        # a time), then take up to ~2 timeouts (connect, answer) itself.
+        self.lease_ms = int(((PREFETCH + 1) * timeout + 2) * 1000)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._queue: queue.Queue[store.Claimed | None] = queue.Queue()
-        self._busy = 0
+        # Per webhook: deliveries claimed and not done, sends under way (or
+        # queued to the workers), and those waiting for one of them to end.
+        self._held: collections.Counter[int] = collections.Counter()
+        self._running: collections.Counter[int] = collections.Counter()
+        self._parked: dict[int, collections.deque[store.Claimed]] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._engine: Engine | None = None
@@ -244,26 +255,59 @@ class WebhookSender:
                 if self._failures in (1, 10) or self._failures % 100 == 0:
                     log.warning("webhook sender cannot claim deliveries", exc_info=True)
                 self._stopping.wait(min(30.0, self.poll_interval * self._failures))
-            # However often commits wake it, it claims at most ~100 times a second.
-            self._stopping.wait(0.01)
+            # However often commits wake it, it claims at most ~200 times a second.
+            self._stopping.wait(0.005)
 
     def _claim(self) -> None:
+        # Up to PREFETCH deliveries per worker are claimed ahead (queued while
+        # the workers send), so that one claim serves many sends; a webhook
+        # holding PER_WEBHOOK * PREFETCH of them here gets no more until some
+        # are done.
         with self._lock:
-            free = self.workers - self._busy
+            free = self.workers * PREFETCH - sum(self._held.values())
+            full = sorted(w for w, n in self._held.items() if n >= PER_WEBHOOK * PREFETCH)
         if free <= 0:
             return  # a worker that finishes wakes the loop
         now = self.clock()
         with self.db.read() as conn:
-            if not store.any_due(conn, now):
+            if not store.any_due(conn, now, full):
                 return
         with self.db.write() as conn:
-            claimed = store.claim(conn, now, now + self.lease_ms, free)
-        with self._lock:
-            self._busy += len(claimed)
+            claimed = store.claim(conn, now, now + self.lease_ms, free, full)
         for item in claimed:
-            self._queue.put(item)
+            self._dispatch(item)
         if claimed and len(claimed) == free:
             self._wake.set()  # there may be more
+
+    def _dispatch(self, item: store.Claimed) -> None:
+        """To a worker, unless PER_WEBHOOK sends of its webhook are under way:
+        then it waits for one of them (a slow receiver occupies at most
+        PER_WEBHOOK workers; the others keep serving the other webhooks)."""
+        with self._lock:
+            webhook = item.webhook_id
+            self._held[webhook] += 1
+            if self._running[webhook] < PER_WEBHOOK:
+                self._running[webhook] += 1
+                self._queue.put(item)
+            else:
+                self._parked.setdefault(webhook, collections.deque()).append(item)
+
+    def _done(self, item: store.Claimed) -> None:
+        with self._lock:
+            webhook = item.webhook_id
+            self._held[webhook] -= 1
+            if self._held[webhook] <= 0:
+                del self._held[webhook]
+            parked = self._parked.get(webhook)
+            if parked:
+                self._queue.put(parked.popleft())
+                if not parked:
+                    del self._parked[webhook]
+            else:
+                self._running[webhook] -= 1
+                if self._running[webhook] <= 0:
+                    del self._running[webhook]
+        self._wake.set()
 
     # -- sending -----------------------------------------------------------------
 
@@ -280,9 +324,7 @@ class WebhookSender:
                     "webhook delivery %d: cannot record the attempt", item.id, exc_info=True
                 )
             finally:
-                with self._lock:
-                    self._busy -= 1
-                self._wake.set()
+                self._done(item)
 
     def attempt(self, claimed: store.Claimed) -> tuple[int, str]:
         """Send once: (HTTP status, "") or (0, why there was no answer)."""

@@ -42,6 +42,10 @@ _names = itertools.count(1)
 # Statements built per request (searches) are prepared on a connection up to
 # this many at a time; the least recently used is DEALLOCATEd to make room.
 MAX_BOUNDED_PER_CONNECTION = 32
+#: Set by registry_server/tracing.py when tracing is on: wraps each EXECUTE in
+#: a span (it runs on the DBAPI cursor, where SQLAlchemy's events, and so its
+#: instrumentation, do not see it). None: nothing extra on the hot path.
+traced_execute: Callable[[Callable[[], Rows], str, str], Rows] | None = None
 
 
 def enable(engine: Engine) -> None:
@@ -110,7 +114,12 @@ class Statement:
                 prepared.add(self.name)
         _, execute, order, constants = self._compiled
         values = {**constants, **params}
-        return _execute(conn, execute, {k: values[k] for k in order}, self)
+        arguments = {k: values[k] for k in order}
+        if traced_execute is not None:
+            return traced_execute(
+                lambda: _execute(conn, execute, arguments, self), self.name, execute
+            )
+        return _execute(conn, execute, arguments, self)
 
     def _prepare_bounded(self, conn: Connection, info: dict[str, Any]) -> None:
         recent: OrderedDict[str, None] = info.setdefault(_BOUNDED, OrderedDict())

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import webhook_deliveries as deliveries_t
@@ -216,23 +216,38 @@ def deliveries(
 # -- the senders' side -------------------------------------------------------------
 
 
-def _due(now: int) -> list[Any]:
+def _due(now: int, skip: Sequence[int]) -> list[Any]:
     d = deliveries_t
-    return [d.c.status == PENDING, d.c.next_attempt_ms <= now, d.c.lease_until_ms <= now]
+    due = [d.c.status == PENDING, d.c.next_attempt_ms <= now, d.c.lease_until_ms <= now]
+    return [*due, d.c.webhook_id.not_in(skip)] if skip else due
 
 
-def any_due(conn: Connection, now: int) -> bool:
-    """Whether a delivery is waiting to be claimed: the idle poll, one index probe."""
-    return conn.execute(select(deliveries_t.c.id).where(*_due(now)).limit(1)).first() is not None
+def any_due(conn: Connection, now: int, skip: Sequence[int] = ()) -> bool:
+    """Whether a delivery is waiting to be claimed (of a webhook not in
+    `skip`): the idle poll, one index probe."""
+    found = conn.execute(select(deliveries_t.c.id).where(*_due(now, skip)).limit(1)).first()
+    return found is not None
 
 
-def claim(conn: Connection, now: int, lease_until: int, limit: int) -> list[Claimed]:
-    """Claim up to `limit` due deliveries until `lease_until`, oldest due first,
-    and read what sending them takes (the webhook's URL and secret, the event)."""
+def count_pending(conn: Connection) -> int:
+    """Deliveries not yet delivered nor given up (registry_webhook_deliveries_pending,
+    read when /metrics is scraped)."""
+    found = conn.execute(
+        select(func.count()).select_from(deliveries_t).where(deliveries_t.c.status == PENDING)
+    ).scalar()
+    return int(found or 0)
+
+
+def claim(
+    conn: Connection, now: int, lease_until: int, limit: int, skip: Sequence[int] = ()
+) -> list[Claimed]:
+    """Claim up to `limit` due deliveries (of webhooks not in `skip`) until
+    `lease_until`, oldest due first, and read what sending them takes (the
+    webhook's URL and secret, the event)."""
     d, w, e = deliveries_t, webhooks_t, events_t
     chosen = (
         select(d.c.id)
-        .where(*_due(now))
+        .where(*_due(now, skip))
         .order_by(d.c.next_attempt_ms, d.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

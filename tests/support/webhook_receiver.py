@@ -4,7 +4,8 @@ It checks every request's signature with the secret it is given (a request
 whose signature does not verify is answered 401 and recorded as such), keeps
 what arrived, and answers as told: `refuse_first` answers 500 to the first
 attempt of each delivery id; `hang_first` holds the very first request until
-`release()` (a receiver that stalls while its sender is killed).
+`release()` (a receiver that stalls while its sender is killed), `hang_all`
+every request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.server
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ class Received:
     body: dict[str, Any]
     signed: bool
     answered: int
+    arrived_ms: int  # wall clock, as the registry's timestamps
 
 
 class Receiver:
@@ -47,11 +50,13 @@ class Receiver:
         *,
         refuse_first: bool = False,
         hang_first: bool = False,
+        hang_all: bool = False,
         tls: ssl.SSLContext | None = None,
     ):
         self.secret = secret
         self.refuse_first = refuse_first
         self.hang_first = hang_first
+        self.hang_all = hang_all
         self.received: list[Received] = []
         self.hanging = threading.Event()  # set once the first request is being held
         self._release = threading.Event()
@@ -85,7 +90,7 @@ class Receiver:
             code = 200 if signed else 401
             if self.refuse_first and first_of_id:
                 code = 500
-            hang = self.hang_first and first_ever
+            hang = (self.hang_first and first_ever) or self.hang_all
             self.received.append(
                 Received(
                     delivery_id,
@@ -94,6 +99,7 @@ class Receiver:
                     json.loads(body),
                     signed,
                     0 if hang else code,
+                    time.time_ns() // 1_000_000,
                 )
             )
         if hang:
