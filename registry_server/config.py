@@ -37,6 +37,8 @@ DEFAULT_HANDSHAKE_TIMEOUT = 30.0
 DEFAULT_KEEPALIVE_TIME = 60.0
 DEFAULT_KEEPALIVE_TIMEOUT = 20.0
 DEFAULT_STREAMS_PER_CONNECTION = 100
+# Seconds between two returns of free malloc memory to the system (memory.py).
+DEFAULT_MALLOC_TRIM_INTERVAL = 10.0
 #: PostgreSQL: seconds a statement or lock wait may take at most (calls without
 #: a deadline, reads); REGISTRY_STATEMENT_TIMEOUT.
 DEFAULT_STATEMENT_TIMEOUT = 30.0
@@ -123,6 +125,13 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "",
         "calls one connection may have open at once (default 100); more wait in the client",
     ),
+    (
+        "REGISTRY_MALLOC_TRIM_INTERVAL",
+        "",
+        "seconds between two returns of free memory to the system (default 10; 0: never)",
+    ),
+    ("MALLOC_ARENA_MAX", "", "glibc: malloc arenas (default here 2, see docs/operations.md)"),
+    ("MALLOC_MMAP_THRESHOLD_", "", "glibc: bytes from which malloc maps (default here 1 MiB)"),
     (
         "REGISTRY_WATCH_STREAMS_PER_PRINCIPAL",
         "",
@@ -400,6 +409,12 @@ class ServerConfig:
         default_factory=_seconds("REGISTRY_KEEPALIVE_TIMEOUT", DEFAULT_KEEPALIVE_TIMEOUT)
     )
     streams_per_connection: int = field(default_factory=_streams_per_connection)
+    # Memory: free malloc memory returned every this many seconds (memory.py).
+    malloc_trim_interval: float = field(
+        default_factory=lambda: env_number(
+            "REGISTRY_MALLOC_TRIM_INTERVAL", DEFAULT_MALLOC_TRIM_INTERVAL, 0
+        )
+    )
     # PostgreSQL: seconds a statement or lock wait may take at most; a write
     # transaction is bounded by its call's deadline below that (store/database.py).
     statement_timeout: float = field(default_factory=_statement_timeout)

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_api.rpcs import RPCS, SERVICE
-from registry_server import migrate
+from registry_server import memory, migrate
 from registry_server import tracing as tracing_setup
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
@@ -216,6 +216,8 @@ def start(
     to its provider (tests); by default tracing is what the OTEL_* environment
     asks for, usually nothing (tracing.py).
     """
+    # Before any thread allocates: the arenas are made as threads need them.
+    memory.bound_malloc(config.malloc_trim_interval)
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
     tls = load_tls(config)
