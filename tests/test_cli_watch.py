@@ -101,7 +101,9 @@ def test_text_lines_escape_what_the_registry_holds(
 def test_exec_runs_the_command_per_event_with_the_event(
     target: str, client: RegistryClient, model: str, tmp_path: Path
 ) -> None:
-    """Live, from now: the watch is started, then the alias moves."""
+    """Live: the watch is started, then the alias moves. (Started after the last event
+    rather than "from now", which begins where the server's event feed stands and may
+    still include the fixture's alias move, committed a moment before.)"""
     out = tmp_path / "hook.jsonl"
     script = (
         "import json, os, sys\n"
@@ -114,6 +116,7 @@ def test_exec_runs_the_command_per_event_with_the_event(
     process = subprocess.Popen(
         [
             *registry(target, "--output=json", "watch", model, "--alias=champion", "--limit=2"),
+            *("--after", str(list(client.iter_model_events(model))[-1].event_id)),
             "--exec",
             hook,
         ],
