@@ -186,10 +186,12 @@ class EventWatch:
         self._retry: RegistryError | None = None
         self._pending: ModelEvent | None = None
         self.reconnects = 0
-        # Open the first stream now, so that "from now" means from this call
-        # on (an event committed after it returns is seen) and a bad request
-        # fails here. A stream that fails for a passing reason is reopened
-        # by the first ``next``.
+        # Open the first stream now, so that "from now" includes every event
+        # committed after this returns (the server starts where its event
+        # feed stands, which may still be short of a commit made a moment
+        # before: that one may be included too) and a bad request fails here.
+        # A stream that fails for a passing reason is reopened by the first
+        # ``next``.
         self._pending = self._read_one()
 
     @property
@@ -369,13 +371,15 @@ class WatchMixin(Transport):
         deletions of that alias.
 
         Where it starts: after ``after_event_id`` (a ``cursor`` saved
-        earlier); with 0, only changes committed from this call on, or every
-        recorded change first when ``from_beginning`` is true.
+        earlier); with 0, from now, or with every recorded change first when
+        ``from_beginning`` is true.
 
         The stream is opened before this returns, so a bad argument raises
         here (InvalidArgument naming the field, NotFound for a model with no
-        history, PermissionDenied), and "from now" means from this call (from
-        the server's first answer, if it could not be reached then).
+        history, PermissionDenied), and "from now" includes every change
+        committed after this call (after the server's first answer, if it
+        could not be reached then); one committed a moment before may be
+        included too, as the server starts where its event feed stands.
 
         A stream silent for ``idle_timeout`` seconds (the server sends a
         heartbeat every few seconds) is dropped and reopened from the cursor.
