@@ -89,6 +89,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ),
     ("REGISTRY_ACCESS_LOG", "--access-log", "log every successful call too (true/false)"),
     (
+        "REGISTRY_LOG_FORMAT",
+        "--log-format",
+        "text (default) or json: one JSON object per line (docs/operations.md)",
+    ),
+    (
         "REGISTRY_UPLOAD_HEADER_TIMEOUT",
         "",
         "seconds an UploadArtifact stream may take to send its header (default 10)",

@@ -91,6 +91,7 @@ class EscapingFilter(logging.Filter):
         message = record.getMessage()
         escaped = escape(message)
         if escaped is not message:
+            record.unescaped = message  # exact, for the JSON format (logs.py)
             record.msg = escaped
             record.args = None
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
