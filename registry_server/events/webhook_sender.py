@@ -14,7 +14,8 @@ Delivery rows are queued by a trigger in the event's own transaction
 4. hand them to a small pool of worker threads, at most PER_WEBHOOK of them
    on one webhook at a time, so a slow receiver holds two workers for at most
    its timeout each and never the other webhooks' deliveries (a few per
-   worker are claimed ahead, so one claim serves many sends).
+   worker are claimed ahead, so one claim serves many sends);
+5. record the outcomes the workers left, all in one statement.
 
 Each attempt resolves the host again, refuses it if it now points where
 webhooks may not go (domain/webhooks.py), and connects to the address it
@@ -194,6 +195,8 @@ class WebhookSender:
         self._held: collections.Counter[int] = collections.Counter()
         self._running: collections.Counter[int] = collections.Counter()
         self._parked: dict[int, collections.deque[store.Claimed]] = {}
+        # Outcomes not yet recorded: the loop writes them in one statement.
+        self._outcomes: list[tuple[store.Claimed, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._engine: Engine | None = None
@@ -220,6 +223,10 @@ class WebhookSender:
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        try:
+            self._record()  # what was sent before the stop
+        except Exception:
+            log.warning("webhook sender: outcomes not recorded at stop", exc_info=True)
         if self._engine is not None:
             event.remove(self._engine, "commit", self._on_commit)
             self._engine = None
@@ -248,6 +255,7 @@ class WebhookSender:
             if self._stopping.is_set():
                 return
             try:
+                self._record()
                 self._claim()
                 self._failures = 0
             except Exception:
@@ -257,6 +265,15 @@ class WebhookSender:
                 self._stopping.wait(min(30.0, self.poll_interval * self._failures))
             # However often commits wake it, it claims at most ~200 times a second.
             self._stopping.wait(0.005)
+
+    def _record(self) -> None:
+        """Write the outcomes the workers left, in one transaction. Lost if it
+        fails: the claims then lapse and the deliveries are sent again."""
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        if outcomes:
+            with self.db.write() as conn:
+                store.finish(conn, outcomes)
 
     def _claim(self) -> None:
         # Up to PREFETCH deliveries per worker are claimed ahead (queued while
@@ -320,9 +337,7 @@ class WebhookSender:
             try:
                 self._deliver(item)
             except Exception:
-                log.warning(
-                    "webhook delivery %d: cannot record the attempt", item.id, exc_info=True
-                )
+                log.warning("webhook delivery %d: attempt failed", item.id, exc_info=True)
             finally:
                 self._done(item)
 
@@ -355,6 +370,7 @@ class WebhookSender:
         now = self.clock()
         attempts = claimed.attempts + 1
         values: dict[str, Any] = {
+            "status": store.PENDING,
             "attempts": attempts,
             "last_code": code,
             "last_attempt_ms": now,
@@ -370,5 +386,5 @@ class WebhookSender:
             else:
                 values.update(next_attempt_ms=now + delay_ms)
             values["last_error"] = error[:MAX_ERROR]
-        with self.db.write() as conn:
-            store.finish(conn, claimed, values)
+        with self._lock:
+            self._outcomes.append((claimed, values))

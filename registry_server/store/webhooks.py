@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
 from registry_server.store.schema import model_events as events_t
 from registry_server.store.schema import webhook_deliveries as deliveries_t
@@ -311,13 +311,33 @@ def claim(
     ]
 
 
-def finish(conn: Connection, claimed: Claimed, values: dict[str, Any]) -> bool:
-    """Record an attempt's outcome and release the claim; False when the claim
-    had lapsed and another sender took the row (its result counts instead)."""
-    d = deliveries_t
-    done = conn.execute(
-        update(d)
-        .where(d.c.id == claimed.id, d.c.lease_until_ms == claimed.lease_until_ms)
-        .values(**values, lease_until_ms=0)
+#: What an attempt's outcome sets (every column, so that one statement takes
+#: a batch of them).
+OUTCOME = ("status", "attempts", "last_code", "last_error", "last_attempt_ms", "next_attempt_ms")
+
+_FINISH = (
+    update(deliveries_t)
+    .where(
+        deliveries_t.c.id == bindparam("b_id"),
+        deliveries_t.c.lease_until_ms == bindparam("b_lease"),
     )
-    return done.rowcount > 0
+    .values({**{name: bindparam(f"b_{name}") for name in OUTCOME}, "lease_until_ms": 0})
+)
+
+
+def finish(conn: Connection, outcomes: Sequence[tuple[Claimed, dict[str, Any]]]) -> None:
+    """Record attempts' outcomes (each a value per OUTCOME column) and release
+    their claims, in one statement. A claim that had lapsed, the row taken by
+    another sender, is left alone: that sender's result counts instead."""
+    if outcomes:
+        conn.execute(
+            _FINISH,
+            [
+                {
+                    "b_id": claimed.id,
+                    "b_lease": claimed.lease_until_ms,
+                    **{f"b_{name}": values[name] for name in OUTCOME},
+                }
+                for claimed, values in outcomes
+            ],
+        )
