@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import importlib.util
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from registry_server import config as cfg
-from registry_server import logs
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Needs a fixed port in --listen (Linux SO_REUSEPORT spreads connections)",
     )
     serve.add_argument(
+        "--http-listen",
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus) and /healthz over HTTP on this address (env "
+        "REGISTRY_HTTP_LISTEN; default: off, and no metrics are collected). Use a loopback "
+        "address (127.0.0.1:9090) unless a scraper or probe elsewhere needs it: the port "
+        "has no authentication. With --processes every process serves it and /metrics "
+        "sums over all of them",
+    )
+    serve.add_argument(
         "--allow-insecure-webhooks",
         action="store_true",
         default=None,
@@ -159,13 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="log one line per successful call (method, duration); failed calls and calls "
         "slower than 1 s are always logged (env REGISTRY_ACCESS_LOG=true). Costs about a "
         "tenth of the server's CPU on the fastest calls",
-    )
-    serve.add_argument(
-        "--log-format",
-        choices=logs.FORMATS,
-        help="text lines (default) or json: one JSON object per line with time, level, "
-        "message and, per call, method, status, duration_ms, principal and trace_id "
-        "(env REGISTRY_LOG_FORMAT)",
     )
     # Settings that do not go together are reported with this command's usage.
     serve.set_defaults(command_parser=serve)
@@ -209,16 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw_argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(raw_argv)
     args.raw_argv = raw_argv  # `serve --processes` starts its children with them
-    log_format = (
-        getattr(args, "log_format", None) or os.environ.get("REGISTRY_LOG_FORMAT") or "text"
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
     )
-    if log_format not in logs.FORMATS:
-        print(
-            f"registry-server: $REGISTRY_LOG_FORMAT must be text or json, not {log_format!r}",
-            file=sys.stderr,
-        )
-        return 2
-    logs.configure(args.log_level, log_format)
     # alembic reports its plugins and DDL mode at INFO on every start of the embedded
     # store ("Context impl SQLiteImpl.", "Will assume non-transactional DDL."); the
     # migrations it applies are logged by registry_server.migrate instead.
@@ -345,6 +340,7 @@ def _serve(args: argparse.Namespace) -> int:
             or config.allow_insecure_webhooks,
             allow_private_webhooks=bool(args.allow_private_webhooks)
             or config.allow_private_webhooks,
+            http_listen=args.http_listen or config.http_listen,
         )
         config.check_exposure()
     except cfg.ConfigError as exc:

@@ -94,6 +94,17 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "text (default) or json: one JSON object per line (docs/operations.md)",
     ),
     (
+        "REGISTRY_HTTP_LISTEN",
+        "--http-listen",
+        "host:port of the HTTP side port (/metrics, /healthz); off unless set",
+    ),
+    (
+        "PROMETHEUS_MULTIPROC_DIR",
+        "",
+        "metrics of --processes N: an empty directory shared by the processes "
+        "(default: a fresh temporary one)",
+    ),
+    (
         "REGISTRY_UPLOAD_HEADER_TIMEOUT",
         "",
         "seconds an UploadArtifact stream may take to send its header (default 10)",
@@ -257,6 +268,19 @@ _TLS_SETTINGS = {
     "--workers": "REGISTRY_WORKERS",
     "--read-threads": "REGISTRY_READ_THREADS",
 }
+
+
+def _check_http_listen(listen: str, processes: int) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            f"--http-listen ($REGISTRY_HTTP_LISTEN): expected HOST:PORT, got {listen!r}"
+        )
+    if processes > 1 and int(port) == 0:
+        raise ConfigError(
+            "--http-listen ($REGISTRY_HTTP_LISTEN) needs a fixed port with --processes above 1: "
+            "the processes share it"
+        )
 
 
 def _setting(flag: str) -> str:
@@ -436,6 +460,11 @@ class ServerConfig:
     )
     # WatchModelEvents limits (events/watch.py).
     watch: WatchSettings = field(default_factory=_watch_settings)
+    # The HTTP side port (/metrics, /healthz; registry_server/http/): off
+    # unless set. Metrics are collected only when it is on.
+    http_listen: str | None = field(
+        default_factory=lambda: os.environ.get("REGISTRY_HTTP_LISTEN") or None
+    )
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -461,6 +490,8 @@ class ServerConfig:
                 f"{_setting('--processes')} above 1 needs a fixed port in "
                 f"{_setting('--listen')}: the processes share it"
             )
+        if self.http_listen is not None:
+            _check_http_listen(self.http_listen, self.processes)
         if self.tls_client_ca and not self.tls_cert:
             raise ConfigError(
                 f"{_setting('--tls-client-ca')} needs {_setting('--tls-cert')} and "

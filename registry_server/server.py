@@ -7,6 +7,7 @@ ones a grace period to finish.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import signal
 import threading
@@ -20,10 +21,11 @@ from grpc_reflection.v1alpha import reflection
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_api.rpcs import RPCS, SERVICE
-from registry_server import memory, migrate
+from registry_server import memory, metrics, migrate
 from registry_server import tracing as tracing_setup
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
+from registry_server.api.metrics import MetricsInterceptor
 from registry_server.api.pools import ReadPool
 from registry_server.api.servicer import ModelRegistryServicer
 from registry_server.api.uploads import UploadGate, grant_lookup
@@ -44,7 +46,10 @@ from registry_server.domain.webhooks import SecretBox, WebhookPolicy, WebhookSer
 from registry_server.events.feed import EventFeed
 from registry_server.events.watch import WatchService
 from registry_server.events.webhook_sender import WebhookSender
+from registry_server.http.app import create_app
+from registry_server.http.server import HttpServer
 from registry_server.lifecycle import BoundedProbe, ServingState
+from registry_server.store import webhooks as webhook_store
 from registry_server.store.database import Database, is_sqlite, make_engine
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ class RunningServer:
     webhook_sender: WebhookSender | None = None
     # Serving or draining (lifecycle.py): what /healthz and a drain read.
     serving: ServingState = field(default_factory=ServingState)
+    # The HTTP side port (--http-listen), if any.
+    http: HttpServer | None = None
     # Spans' provider and instrumentation, None when tracing is off (tracing.py).
     tracing: tracing_setup.Tracing | None = None
 
@@ -82,6 +89,8 @@ class RunningServer:
             self.webhook_sender.stop()
         self.read_pool.shutdown(wait=False)
         self.watch_pool.shutdown(wait=False)
+        if self.http is not None:  # last: /healthz says 503 until the end
+            self.http.stop()
         self.database.dispose()
         if self.tracing is not None:
             self.tracing.shutdown()
@@ -92,8 +101,10 @@ def prepare_database(
     pool_size: int,
     prepared_statements: bool = True,
     statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+    instrument: bool = False,
 ) -> Database:
-    """Open the database; migrate SQLite, refuse a PostgreSQL schema that is behind."""
+    """Open the database; migrate SQLite, refuse a PostgreSQL schema that is behind.
+    `instrument`: keep the pool metrics (registry_server/metrics.py)."""
     engine = make_engine(
         url,
         pool_size=pool_size,
@@ -102,7 +113,7 @@ def prepare_database(
     )
     if is_sqlite(url):
         migrate.upgrade(engine)
-        return Database(engine)
+        return Database(engine, instrument=instrument)
     try:
         migrate.ensure_current(engine)
     except Exception:
@@ -115,7 +126,7 @@ def prepare_database(
         prepared_statements=prepared_statements,
         statement_timeout=statement_timeout,
     )
-    return Database(engine, reads, statement_timeout=statement_timeout)
+    return Database(engine, reads, statement_timeout=statement_timeout, instrument=instrument)
 
 
 def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
@@ -183,6 +194,36 @@ def _event_feed(config: ServerConfig, database: Database) -> EventFeed:
     return EventFeed(engine.connect, catch_up=1.0, on_close=engine.dispose)
 
 
+def _side_port(
+    config: ServerConfig, database: Database, serving: ServingState, reuse_port: bool
+) -> HttpServer:
+    """The HTTP side port: /healthz and /metrics (registry_server/http/)."""
+    assert config.http_listen is not None
+
+    def pending_deliveries() -> float | None:
+        try:
+            with database.read() as conn:
+                return webhook_store.count_pending(conn)
+        except Exception:  # a scrape without the gauge, not a failed scrape
+            log.warning("metrics: could not count pending webhook deliveries", exc_info=True)
+            return None
+
+    metrics.set_build_info(package_version(), migrate.head_revision())
+    pending = metrics.webhook_pending_collector(pending_deliveries)
+    app = create_app(serving, metrics.Exposition([pending]))
+    http = HttpServer(app, config.http_listen, reuse_port=reuse_port)
+    http.start()
+    log.info("serving /metrics and /healthz on http://%s (port %d)", config.http_listen, http.port)
+    return http
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("modelregistry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
     """TLS for the listener; with a client CA, a client without a certificate
     signed by it is refused during the handshake, before any call is read."""
@@ -221,11 +262,16 @@ def start(
     # TLS files first: a bad certificate should not cost a migration run.
     config.check_exposure()
     tls = load_tls(config)
+    # Metrics are collected when there is a port to show them on.
+    measured = config.http_listen is not None
+    if measured:
+        metrics.state.enabled = True
     database = prepare_database(
         config.database_url,
         pool_size=config.workers,
         prepared_statements=config.prepared_statements,
         statement_timeout=config.statement_timeout,
+        instrument=measured,
     )
     serving = ServingState(BoundedProbe(database.ping))
     log.info("artifact store: %s", config.artifact_store)
@@ -247,6 +293,9 @@ def start(
             # Tracing off: no interceptor at all. On: inside the pools, so the
             # span is opened in the thread that runs the call.
             *([traces.server_interceptor()] if traces is not None else []),
+            # Metrics: outside the error mapping, so they see every call's
+            # final status (api/metrics.py); absent without --http-listen.
+            *([MetricsInterceptor()] if measured else []),
             ErrorAndLoggingInterceptor(
                 access_log=config.access_log,
                 trace_id=traces.current_trace_id if traces is not None else None,
@@ -320,6 +369,7 @@ def start(
         database.dispose()
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
     server.start()
+    http = _side_port(config, database, serving, reuse_port) if measured else None
     sender.watch_commits(database.engine)
     sender.start()
     for service in ("", SERVICE_NAME):
@@ -337,6 +387,7 @@ def start(
         watch_pool.pool,
         sender,
         serving,
+        http=http,
         tracing=traces,
     )
 

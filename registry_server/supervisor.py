@@ -19,19 +19,32 @@ server rather than leaving it running at part strength.
 Everything else a process keeps is either per call or in the database
 (upload reservations, tokens, grants), so the children need no coordination;
 the token cache of each child honours revocations within its own 5 s.
+
+Metrics (``--http-listen``) are the exception: a scrape reaches one process
+but must count the calls of all. The supervisor gives the children one
+directory in PROMETHEUS_MULTIPROC_DIR (a fresh temporary one, removed at
+exit; or the operator's, emptied of metric files first), where
+prometheus_client keeps every process's values in memory-mapped files that
+any process sums when scraped (metrics.py). A child that exits has its live
+gauges (pools in use, open streams) dropped from the sum.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from registry_server.config import ServerConfig, load_tls
+from registry_server.metrics import MULTIPROC_ENV
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +86,47 @@ def serve_processes(config: ServerConfig, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, _on_signal)
 
     command = child_command(argv)
-    children = [subprocess.Popen(command) for _ in range(config.processes)]
+    metrics_dir, made = _metrics_dir(config)
+    env = None if metrics_dir is None else {**os.environ, MULTIPROC_ENV: metrics_dir}
+    try:
+        return _supervise(config, command, env, stopping, received, metrics_dir)
+    finally:
+        if made and metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(config: ServerConfig) -> tuple[str | None, bool]:
+    """The children's PROMETHEUS_MULTIPROC_DIR, and whether it was made here
+    (then it is removed at exit). None without --http-listen: no metrics."""
+    if config.http_listen is None:
+        return None, False
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        # Values left by an earlier run would be added to this one's.
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return given, False
+    return tempfile.mkdtemp(prefix="registry-metrics-"), True
+
+
+def _process_gone(pid: int, metrics_dir: str | None) -> None:
+    """Drop an exited child's live gauges from the metrics' sum."""
+    if metrics_dir is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, metrics_dir)
+
+
+def _supervise(
+    config: ServerConfig,
+    command: list[str],
+    env: dict[str, str] | None,
+    stopping: threading.Event,
+    received: list[int],
+    metrics_dir: str | None,
+) -> int:
+    children = [subprocess.Popen(command, env=env) for _ in range(config.processes)]
     log.info(
         "supervising %d server processes on %s (pids %s)",
         len(children),
@@ -92,6 +145,8 @@ def serve_processes(config: ServerConfig, argv: Sequence[str]) -> int:
     else:
         log.info("received %s; stopping server processes", signal.Signals(received[0]).name)
     _stop(children, config.grace_seconds)
+    for child in children:
+        _process_gone(child.pid, metrics_dir)
     return 1 if failed is not None else 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from registry_api import metadata as metadata_keys
+from registry_server import metrics
 from registry_server.api.interceptors import CachingInterceptor, note_principal, refusal
 from registry_server.api.visibility import hide_parents
 from registry_server.domain import validation
@@ -30,7 +31,7 @@ from registry_server.domain.access import (
     HiddenModel,
 )
 from registry_server.domain.errors import Unauthenticated
-from registry_server.domain.tokens import Authenticator
+from registry_server.domain.tokens import Authenticator, TokenRefused
 
 ACTOR_METADATA_KEY = metadata_keys.ACTOR
 AUTHORIZATION_METADATA_KEY = metadata_keys.AUTHORIZATION
@@ -56,8 +57,9 @@ def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str]:
         if key == AUTHORIZATION_METADATA_KEY and authorization is not None:
             # Which one would count is a guess a proxy and this server could
             # make differently: refuse rather than let the last one win.
-            raise Unauthenticated(
-                "authorization: more than one `authorization` header; send exactly one"
+            raise TokenRefused(
+                "authorization: more than one `authorization` header; send exactly one",
+                "multiple",
             )
         if not isinstance(value, str):
             continue
@@ -75,7 +77,12 @@ class AuthInterceptor(CachingInterceptor):
         self.access = access
 
     def _enter(self, context: grpc.ServicerContext) -> contextvars.Token[Caller]:
-        caller = self.authenticator.authenticate(*_metadata(context))
+        try:
+            caller = self.authenticator.authenticate(*_metadata(context))
+        except Unauthenticated as refused:
+            # Counted by reason (a fixed word) for registry_auth_failures_total.
+            metrics.count_auth_failure(getattr(refused, "reason", "unknown"))
+            raise
         note_principal(caller.principal)  # for the call's log line
         return _current.set(caller)
 

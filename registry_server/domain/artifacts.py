@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from registry_server import metrics
 from registry_server.artifacts.base import ArtifactStore, object_key
 from registry_server.domain import uri as uris
 from registry_server.domain import validation
@@ -108,7 +109,7 @@ class ArtifactService:
             model_id, version_id = change.model_id, row.id
         key = object_key(model_id, version, path)
         try:
-            stored = self.store.put_stream(key, chunks)
+            stored = self.store.put_stream(key, metrics.counted_upload(chunks))
         except BaseException as exc:
             # Aborting or deleting the version meanwhile removes its folder,
             # the upload's temporary file with it (the local store's rename
@@ -390,7 +391,7 @@ class ArtifactService:
                 f"path: {path!r} of {version_label(name, version)} is missing from the "
                 "artifact store"
             ) from None
-        return Download(item, chunks)
+        return Download(item, metrics.counted_download(chunks))
 
     def download_urls(
         self, name: str, version: int, paths: Sequence[str], expires_seconds: int, caller: Caller

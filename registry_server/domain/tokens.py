@@ -202,6 +202,16 @@ class TokenService:
             return store.token_by_hash(conn, hash_secret(secret)) is not None
 
 
+class TokenRefused(Unauthenticated):
+    """Unauthenticated, with why in a word (`reason`: missing, malformed,
+    unknown, expired, revoked, multiple), which the metrics count by
+    (registry_auth_failures_total): a fixed word, never the token."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Authenticator:
     """Turns the `authorization` metadata of a call into a Caller."""
 
@@ -217,21 +227,22 @@ class Authenticator:
         if not self.required:
             return Caller.unauthenticated(declared_actor)
         if not authorization:
-            raise Unauthenticated(
+            raise TokenRefused(
                 "authorization: this server requires a bearer token "
-                "(metadata `authorization: Bearer <token>`)"
+                "(metadata `authorization: Bearer <token>`)",
+                "missing",
             )
         scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthenticated("authorization: expected `Bearer <token>`")
+            raise TokenRefused("authorization: expected `Bearer <token>`", "malformed")
         row = self._lookup(hash_secret(secret.strip()))
         if row is None:
-            raise Unauthenticated("authorization: unknown access token")
+            raise TokenRefused("authorization: unknown access token", "unknown")
         now = self.clock()
         if row.revocation_time is not None:
-            raise Unauthenticated(f"authorization: access token {row.id} was revoked")
+            raise TokenRefused(f"authorization: access token {row.id} was revoked", "revoked")
         if row.expiration_time is not None and row.expiration_time <= now:
-            raise Unauthenticated(f"authorization: access token {row.id} has expired")
+            raise TokenRefused(f"authorization: access token {row.id} has expired", "expired")
         return Caller(principal=row.principal, role=Role.parse(row.role), token_id=int(row.id))
 
     def forget(self, token_id: int) -> None:

@@ -163,7 +163,8 @@ def readable_by(
 _PROTECTIONS = Statement(
     select(protections_t.c.kind, protections_t.c.name)
     .where(protections_t.c.model_id == bindparam("model_id"))
-    .order_by(protections_t.c.kind, protections_t.c.name)
+    .order_by(protections_t.c.kind, protections_t.c.name),
+    metric="model_protections",
 )
 
 

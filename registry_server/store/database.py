@@ -24,15 +24,17 @@ halfway with "database is locked" when two deferred readers both try to write.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from registry_server import deadline
+from registry_server import deadline, metrics
 from registry_server.domain.errors import Unavailable
 from registry_server.store import prepared
 from registry_server.store.watchdog import Watchdog
@@ -138,6 +140,21 @@ def make_engine(
     return engine
 
 
+def _instrument_pool(engine: Engine, label: str) -> tuple[Callable[[float], None], Any, int]:
+    """Keep registry_db_pool_size / _in_use for `engine`'s pool (pool events:
+    no work per call beyond an increment and a decrement). Returns the
+    observer of its checkout waits, and its size gauge and what was added to
+    it (taken back on dispose)."""
+    pool: Any = engine.pool
+    size = pool.size() + max(0, getattr(pool, "_max_overflow", 0))
+    size_gauge = metrics.db_pool_size.labels(pool=label)
+    size_gauge.inc(size)
+    in_use = metrics.db_pool_in_use.labels(pool=label)
+    event.listen(engine, "checkout", lambda *_: in_use.inc())
+    event.listen(engine, "checkin", lambda *_: in_use.dec())
+    return metrics.db_pool_wait_seconds.labels(pool=label).observe, size_gauge, size
+
+
 def _is_unavailable(exc: DBAPIError) -> bool:
     # Lost connections, refused connections, SQLite lock timeouts: all
     # transient from the caller's point of view.
@@ -168,9 +185,22 @@ class Database:
         read_engine: Engine | None = None,
         *,
         statement_timeout: float | None = None,
+        instrument: bool = False,
     ) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
+        # Metrics (`instrument`, a server with --http-listen): pool gauges and
+        # checkout waits. SQLite has one pool, labelled "write".
+        self._write_wait: Callable[[float], None] | None = None
+        self._read_wait: Callable[[float], None] | None = None
+        self._pool_sizes: list[tuple[Any, int]] = []
+        if instrument:
+            self._write_wait, *sized = _instrument_pool(engine, "write")
+            self._read_wait = self._write_wait
+            self._pool_sizes.append((sized[0], sized[1]))
+            if self.read_engine is not engine:
+                self._read_wait, *sized = _instrument_pool(self.read_engine, "read")
+                self._pool_sizes.append((sized[0], sized[1]))
         # PostgreSQL: write transactions end by their call's deadline, and
         # by `statement_timeout` seconds at most.
         self._bound_writes = statement_timeout is not None and self.dialect == "postgresql"
@@ -188,9 +218,21 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _connect(self, write: bool) -> Connection:
+        """A connection from the write or read pool, its wait timed when
+        metrics are on (on the write pool the wait includes the pre-ping)."""
+        engine = self.engine if write else self.read_engine
+        observe = self._write_wait if write else self._read_wait
+        if observe is None:
+            return engine.connect()
+        begin = time.perf_counter()
+        conn = engine.connect()
+        observe(time.perf_counter() - begin)
+        return conn
+
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
-        with _unavailable_mapped(), (self.engine if write else self.read_engine).connect() as conn:
+        with _unavailable_mapped(), self._connect(write) as conn:
             if write:
                 conn = conn.execution_options(**{_WRITE: True})
             watched = self.watchdog.watch(conn) if self.watchdog else None
@@ -224,7 +266,7 @@ class Database:
             with self.write() as conn:
                 yield conn
             return
-        with _unavailable_mapped(), self.engine.connect() as conn:
+        with _unavailable_mapped(), self._connect(write=True) as conn:
             # psycopg2's autocommit flag is client-side (SQLAlchemy's pre-ping
             # flips it the same way); the AUTOCOMMIT isolation level would
             # cost two SET round trips per checkout.
@@ -254,6 +296,9 @@ class Database:
             conn.exec_driver_sql("SELECT 1").scalar()
 
     def dispose(self) -> None:
+        for gauge, size in self._pool_sizes:
+            gauge.dec(size)
+        self._pool_sizes = []
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

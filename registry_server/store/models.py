@@ -37,7 +37,9 @@ def insert(conn: Connection, *, name: str, description: str, created_by: str, no
 
 # Reading a model (GetRegisteredModel, and every model mutation's answer)
 # runs these; built once and prepared on PostgreSQL.
-_GET = Statement(select(models_t).where(models_t.c.name == bindparam("name")))
+_GET = Statement(
+    select(models_t).where(models_t.c.name == bindparam("name")), metric="model_by_name"
+)
 _TAGS = Statement(
     select(tags_t.c.key, tags_t.c.value)
     .where(tags_t.c.model_id == bindparam("model_id"))

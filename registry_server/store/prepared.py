@@ -24,6 +24,7 @@ import contextlib
 import functools
 import itertools
 import re
+import time
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -32,6 +33,8 @@ from sqlalchemy import ClauseElement, Connection, CursorResult, Executable, even
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+
+from registry_server import metrics
 
 # Set on a PostgreSQL engine's connections when prepared statements are on.
 _ENABLED = "registry_prepared_statements"
@@ -59,10 +62,16 @@ def enable(engine: Engine) -> None:
 class Statement:
     """A SQLAlchemy statement, plus its PREPARE form for PostgreSQL."""
 
-    def __init__(self, stmt: Executable, *, bounded: bool = False) -> None:
+    def __init__(
+        self, stmt: Executable, *, bounded: bool = False, metric: str | None = None
+    ) -> None:
         self.stmt = stmt
         self.bounded = bounded
         self.name = f"registry_q{next(_names)}"
+        # The `statement` label of registry_db_statement_seconds (a fixed
+        # name given where a hot lookup is defined); None: not timed.
+        self.metric = metric
+        self._observe: Callable[[float], None] | None = None
         # The row type of its results, made on the first EXECUTE: the columns
         # of a prepared statement are fixed, and building the type from the
         # cursor's description decoded every column name on every call.
@@ -101,7 +110,21 @@ class Statement:
         return self._compiled[1]
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any] | Rows:
-        """Execute with `params`: prepared on PostgreSQL, as usual elsewhere."""
+        """Execute with `params`: prepared on PostgreSQL, as usual elsewhere;
+        timed into registry_db_statement_seconds when it has a metric name
+        and metrics are on."""
+        if self.metric is None or not metrics.state.enabled:
+            return self._run(conn, params)
+        observe = self._observe
+        if observe is None:
+            observe = self._observe = metrics.db_statement_seconds.labels(self.metric).observe
+        begin = time.perf_counter()
+        try:
+            return self._run(conn, params)
+        finally:
+            observe(time.perf_counter() - begin)
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> CursorResult[Any] | Rows:
         info = conn.connection.info
         if not info.get(_ENABLED):
             return conn.execute(self.stmt, dict(params))

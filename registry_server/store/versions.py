@@ -58,8 +58,10 @@ def _one(conn: Connection, stmt: Statement, params: Mapping[str, Any]) -> ModelV
 _BY_NAME_VERSION_SELECT = rows.version_select().where(
     models_t.c.name == bindparam("name"), versions_t.c.version == bindparam("version")
 )
-_BY_NAME_VERSION = Statement(_BY_NAME_VERSION_SELECT)
-_BY_ID = Statement(rows.version_select().where(versions_t.c.id == bindparam("version_id")))
+_BY_NAME_VERSION = Statement(_BY_NAME_VERSION_SELECT, metric="version_by_number")
+_BY_ID = Statement(
+    rows.version_select().where(versions_t.c.id == bindparam("version_id")), metric="version_by_id"
+)
 # The alias is looked up by its key (the model's name, then (model_id,
 # alias)), and its version by primary key. Joined to the versions on
 # version_id, PostgreSQL walked every version of the model and probed the
@@ -73,7 +75,9 @@ _ALIAS_TARGET = (
     .correlate(None)
     .scalar_subquery()
 )
-_BY_ALIAS = Statement(rows.version_select().where(versions_t.c.id == _ALIAS_TARGET))
+_BY_ALIAS = Statement(
+    rows.version_select().where(versions_t.c.id == _ALIAS_TARGET), metric="version_by_alias"
+)
 
 
 # Version numbers are stored as 32-bit integers; the API takes int64. A
