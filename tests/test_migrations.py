@@ -40,6 +40,7 @@ TABLES = {
     "webhook_event_kinds",
     "webhook_models",
     "webhook_deliveries",
+    "console_sessions",
     "alembic_version",
 }
 

@@ -332,3 +332,22 @@ webhook_deliveries = Table(
     Index(None, "webhook_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# Web console sign-ins (registry_server/console/): a session is a random id
+# held in an HttpOnly cookie; only its SHA-256 is stored, with the access
+# token it was opened with. Every request joins the token, so revoking the
+# token ends its sessions on every replica; signing out deletes the row.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "token_id",
+        BigId,
+        ForeignKey("access_tokens.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("expiration_time", BigInteger, nullable=False),
+    Index(None, "expiration_time"),
+)
