@@ -33,6 +33,7 @@ from registry_server.api.watch import WatchPool
 from registry_server.artifacts import factory as artifact_factory
 from registry_server.artifacts.base import ArtifactStore
 from registry_server.config import DEFAULT_STATEMENT_TIMEOUT, ServerConfig, ServerTls, load_tls
+from registry_server.console import ConsoleServices, console_routes
 from registry_server.domain.access import AccessControl, Role
 from registry_server.domain.artifacts import ArtifactService
 from registry_server.domain.clock import Clock, now_ms
@@ -195,9 +196,14 @@ def _event_feed(config: ServerConfig, database: Database) -> EventFeed:
 
 
 def _side_port(
-    config: ServerConfig, database: Database, serving: ServingState, reuse_port: bool
+    config: ServerConfig,
+    database: Database,
+    serving: ServingState,
+    reuse_port: bool,
+    console: ConsoleServices | None = None,
 ) -> HttpServer:
-    """The HTTP side port: /healthz and /metrics (registry_server/http/)."""
+    """The HTTP side port: /healthz and /metrics (registry_server/http/), and
+    the web console (registry_server/console/) on every other path."""
     assert config.http_listen is not None
 
     def pending_deliveries() -> float | None:
@@ -210,8 +216,15 @@ def _side_port(
 
     metrics.set_build_info(package_version(), migrate.head_revision())
     pending = metrics.webhook_pending_collector(pending_deliveries)
-    app = create_app(serving, metrics.Exposition([pending]))
-    http = HttpServer(app, config.http_listen, reuse_port=reuse_port)
+    http = HttpServer(
+        create_app(
+            serving,
+            metrics.Exposition([pending]),
+            console_routes(console) if console is not None else (),
+        ),
+        config.http_listen,
+        reuse_port=reuse_port,
+    )
     http.start()
     log.info("serving /metrics and /healthz on http://%s (port %d)", config.http_listen, http.port)
     return http
@@ -369,7 +382,18 @@ def start(
         database.dispose()
         raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
     server.start()
-    http = _side_port(config, database, serving, reuse_port) if measured else None
+    console = ConsoleServices(
+        registry,
+        artifacts,
+        servicer.search,
+        servicer.history,
+        servicer.lineage,
+        servicer.grants,
+        authenticator,
+        servicer.watch,
+        clock,
+    )
+    http = _side_port(config, database, serving, reuse_port, console) if measured else None
     sender.watch_commits(database.engine)
     sender.start()
     for service in ("", SERVICE_NAME):
