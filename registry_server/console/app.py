@@ -7,6 +7,7 @@ registry_server/http/app.py mounts the result on the side port next to
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,9 @@ class ConsoleServices:
 
 
 class SecurityHeaders:
-    """CSP and friends on every console response (pages, assets, errors)."""
+    """CSP and friends on every console response (pages, assets, errors),
+    and `Server-Timing: app;dur=<ms>`: the time until the response started,
+    what bench/console_page.py reads."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,9 +64,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                took = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", f"app;dur={took:.1f}".encode()))
                 present = {name.lower() for name, _ in headers}
                 for name, value in SECURITY_HEADERS.items():
                     if name.lower().encode() not in present:
