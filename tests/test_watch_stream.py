@@ -13,7 +13,7 @@ import grpc
 import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
-from support.auth import auth_server
+from support.auth import AuthServer, auth_server, start_auth_server
 from support.postgres import temporary_database
 from support.watching import Watcher
 
@@ -338,3 +338,42 @@ def test_a_revoked_token_ends_its_watch_stream(
         admin.create_registered_model(f"after-revoke-{tmp_path.name[-8:]}")
         assert watcher.wait_ended() == grpc.StatusCode.UNAUTHENTICATED
         watcher.close()
+
+
+def test_heartbeats_keep_coming_while_every_event_is_hidden(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    """A caller watching everything on a busy registry where it may read
+    nothing still gets a message every heartbeat interval, its cursor moving
+    past the events it may not see (else its client would call the stream
+    dead and replay from a cursor that never moves)."""
+    running = start_auth_server(pg_database_url, tmp_path / "artifacts", watch=FAST)
+    server = AuthServer(running, "postgresql", tmp_path)
+    try:
+        hidden = f"busy-{tmp_path.name[-8:]}"
+        server.admin.create_registered_model(hidden)
+        watcher = Watcher(server.target, secret=server.token(f"nobody-{hidden}", "none"))
+        watcher.wait_started()
+        start = watcher.cursor
+        stop = threading.Event()
+
+        def churn() -> None:
+            i = 0
+            while not stop.is_set():
+                server.admin.set_registered_model_tag(hidden, "k", str(i))
+                i += 1
+
+        thread = threading.Thread(target=churn)
+        thread.start()
+        try:
+            watcher.wait_for(
+                lambda w: len({r.cursor for r in w.received if r.cursor > start}) >= 3,
+                what="heartbeats with moving cursors while hidden events stream by",
+            )
+        finally:
+            stop.set()
+            thread.join()
+        assert watcher.events == []
+        watcher.close()
+    finally:
+        server.close()

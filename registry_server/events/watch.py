@@ -18,6 +18,7 @@ follows.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -185,8 +186,11 @@ class Watch:
                 yield event, event.event_id
             cursor = start
         heartbeat = self._service.settings.heartbeat
+        last_sent = time.monotonic()
         while True:
-            found, position = self.mailbox.take(heartbeat)
+            found, position = self.mailbox.take(
+                max(0.0, heartbeat - (time.monotonic() - last_sent))
+            )
             closed = self.mailbox.closed
             if closed is Closed.OVERFLOW:
                 raise ResourceExhausted(
@@ -199,11 +203,14 @@ class Watch:
                 return
             for event in self._shown([f for f in found if f.event_id > cursor]):
                 yield event, event.event_id
+                last_sent = time.monotonic()
             cursor = max(cursor, position)
-            if not found:
-                # Idle for a heartbeat interval: keep proxies from closing the
-                # stream, and move a filtered watcher's cursor on.
+            if time.monotonic() - last_sent >= heartbeat:
+                # Nothing sent for a heartbeat interval (idle, or every event
+                # hidden from this caller): keep proxies from closing the
+                # stream, and move the client's cursor on.
                 yield None, cursor
+                last_sent = time.monotonic()
 
     def _backlog(self, after: int, until: int) -> Iterator[ModelEvent]:
         """Events after `after` up to `until` (final), page by page."""
