@@ -9,8 +9,8 @@ loopback port; the console is reached over HTTP like a browser would.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +22,7 @@ from registry_server.console.web import CSP
 from registry_server.server import RunningServer
 from tests.support.auth import AuthServer, start_auth_server
 from tests.support.browser import WebClient, console_server, console_url, model_path
+from tests.support.waiting import next_millisecond
 
 HOSTILE_NAMES = [
     '<script>alert("x")<\\script>',
@@ -193,10 +194,9 @@ def test_the_history_page_filters_and_shows_the_state_as_of_a_moment(
     grpc.create_model_version(model_name, source="s3://b/1")
     grpc.create_model_version(model_name, source="s3://b/2")
     grpc.set_registered_model_alias(model_name, "champion", 1)
-    time.sleep(1.1)  # the picker has 1 s resolution: a second between the states
-    middle = time.time()
-    time.sleep(1.1)
+    next_millisecond()
     grpc.set_registered_model_alias(model_name, "champion", 2)
+    first_move = grpc.list_model_events(model_name, kinds=["alias_set"]).events[0].timestamp
 
     page = web.get(f"{model_path(model_name)}/history")
     assert page.status == 200
@@ -204,7 +204,8 @@ def test_the_history_page_filters_and_shows_the_state_as_of_a_moment(
     aliases = web.get(f"{model_path(model_name)}/history?kind=alias_set")
     assert aliases.text.count('<li class="event') == 2
     assert "&#34;version&#34;: 1" in aliases.text  # before -> after, as JSON
-    as_of = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(middle))
+    moment = datetime.datetime.fromtimestamp(first_move / 1000, tz=datetime.UTC)
+    as_of = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]  # the picker's format, with ms
     state = web.get(f"{model_path(model_name)}/history?as_of={as_of}")
     section = state.text.split('id="state"')[1].split("</section>")[0]
     assert "@champion" in section and "v1" in section and "v2" not in section.split("Stages")[0]
@@ -474,3 +475,66 @@ def test_the_page_of_a_model_with_1000_versions_is_paged(
         took.append(float(page.headers["Server-Timing"].split("dur=")[1]))
     print(f"\nmodel page with 1,000 versions: median {sorted(took)[5]:.1f} ms server time (SQLite)")
     assert page.text.count('<th scope="row"><a href=') == 50
+
+
+# ------------------------------------------------------- across replicas
+
+
+def _outside_address() -> str | None:
+    """This machine's first non-loopback IPv4 address, if it has one."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent
+            address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.slow
+def test_a_session_works_on_every_replica_and_signing_out_on_one_ends_it_on_all(
+    pg_database_url: str, tmp_path: Path
+) -> None:
+    a = AuthServer(
+        start_auth_server(pg_database_url, tmp_path / "a", http_listen="0.0.0.0:0"),
+        "postgresql",
+        tmp_path,
+    )
+    b = AuthServer(
+        start_auth_server(pg_database_url, tmp_path / "b", http_listen="127.0.0.1:0"),
+        "postgresql",
+        tmp_path,
+    )
+    try:
+        assert a.running.http is not None and b.running.http is not None
+        on_a = WebClient(f"http://127.0.0.1:{a.running.http.port}")
+        assert _sign_in(on_a, a.token("frank", "reader")).status == 303
+        on_b = WebClient(f"http://127.0.0.1:{b.running.http.port}")
+        session = on_a.cookie("mr_session")
+        assert session is not None
+        on_b.cookies.set_cookie(session)
+        page = on_b.get("/")
+        assert page.status == 200 and "frank" in page.text  # B accepts A's session
+        assert on_b.post("/logout", {"csrf": "x" * 43}).status == 403  # B's form, not A's
+        on_b.cookies.set_cookie(on_a.cookie("mr_csrf"))  # type: ignore[arg-type]
+        assert on_b.post("/logout", {"csrf": on_a.get("/").csrf()}).status == 303
+        assert on_a.get("/").status == 303  # signed out on B: gone on A too
+
+        outside = _outside_address()
+        if outside is not None:  # reached through a non-loopback address
+            remote = WebClient(f"http://{outside}:{a.running.http.port}")
+            form = remote.get("/login")
+            assert "Secure" in form.headers["Set-Cookie"]
+            csrf_cookie = next(c for c in remote.cookies if c.name == "mr_csrf")
+            fields = {"csrf": form.csrf(), "token": a.token("gina", "reader"), "next": "/"}
+            # Over plain http a client keeps the Secure cookie to itself: no sign-in.
+            refused = remote.post("/login", fields)
+            assert refused.status == 403 and "needs https" in refused.text
+            # As through a TLS-terminating proxy, which hands the cookie on.
+            signed = remote.post("/login", fields, {"Cookie": f"mr_csrf={csrf_cookie.value}"})
+            assert signed.status == 303 and "Secure" in signed.headers["Set-Cookie"]
+    finally:
+        a.close()
+        b.close()

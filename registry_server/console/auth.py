@@ -20,6 +20,7 @@ from registry_server.console.web import (
     SESSION_COOKIE,
     ConsoleContext,
     check_csrf,
+    is_loopback,
     local_next,
     redirect,
     render,
@@ -29,6 +30,10 @@ from registry_server.console.web import (
 from registry_server.domain.access import Caller
 from registry_server.domain.errors import Unauthenticated
 
+SECURE_ONLY = (
+    " Outside loopback, signing in needs https: the console's cookies are Secure,"
+    " so a browser does not send them back over plain http."
+)
 FORM_EXPIRED = "This form has expired or was sent from another site. Reload the page and try again."
 
 
@@ -65,9 +70,8 @@ async def login(request: Request) -> Response:
         return redirect("/")
     form = await check_csrf(request)
     if form is None:
-        return render(
-            request, "login.html", {"title": "Sign in", "next": "/", "error": FORM_EXPIRED}, 403
-        )
+        error = FORM_EXPIRED if is_loopback(request) else FORM_EXPIRED + SECURE_ONLY
+        return render(request, "login.html", {"title": "Sign in", "next": "/", "error": error}, 403)
     target = local_next(str(form.get("next") or "/"))
     secret = form.get("token")
     if not isinstance(secret, str) or not secret.strip():
