@@ -16,13 +16,16 @@ Gauges say how they combine: ``livesum`` (values of processes still running,
 added up) for pools and streams, ``max`` for build info.
 
 Cost: the interceptor (api/metrics.py) binds each method's label children
-once, so a call costs one increment, one histogram observation and a clock
-read on each side; bench/metrics_cost.py measures it on get-by-alias.
+once, and what happens on every call (calls started and handled, durations,
+pool waits, the hot lookups' timings) goes to per-thread tallies flushed
+every second (tallies.py), not through prometheus_client's locked values;
+bench/metrics_cost.py measures what is left on get-by-alias.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -38,6 +41,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from registry_server.tallies import Tallies
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -51,6 +56,10 @@ class _State:
 
 
 state = _State()
+
+#: The hot paths' counts and timings (tallies.py): cheap per call, flushed
+#: into the metrics below every second and before each scrape.
+tallies = Tallies()
 
 #: Seconds; from half a millisecond (a get-by-alias) to a minute (a large
 #: upload), about three buckets per decade.
@@ -163,6 +172,56 @@ for _outcome in WEBHOOK_OUTCOMES:
     webhook_deliveries.labels(outcome=_outcome)
 
 
+class _Pools:
+    """The engines whose connection pools are read at each flush
+    (registry_db_pool_size and _in_use): nothing per checkout. Engines, not
+    pools: disposing of an engine gives it a new pool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engines: dict[int, tuple[str, Any]] = {}
+
+    def add(self, label: str, engine: Any) -> None:
+        with self._lock:
+            self._engines[id(engine)] = (label, engine)
+
+    def remove(self, engine: Any) -> None:
+        with self._lock:
+            self._engines.pop(id(engine), None)
+
+    def sample(self) -> None:
+        with self._lock:
+            engines = list(self._engines.values())
+        for label in POOLS:
+            mine = [engine.pool for name, engine in engines if name == label]
+            db_pool_size.labels(pool=label).set(sum(_capacity(pool) for pool in mine))
+            db_pool_in_use.labels(pool=label).set(sum(pool.checkedout() for pool in mine))
+
+
+def _capacity(pool: Any) -> int:
+    return int(pool.size()) + max(0, int(getattr(pool, "_max_overflow", 0)))
+
+
+pools = _Pools()
+tallies.before_flush(pools.sample)
+
+
+def pool_wait_observer(label: str) -> Callable[[float], None]:
+    """Observe a checkout's wait on pool `label` (a tally, see tallies.py)."""
+    return tallies.histogram(db_pool_wait_seconds.labels(pool=label))
+
+
+def statement_observer(statement: str) -> Callable[[float], None]:
+    """Observe one run of the named hot lookup (a tally)."""
+    return tallies.histogram(db_statement_seconds.labels(statement=statement))
+
+
+def enable() -> None:
+    """Collect the hot-path metrics in this process (server.start with a side port)."""
+    state.enabled = True
+    tallies.start_flushing()
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
@@ -239,6 +298,7 @@ class Exposition:
         self.extra = list(extra)
 
     def render(self) -> bytes:
+        tallies.flush()  # this process's calls, exactly; others' as of their last flush
         registry: Any
         if multiprocess_dir() is not None:
             from prometheus_client import multiprocess

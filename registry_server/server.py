@@ -278,7 +278,7 @@ def start(
     # Metrics are collected when there is a port to show them on.
     measured = config.http_listen is not None
     if measured:
-        metrics.state.enabled = True
+        metrics.enable()
     database = prepare_database(
         config.database_url,
         pool_size=config.workers,

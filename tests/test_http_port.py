@@ -186,6 +186,13 @@ def test_one_scrape_counts_the_calls_of_every_process(tmp_path: Path) -> None:
             "grpc_service": SERVICE,
             "grpc_method": "GetRegisteredModel",
         }
+        # Each process adds its calls to the shared files within a second
+        # (registry_server/tallies.py); then every scrape, whichever process
+        # answers it, has the total.
+        wait_until(
+            lambda: value(scrape(http_port), "grpc_server_started_total", **labels) == calls,
+            what=f"{calls} calls counted",
+        )
         for _ in range(6):  # scrapes reach either process
             samples = scrape(http_port)
             assert value(samples, "grpc_server_started_total", **labels) == calls

@@ -26,6 +26,7 @@ from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, package_version, start
 from tests.support.scrape import label_values, scrape, value
 from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import receiver
 
 SERVICE = "modelregistry.v1.ModelRegistry"
 ADMIN_SECRET = "metrics-test-admin-secret-0123456789abcdef"
@@ -44,6 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
             http_listen="127.0.0.1:0",
             require_auth=True,
             bootstrap_admin_token=ADMIN_SECRET,
+            allow_insecure_webhooks=True,
+            allow_private_webhooks=True,
         )
     )
     # One READY version with one file, and an alias on it.
@@ -267,9 +270,8 @@ def test_build_info_and_webhook_backlog_are_exposed(server: RunningServer) -> No
         )
         == 1
     )
-    # Read from the database at scrape time: no webhook, nothing pending.
+    # Read from the database at scrape time.
     assert ("registry_webhook_deliveries_pending", frozenset()) in samples
-    assert value(samples, "registry_webhook_deliveries_pending") == 0
     for outcome in ("delivered", "retry", "failed"):
         assert ("registry_webhook_deliveries_total", frozenset({("outcome", outcome)})) in samples
 
@@ -281,3 +283,31 @@ def test_the_scrape_is_prometheus_text(server: RunningServer, tmp_path: Path) ->
     assert status == 200
     assert "# TYPE grpc_server_handling_seconds histogram" in text
     assert "# TYPE grpc_server_started_total counter" in text
+
+
+def test_webhook_deliveries_are_counted_by_outcome_and_the_backlog_is_read_when_scraped(
+    server: RunningServer,
+) -> None:
+    port = server.http.port  # type: ignore[union-attr]
+    before = scrape(port)
+    with (
+        receiver("metrics-webhook-secret") as hook,
+        RegistryClient(f"127.0.0.1:{server.port}", token=ADMIN_SECRET) as admin,
+    ):
+        admin.create_webhook(hook.url, models=["hooked"], secret="metrics-webhook-secret")
+        # Nothing listens on port 9: every attempt fails and is retried later.
+        nowhere = admin.create_webhook("http://127.0.0.1:9/nowhere", models=["hooked"])
+        admin.create_registered_model("hooked")
+        wait_until(lambda: hook.delivered(), what="the delivery")
+
+        def counted() -> dict | None:
+            after = scrape(port)
+            retried = delta(before, after, "registry_webhook_deliveries_total", outcome="retry")
+            return after if retried >= 1 else None
+
+        after = wait_until(counted, what="the failed attempt counted")
+        assert delta(before, after, "registry_webhook_deliveries_total", outcome="delivered") == 1
+        assert delta(before, after, "registry_webhook_deliveries_total", outcome="failed") == 0
+        # The refused delivery waits for its next attempt: pending in the database.
+        assert delta(before, after, "registry_webhook_deliveries_pending") == 1
+        admin.delete_webhook(nowhere.webhook.webhook_id)

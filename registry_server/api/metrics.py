@@ -4,8 +4,9 @@ interceptor.
 Each method's label children are bound when its handler is first wrapped
 (CachingInterceptor: once per method), so a call pays for a clock read on
 each side, one increment of "started", one of "handled" (the child for its
-code is looked up in a small per-method dict) and one histogram observation:
-no label dictionaries, no string formatting. The outcome is read from the
+code is looked up in a small per-method dict) and one histogram observation,
+all three per-thread tallies (registry_server/tallies.py): no label
+dictionaries, no string formatting, no lock. The outcome is read from the
 context after the inner interceptors ran (ErrorAndLoggingInterceptor aborts
 with the status a domain error stands for), so this sees the code the client
 gets.
@@ -58,16 +59,18 @@ class _Method:
 
     def __init__(self, grpc_type: str, service: str, name: str) -> None:
         self.labels = (grpc_type, service, name)
-        self.started = metrics.grpc_started.labels(*self.labels).inc
-        self.observe = metrics.grpc_handling_seconds.labels(*self.labels).observe
-        self.received = metrics.grpc_msg_received.labels(*self.labels).inc
-        self.sent = metrics.grpc_msg_sent.labels(*self.labels).inc
+        tallies = metrics.tallies
+        self.started = tallies.counter(metrics.grpc_started.labels(*self.labels))
+        self.observe = tallies.histogram(metrics.grpc_handling_seconds.labels(*self.labels))
+        self.received = tallies.counter(metrics.grpc_msg_received.labels(*self.labels))
+        self.sent = tallies.counter(metrics.grpc_msg_sent.labels(*self.labels))
         self.handled: dict[grpc.StatusCode, Callable[[], None]] = {}
         # OK is by far the most common: bound now, the rest on first use.
         self._bind(grpc.StatusCode.OK)
 
     def _bind(self, code: grpc.StatusCode) -> Callable[[], None]:
-        inc = self.handled[code] = metrics.grpc_handled.labels(*self.labels, code.name).inc
+        child = metrics.grpc_handled.labels(*self.labels, code.name)
+        inc = self.handled[code] = metrics.tallies.counter(child)
         return inc
 
     def handled_inc(self, code: grpc.StatusCode) -> None:

@@ -51,6 +51,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from registry_server import metrics
 from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.errors import InvalidArgument
 from registry_server.domain.events import bounded_payload
@@ -102,6 +103,10 @@ def payload(claimed: store.Claimed) -> bytes:
         "after": bounded_payload(found.get("after", {})),
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+#: A delivery's status after an attempt -> its outcome in the metrics.
+_OUTCOMES = {store.DELIVERED: "delivered", store.PENDING: "retry", store.FAILED: "failed"}
 
 
 def retry_delay(attempts: int, jitter: float) -> float:
@@ -386,5 +391,7 @@ class WebhookSender:
             else:
                 values.update(next_attempt_ms=now + delay_ms)
             values["last_error"] = error[:MAX_ERROR]
+        # registry_webhook_deliveries_total: this attempt's outcome.
+        metrics.count_webhook_delivery(_OUTCOMES[values["status"]])
         with self._lock:
             self._outcomes.append((claimed, values))

@@ -140,21 +140,6 @@ def make_engine(
     return engine
 
 
-def _instrument_pool(engine: Engine, label: str) -> tuple[Callable[[float], None], Any, int]:
-    """Keep registry_db_pool_size / _in_use for `engine`'s pool (pool events:
-    no work per call beyond an increment and a decrement). Returns the
-    observer of its checkout waits, and its size gauge and what was added to
-    it (taken back on dispose)."""
-    pool: Any = engine.pool
-    size = pool.size() + max(0, getattr(pool, "_max_overflow", 0))
-    size_gauge = metrics.db_pool_size.labels(pool=label)
-    size_gauge.inc(size)
-    in_use = metrics.db_pool_in_use.labels(pool=label)
-    event.listen(engine, "checkout", lambda *_: in_use.inc())
-    event.listen(engine, "checkin", lambda *_: in_use.dec())
-    return metrics.db_pool_wait_seconds.labels(pool=label).observe, size_gauge, size
-
-
 def _is_unavailable(exc: DBAPIError) -> bool:
     # Lost connections, refused connections, SQLite lock timeouts: all
     # transient from the caller's point of view.
@@ -189,18 +174,20 @@ class Database:
     ) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
-        # Metrics (`instrument`, a server with --http-listen): pool gauges and
-        # checkout waits. SQLite has one pool, labelled "write".
+        # Metrics (`instrument`, a server with --http-listen): the pools are
+        # sampled for their size and use at each flush, checkout waits timed
+        # (registry_server/metrics.py). SQLite has one pool, labelled "write".
         self._write_wait: Callable[[float], None] | None = None
         self._read_wait: Callable[[float], None] | None = None
-        self._pool_sizes: list[tuple[Any, int]] = []
+        self._instrumented: list[Any] = []
         if instrument:
-            self._write_wait, *sized = _instrument_pool(engine, "write")
-            self._read_wait = self._write_wait
-            self._pool_sizes.append((sized[0], sized[1]))
+            self._write_wait = self._read_wait = metrics.pool_wait_observer("write")
+            metrics.pools.add("write", engine)
+            self._instrumented.append(engine)
             if self.read_engine is not engine:
-                self._read_wait, *sized = _instrument_pool(self.read_engine, "read")
-                self._pool_sizes.append((sized[0], sized[1]))
+                self._read_wait = metrics.pool_wait_observer("read")
+                metrics.pools.add("read", self.read_engine)
+                self._instrumented.append(self.read_engine)
         # PostgreSQL: write transactions end by their call's deadline, and
         # by `statement_timeout` seconds at most.
         self._bound_writes = statement_timeout is not None and self.dialect == "postgresql"
@@ -296,9 +283,9 @@ class Database:
             conn.exec_driver_sql("SELECT 1").scalar()
 
     def dispose(self) -> None:
-        for gauge, size in self._pool_sizes:
-            gauge.dec(size)
-        self._pool_sizes = []
+        for engine in self._instrumented:
+            metrics.pools.remove(engine)
+        self._instrumented = []
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

@@ -117,7 +117,7 @@ class Statement:
             return self._run(conn, params)
         observe = self._observe
         if observe is None:
-            observe = self._observe = metrics.db_statement_seconds.labels(self.metric).observe
+            observe = self._observe = metrics.statement_observer(self.metric)
         begin = time.perf_counter()
         try:
             return self._run(conn, params)
