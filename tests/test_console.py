@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import http.client
+import json
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_client import Dataset, Lineage, PermissionDenied, RegistryClient
 from registry_server.console.web import CSP
+from registry_server.events.settings import WatchSettings
 from registry_server.server import RunningServer
 from tests.support.auth import AuthServer, start_auth_server
 from tests.support.browser import WebClient, console_server, console_url, model_path
-from tests.support.waiting import next_millisecond
+from tests.support.waiting import next_millisecond, wait_until
 
 HOSTILE_NAMES = [
     '<script>alert("x")<\\script>',
@@ -411,7 +415,12 @@ def test_signing_in_exchanges_the_token_for_a_session_that_signing_out_revokes(
 
 def test_a_login_redirect_never_leaves_the_site(auth: AuthServer) -> None:
     web = _auth_web(auth)
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "/\t/evil.example",
+    ):
         signed = _sign_in(web, auth.token("bob", "reader"), target)
         assert signed.status == 303 and signed.location == "/"
 
@@ -538,3 +547,47 @@ def test_a_session_works_on_every_replica_and_signing_out_on_one_ends_it_on_all(
     finally:
         a.close()
         b.close()
+
+
+# ------------------------------------------------------------------ live
+
+
+def _open_live(base: str, name: str) -> tuple[Any, Any]:
+    """A /live stream as a browser's EventSource opens it (connection, response)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", "/live?name=" + urllib.parse.quote(name))
+    return connection, connection.getresponse()
+
+
+def test_live_events_arrive_as_server_sent_events_and_a_closed_stream_frees_its_slot(
+    tmp_path: Path, model_name: str
+) -> None:
+    # One watch stream per principal: a second only opens once the first is freed.
+    with console_server(tmp_path, watch=WatchSettings(per_principal=1)) as running:
+        base = console_url(running)
+        with RegistryClient(f"127.0.0.1:{running.port}", actor="deployer") as grpc:
+            grpc.create_registered_model(model_name)
+            connection, response = _open_live(base, model_name)
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            assert response.readline() == b"retry: 3000\n"
+            grpc.create_model_version(model_name, source="s3://b/1")
+            data = b""
+            for _ in range(20):  # a heartbeat (the stream's first cursor) comes first
+                data = response.readline()
+                if data.startswith(b"data: "):
+                    break
+            event = json.loads(data[len(b"data: ") :])
+            assert event["kind"] == "version_created" and event["model"] == model_name
+            assert event["version"] == 1 and event["actor"] == "deployer"
+
+            busy_connection, busy = _open_live(base, model_name)
+            assert busy.status == 204  # the one slot is taken: EventSource stops
+            busy_connection.close()
+            connection.close()  # the tab is closed
+            wait_until(
+                lambda: _open_live(base, model_name)[1].status == 200,
+                timeout=15,
+                what="the closed stream's slot was freed",
+            )

@@ -302,4 +302,6 @@ def local_next(value: str | None) -> str:
     """A `next` target only if it is a path on this site (no open redirect)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):  # browsers drop tabs, newlines
+        return "/"
     return value
