@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -24,6 +27,7 @@ from registry_api.rpcs import RPCS, SERVICE
 from registry_server import memory, metrics, migrate
 from registry_server import tracing as tracing_setup
 from registry_server.api.auth import AuthInterceptor
+from registry_server.api.drain import DrainGate
 from registry_server.api.interceptors import ErrorAndLoggingInterceptor, PreserializedResponses
 from registry_server.api.metrics import MetricsInterceptor
 from registry_server.api.pools import ReadPool
@@ -77,15 +81,31 @@ class RunningServer:
     http: HttpServer | None = None
     # Spans' provider and instrumentation, None when tracing is off (tracing.py).
     tracing: tracing_setup.Tracing | None = None
+    # Refuses calls once draining, counts those in flight (api/drain.py).
+    drain_gate: DrainGate | None = None
 
-    def stop(self, grace: float | None = 5.0) -> None:
-        # Draining first: /healthz answers 503 before anything else stops.
+    def drain(self, grace: float) -> bool:
+        """Stop taking calls and wait up to ``grace`` seconds for those in
+        flight; True when they all ended. The listener stays open meanwhile:
+        new calls are answered UNAVAILABLE (api/drain.py)."""
+        # Draining first: /healthz answers 503 and new calls are refused.
         self.serving.begin_draining()
         self.health.enter_graceful_shutdown()
         # Watch streams first, with UNAVAILABLE: their clients resume on
         # another replica instead of holding this one for the grace period.
         self.feed.close()
-        self.server.stop(grace).wait()
+        return self.drain_gate is None or self.drain_gate.wait_idle(grace)
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        """Drain, stop gRPC, release the rest: for servers run inside
+        another program (tests). A server process ends as serve_forever says."""
+        deadline = time.monotonic() + (grace or 0.0)
+        self.drain(grace or 0.0)
+        self.server.stop(max(0.0, deadline - time.monotonic())).wait()
+        self.release()
+
+    def release(self) -> None:
+        """Everything but the gRPC server, once it takes no more calls."""
         if self.webhook_sender is not None:
             self.webhook_sender.stop()
         self.read_pool.shutdown(wait=False)
@@ -287,6 +307,7 @@ def start(
         instrument=measured,
     )
     serving = ServingState(BoundedProbe(database.ping))
+    drain_gate = DrainGate(serving)
     log.info("artifact store: %s", config.artifact_store)
     traces = tracing if tracing is not None else tracing_setup.from_env()
     if traces is not None:
@@ -309,6 +330,8 @@ def start(
             # Metrics: outside the error mapping, so they see every call's
             # final status (api/metrics.py); absent without --http-listen.
             *([MetricsInterceptor()] if measured else []),
+            # Once draining, new calls are refused here, unlogged (api/drain.py).
+            drain_gate,
             ErrorAndLoggingInterceptor(
                 access_log=config.access_log,
                 trace_id=traces.current_trace_id if traces is not None else None,
@@ -413,6 +436,7 @@ def start(
         serving,
         http=http,
         tracing=traces,
+        drain_gate=drain_gate,
     )
 
 
@@ -427,5 +451,22 @@ def serve_forever(config: ServerConfig, *, reuse_port: bool = False) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     stopping.wait()
-    running.stop(grace=config.grace_seconds)
+    if not running.drain(config.grace_seconds):
+        assert running.drain_gate is not None
+        log.warning(
+            "%d calls still in flight after the %g s grace period; ending them",
+            running.drain_gate.in_flight,
+            config.grace_seconds,
+        )
+    running.release()
     log.info("stopped")
+    # The process ends without grpc's graceful stop, which would cancel the
+    # calls that reached the server in its last instant (their clients see
+    # CANCELLED and do not retry; api/drain.py). Exiting closes the
+    # connections instead: such a call fails UNAVAILABLE and is retried on
+    # another replica. Nothing is left to clean up: no call is running,
+    # the database is disposed of, spans and logs are flushed.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

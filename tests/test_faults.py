@@ -77,8 +77,7 @@ def _answering(target: str) -> bool:
 
 
 def _refusing(target: str, model: str) -> bool:
-    """A new call is refused with UNAVAILABLE (False while the server still takes calls, or
-    cancels one that raced its shutdown)."""
+    """A new call is refused with UNAVAILABLE (False while the server still takes calls)."""
     with RegistryClient(target, timeout=2, max_attempts=1) as probe:
         try:
             probe.get_registered_model(model)
@@ -374,13 +373,12 @@ def test_sigterm_under_load(
     assert all(isinstance(v, int) for v in in_flight.values()), in_flight
     assert sorted(in_flight.values()) == [3, 4, 5, 6]  # type: ignore[type-var]
     assert result.hung_clients == 0
-    # gRPC's graceful stop cancels calls that had reached the server but were still queued
-    # for a handler when the shutdown began (grpc-core "zombifies" them): the caller sees
-    # CANCELLED instead of UNAVAILABLE. Only calls sent around the signal can meet this; none
-    # of them ran (the complete=True checks below would find their writes).
-    cancelled = [r for r in result.failures() if r.code == "CANCELLED"]
-    assert all(term - 0.1 <= r.started < refusing for r in cancelled), cancelled
-    assert {r.code for r in result.failures()} <= {"UNAVAILABLE", "CANCELLED"}, result.table()
+    # Never CANCELLED (which clients do not retry). It was, now and then: gRPC's graceful
+    # stop cancels calls that reached the server but not yet a handler when it begins
+    # (grpc-core "zombifies" them). The server now drains in front of it (api/drain.py):
+    # refuses new calls with UNAVAILABLE while the held ones finish, then exits without
+    # grpc's stop, so a call racing the exit meets a closed connection: UNAVAILABLE.
+    assert {r.code for r in result.failures()} <= {"UNAVAILABLE"}, result.table()
     late_calls = result.between(refusing)
     assert late_calls, "no calls after SIGTERM"
     assert {r.code for r in late_calls} == {"UNAVAILABLE"}
