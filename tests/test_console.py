@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import html
 import http.client
 import json
+import re
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,10 @@ from typing import Any
 import pytest
 
 from registry_client import Dataset, Lineage, PermissionDenied, RegistryClient
+from registry_server.config import ServerConfig
 from registry_server.console.web import CSP
 from registry_server.events.settings import WatchSettings
-from registry_server.server import RunningServer
+from registry_server.server import RunningServer, start
 from tests.support.auth import AuthServer, start_auth_server
 from tests.support.browser import WebClient, console_server, console_url, model_path
 from tests.support.waiting import next_millisecond, wait_until
@@ -591,3 +595,31 @@ def test_live_events_arrive_as_server_sent_events_and_a_closed_stream_frees_its_
                 timeout=15,
                 what="the closed stream's slot was freed",
             )
+
+
+@pytest.mark.slow
+def test_on_s3_the_version_page_links_presigned_urls(
+    pg_database_url: str, pg_artifact_store: str, tmp_path: Path, model_name: str
+) -> None:
+    running = start(
+        ServerConfig(
+            database_url=pg_database_url,
+            artifact_store=pg_artifact_store,
+            listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+        )
+    )
+    try:
+        with RegistryClient(f"127.0.0.1:{running.port}", actor="test-suite") as grpc:
+            grpc.create_registered_model(model_name)
+            content = b"s3 weights" * 300
+            number = _ready_version(grpc, model_name, tmp_path / "files", content)
+        page = WebClient(console_url(running)).get(f"{model_path(model_name)}/versions/{number}")
+        links = re.findall(r'<a href="([^"]+)" rel="noreferrer" class="download">', page.text)
+        assert len(links) == 2 and all("X-Amz-Signature" in link for link in links)
+        weights = next(html.unescape(link) for link in links if "model.bin" in link)
+        with urllib.request.urlopen(weights, timeout=30) as response:  # straight from S3
+            assert response.read() == content
+        assert "/files/model.bin" not in page.text
+    finally:
+        running.stop(grace=1)
