@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_api.rpcs import RPCS, SERVICE
-from registry_server import memory, metrics, migrate
+from registry_server import certificates, memory, metrics, migrate
 from registry_server import tracing as tracing_setup
 from registry_server.api.auth import AuthInterceptor
 from registry_server.api.drain import DrainGate
@@ -257,16 +257,6 @@ def package_version() -> str:
         return "unknown"
 
 
-def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
-    """TLS for the listener; with a client CA, a client without a certificate
-    signed by it is refused during the handshake, before any call is read."""
-    return grpc.ssl_server_credentials(
-        [(tls.private_key, tls.certificate_chain)],
-        root_certificates=tls.client_ca,
-        require_client_auth=tls.client_ca is not None,
-    )
-
-
 def _transport(tls: ServerTls | None) -> str:
     if tls is None:
         return "plaintext"
@@ -397,7 +387,9 @@ def start(
         if tls is None:
             port = server.add_insecure_port(config.listen)
         else:
-            port = server.add_secure_port(config.listen, _server_credentials(tls))
+            # Reloaded when the files change (certificates.py).
+            credentials = certificates.server_credentials(config, tls)
+            port = server.add_secure_port(config.listen, credentials)
     except RuntimeError as exc:
         reads.pool.shutdown(wait=False)
         watch_pool.pool.shutdown(wait=False)
