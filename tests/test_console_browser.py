@@ -20,6 +20,7 @@ from tests.support.auth import AuthServer, start_auth_server
 from tests.support.browser import (
     browser_available,
     chromium,
+    console_errors,
     console_server,
     console_url,
     full_page_screenshot,
@@ -34,7 +35,11 @@ pytestmark = [
 ]
 
 # By and Keys, imported where selenium is known to be there.
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
@@ -95,6 +100,15 @@ def world(grpc: RegistryClient, tmp_path_factory: pytest.TempPathFactory) -> str
     return name
 
 
+def _text(driver: Any, by: str, value: str) -> str:
+    """An element's text, or "" while it is missing or being replaced (a
+    navigation or a live refresh in progress)."""
+    try:
+        return str(driver.find_element(by, value).text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 def _no_alert(driver: Any) -> bool:
     try:
         _ = driver.switch_to.alert
@@ -117,14 +131,14 @@ def test_browse_search_and_open_a_version(browser: Any, server: RunningServer, w
     full_page_screenshot(browser, "search")
 
     browser.find_element(By.LINK_TEXT, "fraud-detector").click()
-    wait_until(lambda: browser.find_element(By.TAG_NAME, "h1").text == "fraud-detector")
+    wait_until(lambda: _text(browser, By.TAG_NAME, "h1") == "fraud-detector")
     assert "risk team" in browser.find_element(By.ID, "description").text
     aliases = browser.find_element(By.ID, "aliases").text
     assert "@champion" in aliases and "v3" in aliases
     full_page_screenshot(browser, "model")
 
     browser.find_element(By.CSS_SELECTOR, f'a[href="{model_path(world)}/versions/3"]').click()
-    wait_until(lambda: "v3" in browser.find_element(By.TAG_NAME, "h1").text)
+    wait_until(lambda: "v3" in _text(browser, By.TAG_NAME, "h1"))
     uris = browser.find_element(By.ID, "uris").text
     assert f"models:/{world}@champion" in uris and f"models:/{world}/Production" in uris
     files = browser.find_element(By.ID, "files").text
@@ -134,9 +148,11 @@ def test_browse_search_and_open_a_version(browser: Any, server: RunningServer, w
     full_page_screenshot(browser, "version")
 
     browser.find_element(By.LINK_TEXT, "History").click()
-    wait_until(lambda: "history" in browser.find_element(By.TAG_NAME, "h1").text)
+    wait_until(lambda: "history" in _text(browser, By.TAG_NAME, "h1"))
     assert "alias set" in browser.find_element(By.ID, "events").text.lower()
     full_page_screenshot(browser, "history")
+    # No CSP violation, no failed asset, no script error on any page above.
+    assert console_errors(browser) == []
 
 
 def test_pages_fit_a_phone_and_work_with_the_keyboard(
@@ -183,7 +199,7 @@ def test_moving_an_alias_shows_the_conflict_when_another_client_moved_it_first(
     # Another deployer moves @canary while this page still shows v1.
     grpc.set_registered_model_alias(world, "canary", 2)
     wait_until(
-        lambda: "alias set" in browser.find_element(By.ID, "live-status").text,
+        lambda: "alias set" in _text(browser, By.ID, "live-status"),
         what="the live update arrived",
     )
     versions = browser.find_element(By.ID, "versions").text
@@ -202,7 +218,7 @@ def test_moving_an_alias_shows_the_conflict_when_another_client_moved_it_first(
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-alias="canary"]')
     assert row.find_element(By.CSS_SELECTOR, "a.alias-version").text == "v2"
     row.find_element(By.NAME, "version").send_keys("3", Keys.ENTER)
-    wait_until(lambda: "Alias moved." in browser.find_element(By.TAG_NAME, "main").text)
+    wait_until(lambda: "Alias moved." in _text(browser, By.TAG_NAME, "main"))
     assert grpc.get_model_version_by_alias(world, "canary").version == 3
     assert grpc.list_model_events(world, alias="canary").events[-1].actor == "console"
 
@@ -215,7 +231,7 @@ def test_hostile_names_and_descriptions_render_as_text(
     link = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "a.model-link"))[0]
     assert link.text == HOSTILE
     link.click()
-    wait_until(lambda: browser.find_element(By.TAG_NAME, "h1").text == HOSTILE)
+    wait_until(lambda: _text(browser, By.TAG_NAME, "h1") == HOSTILE)
     description = browser.find_element(By.ID, "description").text
     assert description == "<script>document.title='pwned'</script>"
     assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
@@ -250,7 +266,7 @@ def test_signing_in_and_out(browser: Any, auth: AuthServer) -> None:
     assert "not accepted" in error.text
 
     browser.find_element(By.ID, "token").send_keys(admin, Keys.ENTER)
-    wait_until(lambda: browser.find_element(By.TAG_NAME, "h1").text == "payments-risk")
+    wait_until(lambda: _text(browser, By.TAG_NAME, "h1") == "payments-risk")
     assert "erin" in browser.find_element(By.CSS_SELECTOR, ".who").text
     session = browser.get_cookie("mr_session")
     assert session is not None and session["httpOnly"] and session["sameSite"] == "Strict"

@@ -114,12 +114,21 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[object]:
         f"--window-size={width},{height}",
     ):
         options.add_argument(argument)
+    # The page's console messages (CSP violations among them) for the tests.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def console_errors(driver: object) -> list[str]:
+    """The browser console's errors since the last call (CSP violations,
+    failed loads, script errors)."""
+    entries = driver.get_log("browser")  # type: ignore[attr-defined]
+    return [e["message"] for e in entries if e.get("level") == "SEVERE"]
 
 
 def screenshot(driver: object, name: str) -> Path:
