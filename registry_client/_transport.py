@@ -148,6 +148,15 @@ def _trace_context() -> tuple[tuple[str, str], ...]:
     return tuple(carrier.items())
 
 
+def _environment_options() -> dict[str, Any]:
+    """Channel options the environment sets: ``$REGISTRY_LB_POLICY`` (e.g.
+    ``round_robin`` with a ``dns:///`` target naming a headless Service, so
+    that every call, not every connection, is spread over the replicas; the
+    `registry` CLI has no flag for it)."""
+    policy = os.environ.get("REGISTRY_LB_POLICY", "").strip()
+    return {"grpc.lb_policy_name": policy} if policy else {}
+
+
 def _default_actor() -> str:
     try:
         return getpass.getuser()
@@ -202,7 +211,7 @@ class Transport:
             security = tls_settings(tls, tls_ca, tls_cert, tls_key, tls_server_name, os.environ)
             #: Whether the channel this client opened uses TLS (None: channel given).
             self.tls: bool | None = security is not None
-            merged = {**_DEFAULT_CHANNEL_OPTIONS, **dict(options)}
+            merged = {**_DEFAULT_CHANNEL_OPTIONS, **_environment_options(), **dict(options)}
             channel = open_channel(self.target, list(merged.items()), security)
             self._owns_channel = True
         else:

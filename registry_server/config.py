@@ -37,6 +37,11 @@ DEFAULT_HANDSHAKE_TIMEOUT = 30.0
 DEFAULT_KEEPALIVE_TIME = 60.0
 DEFAULT_KEEPALIVE_TIMEOUT = 20.0
 DEFAULT_STREAMS_PER_CONNECTION = 100
+# Seconds a connection may live before the server asks its client to open a
+# new one (GOAWAY), so that clients spread over replicas added since; then
+# seconds the calls still open on it get to finish (server.py).
+DEFAULT_MAX_CONNECTION_AGE = 300.0
+DEFAULT_MAX_CONNECTION_AGE_GRACE = 30.0
 # Seconds between two returns of free malloc memory to the system (memory.py).
 DEFAULT_MALLOC_TRIM_INTERVAL = 10.0
 #: PostgreSQL: seconds a statement or lock wait may take at most (calls without
@@ -140,6 +145,17 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "REGISTRY_STREAMS_PER_CONNECTION",
         "",
         "calls one connection may have open at once (default 100); more wait in the client",
+    ),
+    (
+        "REGISTRY_MAX_CONNECTION_AGE",
+        "",
+        "seconds before a client is asked to reconnect (default 300), so connections "
+        "spread over new replicas; calls open then get REGISTRY_MAX_CONNECTION_AGE_GRACE",
+    ),
+    (
+        "REGISTRY_MAX_CONNECTION_AGE_GRACE",
+        "",
+        "seconds the calls on an aged connection get to finish (default 30)",
     ),
     (
         "REGISTRY_MALLOC_TRIM_INTERVAL",
@@ -438,6 +454,14 @@ class ServerConfig:
         default_factory=_seconds("REGISTRY_KEEPALIVE_TIMEOUT", DEFAULT_KEEPALIVE_TIMEOUT)
     )
     streams_per_connection: int = field(default_factory=_streams_per_connection)
+    max_connection_age: float = field(
+        default_factory=_seconds("REGISTRY_MAX_CONNECTION_AGE", DEFAULT_MAX_CONNECTION_AGE)
+    )
+    max_connection_age_grace: float = field(
+        default_factory=_seconds(
+            "REGISTRY_MAX_CONNECTION_AGE_GRACE", DEFAULT_MAX_CONNECTION_AGE_GRACE
+        )
+    )
     # Memory: free malloc memory returned every this many seconds (memory.py).
     malloc_trim_interval: float = field(
         default_factory=lambda: env_number(

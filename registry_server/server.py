@@ -163,6 +163,14 @@ def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
     ``keepalive_timeout``, pings every ``keepalive_time`` of silence) is
     closed even with calls open, which ends them. ``streams_per_connection``
     caps the calls one connection may have open; the client queues the rest.
+
+    Every connection is asked to go away (GOAWAY) after ``max_connection_age``
+    (gRPC adds +-10% jitter, so clients do not all reconnect at once); its
+    client opens a new one for its next call, which a Service or the kernel
+    (SO_REUSEPORT, --processes) may send to another replica or process, so a
+    scale-up gets its share of long-lived clients. Calls still open on the old
+    connection get ``max_connection_age_grace`` to finish; a longer one (a
+    watch stream) then ends with UNAVAILABLE and resumes on the new connection.
     """
 
     def ms(seconds: float) -> int:
@@ -175,6 +183,8 @@ def connection_options(config: ServerConfig) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", ms(config.keepalive_timeout)),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_concurrent_streams", config.streams_per_connection),
+        ("grpc.max_connection_age_ms", ms(config.max_connection_age)),
+        ("grpc.max_connection_age_grace_ms", ms(config.max_connection_age_grace)),
     ]
 
 
