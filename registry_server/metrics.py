@@ -24,6 +24,7 @@ bench/metrics_cost.py measures what is left on get-by-alias.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -218,8 +219,13 @@ def statement_observer(statement: str) -> Callable[[float], None]:
 
 def enable() -> None:
     """Collect the hot-path metrics in this process (server.start with a side port)."""
+    if state.enabled:
+        return
     state.enabled = True
     tallies.start_flushing()
+    # A process that exits (a drained child of --processes) writes its last
+    # second of counts to the shared files first.
+    atexit.register(tallies.flush)
 
 
 def multiprocess_dir() -> str | None:

@@ -311,3 +311,27 @@ def test_webhook_deliveries_are_counted_by_outcome_and_the_backlog_is_read_when_
         # The refused delivery waits for its next attempt: pending in the database.
         assert delta(before, after, "registry_webhook_deliveries_pending") == 1
         admin.delete_webhook(nowhere.webhook.webhook_id)
+
+
+def test_concurrent_calls_are_counted_exactly(server: RunningServer) -> None:
+    """Many worker threads tally at once (registry_server/tallies.py): none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = server.http.port  # type: ignore[union-attr]
+    before = scrape(port)
+
+    def calls(_: int) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = registry_pb2_grpc.ModelRegistryStub(channel)
+            for _ in range(40):
+                stub.GetModelVersion(
+                    pb.GetModelVersionRequest(name=MODEL, version=1), metadata=AUTH
+                )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(calls, range(8)))
+    after = scrape(port)
+    labels = grpc_labels("GetModelVersion")
+    assert delta(before, after, "grpc_server_started_total", **labels) == 320
+    assert delta(before, after, "grpc_server_handled_total", **labels, grpc_code="OK") == 320
+    assert delta(before, after, "grpc_server_handling_seconds_count", **labels) == 320
