@@ -623,3 +623,22 @@ def test_on_s3_the_version_page_links_presigned_urls(
         assert "/files/model.bin" not in page.text
     finally:
         running.stop(grace=1)
+
+
+def test_an_action_on_a_model_the_viewer_cannot_read_is_a_404_and_recorded(
+    auth: AuthServer,
+) -> None:
+    admin = auth.client(auth.admin_secret)
+    admin.create_registered_model("private-to-admins", description="before")
+    web = _auth_web(auth)
+    assert _sign_in(web, auth.token("henry", "none")).status == 303
+    token = web.get("/").csrf()
+    refused = web.post(
+        "/models/private-to-admins/description", {"csrf": token, "description": "after"}
+    )
+    assert refused.status == 404 and "private-to-admins" in refused.text
+    assert admin.get_registered_model("private-to-admins").description == "before"
+    denials = [
+        e for e in admin.list_model_events("private-to-admins").events if e.kind == "access_denied"
+    ]
+    assert [e.actor for e in denials] == ["henry"]

@@ -82,8 +82,7 @@ class Actions:
             if isinstance(refused, AccessDenied):
                 await run_in_threadpool(console.access.record_denial, refused)
             elif isinstance(refused, HiddenModel):
-                await run_in_threadpool(console.access.record_denial, refused.denial)
-                raise
+                raise  # a 404 page; app.py's handler records the refusal
             context = await run_in_threadpool(on_error, caller)
             context["problem"] = refused.message
             context["conflict"] = refused.code == "FAILED_PRECONDITION"
