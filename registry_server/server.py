@@ -418,7 +418,15 @@ def start(
         servicer.watch,
         clock,
     )
-    http = _side_port(config, database, serving, reuse_port, console) if measured else None
+    try:
+        http = _side_port(config, database, serving, reuse_port, console) if measured else None
+    except OSError:  # the side port's address is taken: stop what started
+        server.stop(0)
+        reads.pool.shutdown(wait=False)
+        watch_pool.pool.shutdown(wait=False)
+        feed.close()
+        database.dispose()
+        raise
     sender.watch_commits(database.engine)
     sender.start()
     for service in ("", SERVICE_NAME):

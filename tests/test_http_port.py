@@ -136,13 +136,18 @@ def test_the_side_port_is_off_unless_asked_for(tmp_path: Path) -> None:
         server.stop(0)
 
 
-def test_a_taken_side_port_is_an_error_at_start(tmp_path: Path) -> None:
+def test_a_taken_side_port_is_an_error_at_start_and_leaves_nothing_listening(
+    tmp_path: Path,
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        before = _listening_ports(os.getpid())
         with pytest.raises(OSError, match="--http-listen"):
             start(_sqlite_config(tmp_path, http_listen=f"127.0.0.1:{port}"))
+        # The gRPC listener opened before the side port failed is closed again.
+        wait_until(lambda: _listening_ports(os.getpid()) == before, what="nothing left listening")
 
 
 @pytest.mark.slow
