@@ -5,6 +5,7 @@ the gRPC servicer does, so every page is authorised exactly as the matching
 RPC would be; nothing here issues SQL. See docs/console.md.
 """
 
-from registry_server.console.app import ConsoleServices, console_app, console_routes
+from registry_server.console.app import console_app, console_routes
+from registry_server.console.services import ConsoleServices
 
 __all__ = ["ConsoleServices", "console_app", "console_routes"]

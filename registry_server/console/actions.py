@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from registry_server.console.auth import FORM_EXPIRED, sign_in_first
 from registry_server.console.pages import Pages
+from registry_server.console.services import ConsoleServices
 from registry_server.console.web import (
     HTTP_STATUS,
     ConsoleContext,
@@ -49,13 +50,13 @@ def _field(form: Mapping[str, Any], name: str, limit: int = 10_000) -> str:
 
 def _number(form: Mapping[str, Any], name: str) -> int:
     text = _field(form, name, 20).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidArgument(f"{name}: expected a version number, got {text[:20]!r}")
     return int(text)
 
 
 class Actions:
-    def __init__(self, services: Any, pages: Pages) -> None:
+    def __init__(self, services: ConsoleServices, pages: Pages) -> None:
         self.s = services
         self.pages = pages
 
@@ -137,7 +138,9 @@ class Actions:
                 return self._model_url(name, "alias-deleted")
             version = _number(form, "version")
             expected_text = _field(form, "expected", 20).strip()
-            expected = int(expected_text) if expected_text.isdigit() else 0
+            expected = (
+                int(expected_text) if expected_text.isascii() and expected_text.isdigit() else 0
+            )
             model = self.s.registry.get_registered_model(name, caller)
             if alias in model.protected_aliases and form.get("confirm") != "yes":
                 return self._confirm(

@@ -8,7 +8,6 @@ registry_server/http/app.py mounts the result on the side port next to
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -19,36 +18,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry_server.console import actions, auth, live, pages
+from registry_server.console.services import ConsoleServices
 from registry_server.console.sessions import SessionService
 from registry_server.console.web import HTTP_STATUS, SECURITY_HEADERS, ConsoleContext, render
 from registry_server.domain.access import AccessDenied, HiddenModel
-from registry_server.domain.artifacts import ArtifactService
-from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.errors import RegistryError
-from registry_server.domain.grants import GrantService
-from registry_server.domain.history import HistoryService
-from registry_server.domain.lineage import LineageService
-from registry_server.domain.registry import Registry
-from registry_server.domain.search import SearchService
-from registry_server.domain.tokens import Authenticator
-from registry_server.events.watch import WatchService
 
 _STATIC = Path(__file__).parent / "static"
-
-
-@dataclass
-class ConsoleServices:
-    """The domain services of one server process (the servicer's own)."""
-
-    registry: Registry
-    artifacts: ArtifactService
-    search: SearchService
-    history: HistoryService
-    lineage: LineageService
-    grants: GrantService
-    authenticator: Authenticator
-    watch: WatchService | None = None
-    clock: Clock = now_ms
 
 
 class SecurityHeaders:

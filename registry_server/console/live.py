@@ -24,6 +24,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from registry_server.console.services import ConsoleServices
 from registry_server.console.web import viewer
 from registry_server.domain.errors import RegistryError
 from registry_server.events.watch import Watch, WatchRequest
@@ -51,7 +52,7 @@ class _EventStream(StreamingResponse):
 
 
 class Live:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: ConsoleServices) -> None:
         self.s = services
         streams = services.watch.settings.max_streams if services.watch is not None else 1
         self._threads = anyio.CapacityLimiter(max(1, streams))

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from registry_server.console.auth import require_viewer
+from registry_server.console.services import ConsoleServices
 from registry_server.console.web import render
 from registry_server.domain import uri as uris
 from registry_server.domain.access import Caller, Role
@@ -98,7 +99,7 @@ def parse_as_of(value: str) -> int | None:
 
 
 class Pages:
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: ConsoleServices) -> None:
         self.s = services
 
     # ------------------------------------------------------------------ /
