@@ -33,6 +33,10 @@ Examples:
   # TLS; with --tls-client-ca, clients must present a certificate signed by that CA
   registry-server serve --listen 0.0.0.0:50051 --require-auth --tls-cert cert.pem --tls-key key.pem
   registry-server serve --tls-cert cert.pem --tls-key key.pem --tls-client-ca clients-ca.pem
+  # (certificate files are reloaded when they change: rotate them in place)
+
+  # one JSON object per log line; OpenTelemetry traces with OTEL_TRACES_EXPORTER=otlp
+  registry-server serve --log-format json
 """
 
 
