@@ -100,9 +100,7 @@ class Tracing:
         """A span per statement on ``engine``. The instrumentation's EngineTracer
         is used directly: its instrumentor is a process-wide singleton that
         would trace only the first server a process starts (tests start several)."""
-        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-
-        EngineTracer(self.tracer, engine, self._connections)
+        _statement_tracer()(self.tracer, engine, self._connections)
 
     def instrument_database(self, database: Database) -> None:
         """Statement spans on both of ``database``'s engines and on prepared EXECUTEs.
@@ -118,8 +116,10 @@ class Tracing:
 
     def traced_execute(self, run: Callable[[], Any], name: str, sql: str) -> Any:
         """store/prepared.py's hook: a span around one EXECUTE on the cursor."""
-        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace import SpanKind, get_current_span
 
+        if not get_current_span().is_recording():
+            return run()  # an unsampled call (or none): no span to hang it on
         with self.tracer.start_as_current_span(
             f"EXECUTE {name}",
             kind=SpanKind.CLIENT,
@@ -182,6 +182,28 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Tracing | None:
         return None
     log.info("tracing on (%s exporter, service %s)", ",".join(added), service)
     return Tracing(provider, owns_provider=True)
+
+
+def _statement_tracer() -> Any:
+    """The SQLAlchemy instrumentation's EngineTracer, making spans only for
+    statements of a sampled call. As shipped it gathers a statement's
+    attributes and starts a span before asking whether anyone records it:
+    34 us per statement inside an unsampled call (measured on SQLite, which
+    takes 18 us for the statement itself), most of the cost of 1% sampling.
+    Statements outside any call (the webhook sender's, the event feed's) get
+    no span either, instead of traces of their own."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.trace import get_current_span
+
+    class SampledStatements(EngineTracer):
+        def _before_cur_exec(
+            self, conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+        ) -> Any:
+            if not get_current_span().is_recording():
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, context, many)
+
+    return SampledStatements
 
 
 def _exporter(name: str) -> Any:
