@@ -8,6 +8,7 @@ its database statements and artifact store calls.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +183,12 @@ def test_the_client_sends_traceparent_only_inside_a_span() -> None:
     context = span.get_span_context()
     expected = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
     assert sent["traceparent"] == expected
+
+
+def test_without_the_tracing_libraries_the_server_serves_untraced_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A module set to None in sys.modules fails to import, as if not installed.
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.grpc", None)
+    assert tracing.from_env({"OTEL_TRACES_EXPORTER": "otlp"}) is None
+    assert "pip install 'modelregistry[server,tracing]'" in caplog.text
