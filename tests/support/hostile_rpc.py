@@ -346,6 +346,10 @@ class Outcome:
     details: str
 
 
+#: Server streams that run until the caller stops them.
+ENDLESS_STREAMS = frozenset({"WatchModelEvents"})
+
+
 def invoke(
     stub: Any,
     method: MethodDescriptor,
@@ -355,7 +359,13 @@ def invoke(
     """Call any RPC shape and reduce the answer to its status."""
     rpc = getattr(stub, method.name)
     try:
-        if method.server_streaming:
+        if method.name in ENDLESS_STREAMS:
+            # Accepted, it never ends: its first message (a heartbeat) shows
+            # the request was taken; refused, the error comes first.
+            call = rpc(request, timeout=TIMEOUT, metadata=metadata)
+            next(call)
+            call.cancel()
+        elif method.server_streaming:
             for _ in rpc(request, timeout=TIMEOUT, metadata=metadata):
                 pass
         else:
