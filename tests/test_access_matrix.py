@@ -51,9 +51,7 @@ REFUSED_BEFORE_THE_MODEL = {"UploadArtifact"}
 # administration has no event kinds (domain/webhooks.py).
 NOT_RECORDED = {
     "UploadArtifact",
-    "CreateWebhook",
-    "UpdateWebhook",
-    "DeleteWebhook",
+    # A ping is a delivery, not a change.
     "TestWebhook",
 }
 

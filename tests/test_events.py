@@ -154,9 +154,16 @@ def test_every_kind_is_documented_recorded_and_filterable(
     client.rename_registered_model(model_name, renamed)
     client.delete_registered_model(renamed)
 
-    # Token events concern no model and refusals need authentication: both
-    # are covered by tests/test_access_*.py.
-    model_kinds = event_store.EVENT_KINDS - {"token_created", "token_revoked", "access_denied"}
+    # Token and webhook events concern no model and refusals need
+    # authentication: tests/test_access_*.py and tests/test_webhooks.py.
+    model_kinds = event_store.EVENT_KINDS - {
+        "token_created",
+        "token_revoked",
+        "webhook_created",
+        "webhook_updated",
+        "webhook_deleted",
+        "access_denied",
+    }
     recorded = [e.kind for e in client.iter_model_events(renamed)]
     assert set(recorded) == model_kinds
     for kind in sorted(model_kinds):

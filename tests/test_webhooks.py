@@ -565,3 +565,37 @@ def test_a_stalled_receiver_does_not_hold_up_other_webhooks(tmp_path: Path) -> N
             stalled.release()
     finally:
         running.stop(grace=0)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def test_webhook_administration_is_in_the_history_for_global_admins_only(
+    webhook_pg_url: str, tmp_path: Path
+) -> None:
+    from support.auth import AuthServer, start_auth_server
+
+    # Auth test servers allow http and loopback webhooks already.
+    running = start_auth_server(webhook_pg_url, tmp_path / "artifacts")
+    server = AuthServer(running, "postgresql", tmp_path)
+    try:
+        admin = server.admin
+        start = server.last_event_id()
+        made = admin.create_webhook(
+            "http://127.0.0.1:9/hook?token=abc", events=["alias_set"]
+        ).webhook
+        admin.update_webhook(made.webhook_id, enabled=False)
+        admin.update_webhook(made.webhook_id, enabled=False)  # no change: no event
+        admin.delete_webhook(made.webhook_id)
+        seen = admin.list_model_events(after_event_id=start).events
+        assert [e.kind for e in seen] == ["webhook_created", "webhook_updated", "webhook_deleted"]
+        assert all(e.actor == "root-admin" and e.model_name == "" for e in seen)
+        created = seen[0].after
+        assert created["url"] == "http://127.0.0.1:9/hook"  # no query string
+        assert created["events"] == ["alias_set"]
+        assert seen[1].before["enabled"] is True and seen[1].after["enabled"] is False
+        assert seen[2].before["webhook_id"] == made.webhook_id
+        _, reader = server.principal_client("reader", "audit")
+        assert reader.list_model_events(after_event_id=start).events == ()
+    finally:
+        server.close()

@@ -34,10 +34,15 @@ depends_on = None
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # The webhooks an event `e` goes to: enabled, and each filter empty or matching.
+# The history of webhook administration itself (webhook_created, _updated,
+# _deleted) goes only to webhooks that list those kinds: an empty kind filter
+# means every change to the registry's models and access, not a webhook
+# hearing about its own creation.
 _MATCHING = """
     FROM webhooks w
     WHERE w.enabled
-      AND (NOT EXISTS (SELECT 1 FROM webhook_event_kinds k WHERE k.webhook_id = w.id)
+      AND ((NOT EXISTS (SELECT 1 FROM webhook_event_kinds k WHERE k.webhook_id = w.id)
+            AND {kind} NOT IN ('webhook_created', 'webhook_updated', 'webhook_deleted'))
            OR EXISTS (SELECT 1 FROM webhook_event_kinds k
                       WHERE k.webhook_id = w.id AND k.kind = {kind}))
       AND (NOT EXISTS (SELECT 1 FROM webhook_models m WHERE m.webhook_id = w.id)

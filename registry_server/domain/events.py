@@ -37,6 +37,11 @@ class EventKind(enum.StrEnum):
     GRANT_DELETED = "grant_deleted"
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    # Webhook administration (domain/webhooks.py); like token_* events they
+    # concern no model and are shown to global admins only.
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_UPDATED = "webhook_updated"
+    WEBHOOK_DELETED = "webhook_deleted"
     ACCESS_DENIED = "access_denied"
     # A model, version or alias brought in from another registry
     # (domain/imports.py): written at the import's time, with the original

@@ -38,9 +38,11 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 
 from registry_server.domain import validation
+from registry_server.domain._change import UnitOfWork
 from registry_server.domain.access import AccessControl, Caller, Role
 from registry_server.domain.clock import Clock, now_ms
 from registry_server.domain.errors import FailedPrecondition, InvalidArgument, NotFound
+from registry_server.domain.events import EventKind
 from registry_server.store import webhooks as store
 from registry_server.store.database import Database
 from registry_server.store.events import EVENT_KINDS
@@ -208,6 +210,23 @@ class Webhook:
         )
 
 
+def _audit(webhook: Webhook) -> dict[str, Any]:
+    """What the history records of a webhook: its settings, with the URL cut
+    to scheme, host, port and path (a query string or user info may hold a
+    receiver's credentials; admins see the full URL in ListWebhooks)."""
+    parts = urlsplit(webhook.url)
+    host = parts.hostname or ""
+    shown = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return {
+        "webhook_id": webhook.webhook_id,
+        "url": shown,
+        "events": list(webhook.events),
+        "models": list(webhook.models),
+        "description": webhook.description,
+        "enabled": webhook.enabled,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookDelivery:
     delivery_id: int
@@ -277,6 +296,8 @@ class WebhookService:
     ) -> None:
         self.db = db
         self.access = access
+        # Administration is recorded in the history like token changes.
+        self.changes = UnitOfWork(db, access, clock)
         self.policy = policy
         self.box = box
         self.clock = clock
@@ -317,20 +338,23 @@ class WebhookService:
         else:
             secret = secrets.token_urlsafe(32)
         self._check_url(url)
-        with self.db.write() as conn:
+        with self.changes.unlocked(caller.principal) as change:
+            conn = change.conn
             webhook_id = store.create(
                 conn,
                 url=url,
                 secret=self.box.seal(secret),
                 description=description,
                 created_by=caller.principal,
-                now=self.clock(),
+                now=change.now,
                 kinds=kinds,
                 models=names,
             )
             row = store.get(conn, webhook_id)
-        assert row is not None
-        return Webhook.from_row(row), secret
+            assert row is not None
+            created = Webhook.from_row(row)
+            change.record(EventKind.WEBHOOK_CREATED, after=_audit(created))
+        return created, secret
 
     def list(self, caller: Caller) -> builtins.list[Webhook]:
         self.access.require_global(caller, Role.ADMIN, "listing webhooks", mutation=False)
@@ -359,19 +383,27 @@ class WebhookService:
             values["url"] = self._check_url(url)
         if enabled is not None:
             values["enabled"] = enabled
-        with self.db.write() as conn:
-            if store.get(conn, webhook_id, lock=True) is None:
+        with self.changes.unlocked(caller.principal) as change:
+            conn = change.conn
+            old = store.get(conn, webhook_id, lock=True)
+            if old is None:
                 raise NotFound(f"webhook_id: no webhook {webhook_id}")
-            store.update_webhook(conn, webhook_id, self.clock(), values, kinds, names)
+            store.update_webhook(conn, webhook_id, change.now, values, kinds, names)
             row = store.get(conn, webhook_id)
-        assert row is not None
-        return Webhook.from_row(row)
+            assert row is not None
+            updated = Webhook.from_row(row)
+            before, after = _audit(Webhook.from_row(old)), _audit(updated)
+            if before != after:
+                change.record(EventKind.WEBHOOK_UPDATED, before=before, after=after)
+        return updated
 
     def delete(self, webhook_id: int, caller: Caller) -> None:
         self.access.require_global(caller, Role.ADMIN, "deleting a webhook")
-        with self.db.write() as conn:
-            if not store.delete_webhook(conn, webhook_id):
+        with self.changes.unlocked(caller.principal) as change:
+            old = store.get(change.conn, webhook_id, lock=True)
+            if old is None or not store.delete_webhook(change.conn, webhook_id):
                 raise NotFound(f"webhook_id: no webhook {webhook_id}")
+            change.record(EventKind.WEBHOOK_DELETED, before=_audit(Webhook.from_row(old)))
 
     def deliveries(
         self, webhook_id: int, status: str, before_id: int | None, limit: int, caller: Caller

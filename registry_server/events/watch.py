@@ -32,13 +32,13 @@ from registry_server.events.feed import EventFeed
 from registry_server.events.mailbox import Closed, Mailbox
 from registry_server.events.settings import WatchSettings
 from registry_server.store import event_feed, events
-from registry_server.store.access import GRANT_KINDS, TOKEN_KINDS
+from registry_server.store.access import ADMIN_ONLY_KINDS, GRANT_KINDS
 from registry_server.store.database import Database
 from registry_server.store.event_feed import FeedEvent
 from registry_server.store.schema import model_events
 
 BACKLOG_PAGE = 500
-_CHECKED_KINDS = frozenset(TOKEN_KINDS) | frozenset(GRANT_KINDS)
+_CHECKED_KINDS = frozenset(ADMIN_ONLY_KINDS) | frozenset(GRANT_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

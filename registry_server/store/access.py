@@ -124,12 +124,19 @@ def grants_of_model(conn: Connection, model_id: int) -> list[tuple[str, str]]:
 
 
 TOKEN_KINDS = (EventKind.TOKEN_CREATED.value, EventKind.TOKEN_REVOKED.value)
+WEBHOOK_KINDS = (
+    EventKind.WEBHOOK_CREATED.value,
+    EventKind.WEBHOOK_UPDATED.value,
+    EventKind.WEBHOOK_DELETED.value,
+)
+#: Kinds only global admins see (as only they may list tokens and webhooks).
+ADMIN_ONLY_KINDS = TOKEN_KINDS + WEBHOOK_KINDS
 GRANT_KINDS = (EventKind.GRANT_SET.value, EventKind.GRANT_DELETED.value)
 
 
 def events_shown_to(principal: str, admin_roles: tuple[str, ...]) -> ColumnElement[bool]:
     """SQL condition on `model_events` for a caller who is not a global admin:
-    no token events, and grant events only of models where `principal` has
+    no token or webhook events, and grant events only of models where `principal` has
     a grant with one of `admin_roles` (who may list a model's grants)."""
     kind = events_t.c.kind
     lists_grants = exists().where(
@@ -137,7 +144,7 @@ def events_shown_to(principal: str, admin_roles: tuple[str, ...]) -> ColumnEleme
         grants_t.c.principal == principal,
         grants_t.c.role.in_(admin_roles),
     )
-    return and_(kind.not_in(TOKEN_KINDS), or_(kind.not_in(GRANT_KINDS), lists_grants))
+    return and_(kind.not_in(ADMIN_ONLY_KINDS), or_(kind.not_in(GRANT_KINDS), lists_grants))
 
 
 def readable_by(

@@ -585,8 +585,9 @@ class ModelRegistryServicer:
         INVALID_ARGUMENT: bad name, kind, time range or page_size. NOT_FOUND:
         `name` given, but no model of that name and no history under it.
         Role: reader on the model; without a name, only events of readable models.
-        It shows no more than the listings do: token_created and token_revoked
-        only to global admins (as ListAccessTokens), grant_set and grant_deleted
+        It shows no more than the listings do: token_* and webhook_* events
+        only to global admins (as ListAccessTokens, ListWebhooks), grant_set and
+        grant_deleted
         only to admins of the model (as ListModelGrants). To a caller who may not
         read the model, NOT_FOUND as for a missing one.
         """
@@ -844,7 +845,8 @@ class ModelRegistryServicer:
         already holds as many open streams as a principal may (a server
         setting), or the server holds as many as it may in all.
         Role: reader on the model; without a name, only events of readable
-        models, and like ListModelEvents no token events but to global admins
+        models, and like ListModelEvents no token or webhook events but to
+        global admins
         and no grant events but to admins of the model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
