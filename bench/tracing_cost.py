@@ -79,18 +79,7 @@ class SpanReceiver:
 
         class Service(rpc.TraceServiceServicer):  # type: ignore[misc]
             def Export(self, request: Any, context: Any) -> Any:
-                for resource in request.resource_spans:
-                    service = next(
-                        (
-                            a.value.string_value
-                            for a in resource.resource.attributes
-                            if a.key == "service.name"
-                        ),
-                        "",
-                    )
-                    count = sum(len(scope.spans) for scope in resource.scope_spans)
-                    with receiver._lock:
-                        receiver.spans[service] = receiver.spans.get(service, 0) + count
+                receiver.count(request)
                 return pb.ExportTraceServiceResponse()
 
         self.server = grpc.server(futures.ThreadPoolExecutor(4))
@@ -98,8 +87,53 @@ class SpanReceiver:
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 
+        self._http = _http_receiver(self)
+        self.http_port = self._http.server_address[1]
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    def count(self, request: Any) -> None:
+        """Add the spans of one ExportTraceServiceRequest to their services' counts."""
+        for resource in request.resource_spans:
+            service = next(
+                (
+                    a.value.string_value
+                    for a in resource.resource.attributes
+                    if a.key == "service.name"
+                ),
+                "",
+            )
+            count = sum(len(scope.spans) for scope in resource.scope_spans)
+            with self._lock:
+                self.spans[service] = self.spans.get(service, 0) + count
+
     def close(self) -> None:
         self.server.stop(0)
+        self._http.shutdown()
+
+
+def _http_receiver(receiver: SpanReceiver) -> Any:
+    """OTLP over HTTP (POST /v1/traces, protobuf) for the same counts."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            request = pb.ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            receiver.count(request)
+            reply = pb.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
 
 def _client(
@@ -219,12 +253,15 @@ def bench_server(
             yield server
 
 
-def tracing_env(label: str, receiver_port: int) -> dict[str, str]:
+def tracing_env(label: str, receiver: SpanReceiver, exporter: str = "otlp") -> dict[str, str]:
     if label == "off":
         return {}
+    http = exporter == "otlp-http"
     return {
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver_port}",
+        "OTEL_TRACES_EXPORTER": "otlp" if http else exporter,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf" if http else "grpc",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:"
+        + str(receiver.http_port if http else receiver.port),
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": RATIOS[label],
@@ -277,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         "--processes", type=int, default=os.cpu_count() or 1, help="server processes (cores)"
     )
     parser.add_argument("--workers", type=int, default=8, help="server --workers (8)")
+    parser.add_argument(
+        "--exporter",
+        choices=("otlp", "otlp-http", "console"),
+        default="otlp",
+        help="otlp (default: OTLP/gRPC to the receiver here), otlp-http (OTLP over HTTP "
+        "to it) or console (spans to the servers' logs)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     admin_url = os.environ.get("REGISTRY_BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
@@ -302,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                         Path(tmp) / f"s{i}",
                         processes=args.processes,
                         workers=args.workers,
-                        env=tracing_env(label, receiver.port),
+                        env=tracing_env(label, receiver, args.exporter),
                     )
                 )
                 for i, label in enumerate(LABELS)

@@ -233,6 +233,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "(needs the tracing extra; docs/operations.md)",
     ),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "", "where otlp sends spans (default http://localhost:4317)"),
+    (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "",
+        "grpc (default, port 4317) or http/protobuf (port 4318)",
+    ),
     ("OTEL_SERVICE_NAME", "", "the service name on spans (default registry-server)"),
     (
         "OTEL_TRACES_SAMPLER",

@@ -174,7 +174,7 @@ def from_env(environ: Mapping[str, str] = os.environ) -> Tracing | None:
     provider = TracerProvider(resource=resource)
     added = []
     for name in exporters:
-        exporter = _exporter(name)
+        exporter = _exporter(name, environ)
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
             added.append(name)
@@ -206,23 +206,46 @@ def _statement_tracer() -> Any:
     return SampledStatements
 
 
-def _exporter(name: str) -> Any:
+def _exporter(name: str, environ: Mapping[str, str]) -> Any:
     if name == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            log.warning(
-                "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-grpc "
-                "(pip install 'modelregistry[server,tracing]'); not exporting"
-            )
-            return None
-        return OTLPSpanExporter()
+        return _otlp_exporter(environ)
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
     log.warning("OTEL_TRACES_EXPORTER: unknown exporter %r ignored (otlp, console, none)", name)
     return None
+
+
+def _otlp_exporter(environ: Mapping[str, str]) -> Any:
+    """OTLP over gRPC (the default, as in OpenTelemetry's Python distribution)
+    or over HTTP with ``OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`` (collectors
+    listen on 4317 for the one, 4318 for the other). Both cost the same in
+    bench/tracing_cost.py, within its noise."""
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).strip()
+    try:
+        if protocol == "http/protobuf":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter as HttpExporter,
+            )
+
+            return HttpExporter()
+        if protocol != "grpc":
+            log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s: not supported, using grpc", protocol)
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    except ImportError as exc:
+        log.warning(
+            "OTEL_TRACES_EXPORTER=otlp needs %s (pip install 'modelregistry[server,tracing]'); "
+            "not exporting",
+            exc.name,
+        )
+        return None
 
 
 class TracedStore:

@@ -192,3 +192,12 @@ def test_without_the_tracing_libraries_the_server_serves_untraced_and_says_so(
     monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.grpc", None)
     assert tracing.from_env({"OTEL_TRACES_EXPORTER": "otlp"}) is None
     assert "pip install 'modelregistry[server,tracing]'" in caplog.text
+
+
+def test_otlp_goes_over_grpc_or_over_http_as_the_protocol_says() -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    assert isinstance(tracing._otlp_exporter({}), Grpc)
+    http = {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    assert isinstance(tracing._otlp_exporter(http), Http)
