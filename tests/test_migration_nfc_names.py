@@ -70,7 +70,7 @@ def test_names_are_rewritten_in_nfc_with_their_history(empty_database: str) -> N
             twin = _model(conn, DECOMPOSED)
             plain = _model(conn, "plain")
         migrate.upgrade(engine)
-        assert migrate.current_revision(engine) == "0007" == migrate.head_revision()
+        assert migrate.current_revision(engine) == migrate.head_revision()
         with engine.begin() as conn:
             names = dict(conn.execute(text("SELECT id, name FROM registered_models")).all())
             history = dict(
