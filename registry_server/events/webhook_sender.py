@@ -50,10 +50,11 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import OperationalError
 
 from registry_server import metrics
 from registry_server.domain.clock import Clock, now_ms
-from registry_server.domain.errors import InvalidArgument
+from registry_server.domain.errors import InvalidArgument, Unavailable
 from registry_server.domain.events import bounded_payload
 from registry_server.domain.webhooks import (
     AddressRefused,
@@ -263,10 +264,17 @@ class WebhookSender:
                 self._record()
                 self._claim()
                 self._failures = 0
-            except Exception:
+            except Exception as exc:
                 self._failures += 1
                 if self._failures in (1, 10) or self._failures % 100 == 0:
-                    log.warning("webhook sender cannot claim deliveries", exc_info=True)
+                    # The database being away is expected now and then (a
+                    # restart, a failover): one line; anything else: the trace.
+                    unavailable = isinstance(exc, (Unavailable, OperationalError))
+                    log.warning(
+                        "webhook sender cannot claim deliveries: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                        exc_info=not unavailable,
+                    )
                 self._stopping.wait(min(30.0, self.poll_interval * self._failures))
             # However often commits wake it, it claims at most ~200 times a second.
             self._stopping.wait(0.005)
