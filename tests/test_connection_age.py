@@ -105,3 +105,74 @@ def test_registry_lb_policy_sets_the_channel_policy(
             assert client.get_registered_model("balanced").name == "balanced"
     finally:
         running.stop(grace=1)
+
+
+def _calls_per_process(metrics_dir: Path, method: str) -> list[float]:
+    """Each server process's count of started `method` calls, from its own
+    prometheus_client multiprocess file."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    return [
+        sum(
+            value
+            for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path))
+            if '"grpc_server_started_total"' in key and f'"{method}"' in key
+        )
+        for path in sorted(metrics_dir.glob("counter_*.db"))
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_age", [None, "1"])
+def test_one_client_moves_to_another_process_after_the_maximum_age(
+    tmp_path: Path, max_age: str | None
+) -> None:
+    """serve --processes 2 shares one port (SO_REUSEPORT): the kernel picks a
+    process per connection. One channel calling in a loop stays on one
+    process for the life of its connection; with a 1 s maximum age its
+    reconnections land on both."""
+    import grpc
+    from support.net import free_port
+    from support.server_process import server_process
+
+    from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
+    from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
+
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        "REGISTRY_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    if max_age:
+        env |= {"REGISTRY_MAX_CONNECTION_AGE": max_age, "REGISTRY_MAX_CONNECTION_AGE_GRACE": "1"}
+    folder = tmp_path / "data"
+    with (
+        server_process(
+            f"sqlite:///{folder / 'r.db'}",
+            str(folder / "a"),
+            workers=4,
+            processes=2,
+            log_level="INFO",
+            env=env,
+        ) as proc,
+        grpc.insecure_channel(proc.target) as channel,
+    ):
+        stub = registry_pb2_grpc.ModelRegistryStub(channel)
+        stub.WhoAmI(pb.WhoAmIRequest())
+        if max_age is None:
+            for _ in range(200):
+                stub.WhoAmI(pb.WhoAmIRequest())
+            wait_until(
+                lambda: sum(_calls_per_process(metrics_dir, "WhoAmI")) == 201,
+                what="every call counted",
+            )
+            assert sorted(_calls_per_process(metrics_dir, "WhoAmI")) == [0, 201]
+            return
+
+        def both_served() -> bool:
+            stub.WhoAmI(pb.WhoAmIRequest(), wait_for_ready=True)
+            shares = _calls_per_process(metrics_dir, "WhoAmI")
+            return len(shares) == 2 and all(share > 0 for share in shares)
+
+        wait_until(both_served, timeout=40, interval=0.05, what="calls served by both processes")
