@@ -108,6 +108,7 @@ class RunningServer:
         """Everything but the gRPC server, once it takes no more calls."""
         if self.webhook_sender is not None:
             self.webhook_sender.stop()
+            self.webhook_sender.db.dispose()
         self.read_pool.shutdown(wait=False)
         self.watch_pool.shutdown(wait=False)
         if self.http is not None:  # last: /healthz says 503 until the end
@@ -212,7 +213,9 @@ def _event_feed(config: ServerConfig, database: Database) -> EventFeed:
     a connection of its own, which LISTENs; SQLite: woken by this process's
     commits, and a catch-up read covers other processes on the same file."""
     if database.dialect == "sqlite":
-        feed = EventFeed(database.read_engine.connect, catch_up=0.5)
+        # An engine of its own, so its connection is not one of the calls'.
+        own = make_engine(config.database_url, pool_size=1)
+        feed = EventFeed(own.connect, catch_up=0.5, on_close=own.dispose)
         database.after_write = feed.wake
         return feed
     engine = make_engine(
@@ -364,8 +367,22 @@ def start(
         tokens.ensure(config.bootstrap_admin_token, "admin", Role.ADMIN)
     webhook_policy = WebhookPolicy(config.allow_insecure_webhooks, config.allow_private_webhooks)
     secret_box = SecretBox(config.webhook_key)
+    # The sender's polls and claims use a small pool of their own: a stalled
+    # database holds its connections, never the calls' (and the calls'
+    # statements stay theirs alone).
     sender = WebhookSender(
-        database, webhook_policy, secret_box, timeout=config.webhook_timeout, clock=clock
+        Database(
+            make_engine(
+                config.database_url,
+                pool_size=2,
+                prepared_statements=False,
+                statement_timeout=config.statement_timeout,
+            )
+        ),
+        webhook_policy,
+        secret_box,
+        timeout=config.webhook_timeout,
+        clock=clock,
     )
     servicer = ModelRegistryServicer(
         registry,
