@@ -12,7 +12,7 @@ The watchers run on grpc.aio in this process (one event loop, 50 streams per
 connection, as separate jobs would each have their own): the figures include
 this process's own scheduling, so they are an upper bound on the server's part.
 
-    .venv/bin/python bench/watch_latency.py [--watchers 1,100,1000] [--moves 50]
+    .venv/bin/python bench/watch_latency.py [--watchers 1,100,1000] [--moves 50] [--interval 0.05]
 """
 
 from __future__ import annotations
@@ -56,9 +56,13 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def run_cell(a_target: str, b_target: str, b_pid: int, watchers: int, moves: int) -> dict:
+async def run_cell(
+    a_target: str, b_target: str, b_pid: int, watchers: int, moves: int, interval: float
+) -> dict:
+    # A connection per channel (grpcio shares one between channels to the
+    # same target unless told not to), as separate jobs would each have.
     channels = [
-        grpc.aio.insecure_channel(b_target)
+        grpc.aio.insecure_channel(b_target, options=[("grpc.use_local_subchannel_pool", 1)])
         for _ in range((watchers + STREAMS_PER_CHANNEL - 1) // STREAMS_PER_CHANNEL)
     ]
     before_rss = rss_mib(b_pid)
@@ -85,7 +89,13 @@ async def run_cell(a_target: str, b_target: str, b_pid: int, watchers: int, move
                 raise
 
     tasks = [asyncio.create_task(watch(i)) for i in range(watchers)]
-    await asyncio.wait_for(started.wait(), 120)
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait([waiting, *tasks], timeout=120, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            raise RuntimeError(f"a watcher failed: {task.exception()!r}")
+    if not started.is_set():
+        raise RuntimeError(f"only {ready} of {watchers} watchers started in 120 s")
     await asyncio.sleep(1.0)
     idle_rss = rss_mib(b_pid)
     acknowledged: dict[int, float] = {}
@@ -94,8 +104,12 @@ async def run_cell(a_target: str, b_target: str, b_pid: int, watchers: int, move
             version = 1 + i % 2
             writer.set_registered_model_alias(MODEL, "champion", version)
             acknowledged[i] = time.perf_counter()
-            await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)
+            await asyncio.sleep(interval)
+    # Until every watcher has every move (or 30 s).
+    for _ in range(300):
+        if sum(len(v) for v in arrivals.values()) >= moves * watchers:
+            break
+        await asyncio.sleep(0.1)
     for task in tasks:
         task.cancel()
     for channel in channels:
@@ -124,6 +138,9 @@ def main() -> None:
     parser.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     parser.add_argument("--watchers", default="1,100,1000")
     parser.add_argument("--moves", type=int, default=50)
+    parser.add_argument(
+        "--interval", type=float, default=0.05, help="seconds between two alias moves"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.watchers.split(",")]
     print(machine_info())
@@ -144,7 +161,9 @@ def main() -> None:
                     setup.create_model_version(MODEL, source="s3://bucket/model")
             rows = []
             for watchers in counts:
-                cell = asyncio.run(run_cell(a.target, b.target, b.pid, watchers, args.moves))
+                cell = asyncio.run(
+                    run_cell(a.target, b.target, b.pid, watchers, args.moves, args.interval)
+                )
                 rows.append(
                     [
                         cell["watchers"],
