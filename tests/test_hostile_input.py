@@ -29,12 +29,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import grpc
 import pytest
+from conftest import s3_store_url
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import event, given
@@ -59,35 +59,81 @@ from support.hostile_rpc import (
     shown,
     upload_messages,
 )
+from support.postgres import temporary_database
 from support.s3 import S3Endpoint
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
+from registry_server import migrate
 from registry_server.api.interceptors import INTERNAL_MESSAGE, MAX_STATUS_MESSAGE_BYTES
-from registry_server.server import MAX_MESSAGE_BYTES, RunningServer
+from registry_server.config import ServerConfig
+from registry_server.server import MAX_MESSAGE_BYTES, RunningServer, start
+from registry_server.store.database import make_engine
+
+
+@dataclass
+class HostileServer:
+    """A server of this module's own, on a database and store nothing else
+    writes: every example snapshots all of it before and after, which costs
+    what the session's shared database holds by then (minutes over the suite)."""
+
+    running: RunningServer
+    listing: Callable[[], list[tuple[Any, ...]]]
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.running.port}"
+
+
+def _serve(database_url: str, artifact_store: str) -> RunningServer:
+    return start(
+        ServerConfig(
+            database_url=database_url,
+            artifact_store=artifact_store,
+            listen="127.0.0.1:0",
+            workers=16,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def hostile_server(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HostileServer]:
+    folder = tmp_path_factory.mktemp("hostile")
+    if backend == "sqlite":
+        root = folder / "artifacts"
+        running = _serve(f"sqlite:///{folder / 'registry.db'}", str(root))
+
+        def folder_files() -> list[tuple[Any, ...]]:
+            return list(folder_listing(root))
+
+        yield HostileServer(running, folder_files)
+        running.stop(grace=1)
+        return
+    s3: S3Endpoint = request.getfixturevalue("s3")
+    bucket = f"registry-hostile-{uuid.uuid4().hex[:8]}"
+    minio = s3.client()
+    with temporary_database(request.getfixturevalue("pg_server_url"), "registry_hostile") as url:
+        engine = make_engine(url, pool_size=1)
+        migrate.upgrade(engine)
+        engine.dispose()
+        running = _serve(url, s3_store_url(s3, bucket))
+
+        def bucket_files() -> list[tuple[Any, ...]]:
+            return list(bucket_listing(minio, bucket))
+
+        yield HostileServer(running, bucket_files)
+        running.stop(grace=1)
 
 
 @pytest.fixture
-def harness(
-    registry: RunningServer, backend: str, target: str, request: pytest.FixtureRequest
-) -> Iterator[Harness]:
-    if backend == "sqlite":
-        root: Path = request.getfixturevalue("sqlite_artifact_dir")
-
-        def listing() -> list[tuple[Any, ...]]:
-            return list(folder_listing(root))
-
-    else:
-        s3: S3Endpoint = request.getfixturevalue("s3")
-        bucket = urlsplit(request.getfixturevalue("pg_artifact_store")).netloc
-        minio = s3.client()
-
-        def listing() -> list[tuple[Any, ...]]:
-            return list(bucket_listing(minio, bucket))
-
-    database = database_snapshot(registry)
+def harness(hostile_server: HostileServer) -> Iterator[Harness]:
+    database = database_snapshot(hostile_server.running)
+    target = hostile_server.target
     with grpc.insecure_channel(target) as channel:
-        yield Harness(target, registry_pb2_grpc.ModelRegistryStub(channel), database, listing)
+        stub = registry_pb2_grpc.ModelRegistryStub(channel)
+        yield Harness(target, stub, database, hostile_server.listing)
 
 
 def test_every_rpc_has_a_hostile_input_driver() -> None:
