@@ -39,6 +39,7 @@ from typing import Any
 
 import grpc
 
+from registry_server.api.calls import end_call
 from registry_server.domain.access import AccessDenied, Caller, Role
 from registry_server.domain.errors import ResourceExhausted
 from registry_server.store.database import Database
@@ -185,18 +186,5 @@ class _StreamWatch:
 
 
 def _end_call(context: grpc.ServicerContext, details: str) -> None:
-    """Ends a call from another thread, with a status the client can read.
-
-    grpcio's ``context.abort`` works only in the handler's thread, and
-    ``context.cancel`` answers CANCELLED without a message; the core call's
-    ``cancel`` takes a status and details. Its absence (another grpcio) falls
-    back to ``context.cancel``."""
-    call: Any = getattr(getattr(context, "_rpc_event", None), "call", None)
-    if call is None:
-        context.cancel()
-        return
-    try:
-        call.cancel(grpc.StatusCode.DEADLINE_EXCEEDED.value[0], details)
-    except Exception:
-        log.debug("ending the call with a status failed; cancelling it", exc_info=True)
-        context.cancel()
+    """Ends a stalled upload from the watcher's thread (api/calls.py)."""
+    end_call(context, grpc.StatusCode.DEADLINE_EXCEEDED, details)
