@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -14,7 +15,7 @@ from registry_server.domain.entities import STAGE_ORDER, ModelVersion, Registere
 from registry_server.domain.errors import NotFound
 from registry_server.domain.events import EventKind
 from registry_server.store import access as access_store
-from registry_server.store import aliases, models, versions
+from registry_server.store import aliases, models, new_model, versions
 
 
 def load_model(conn: Connection, name: str) -> RegisteredModel:
@@ -47,6 +48,9 @@ class Models(Aggregate):
         self.access.require_global(
             caller, Role.WRITER, "creating a registered model", model_name=name
         )
+        after: dict[str, Any] = {"name": name, "description": description, "tags": tags}
+        if self.db.dialect == "postgresql":
+            return self._create_model_in_one_statement(name, description, tags, after, caller)
         with self.changes.unlocked(caller.principal, model_name=name) as change:
             change.model_id = models.insert(
                 change.conn,
@@ -57,11 +61,40 @@ class Models(Aggregate):
             )
             for key, value in tags.items():
                 models.set_tag(change.conn, change.model_id, key, value)
-            change.record(
-                EventKind.MODEL_CREATED,
-                after={"name": name, "description": description, "tags": tags},
-            )
+            change.record(EventKind.MODEL_CREATED, after=after)
             return load_model(change.conn, name)
+
+    def _create_model_in_one_statement(
+        self,
+        name: str,
+        description: str,
+        tags: dict[str, str],
+        after: dict[str, Any],
+        caller: Caller,
+    ) -> RegisteredModel:
+        """The creation as one statement (store/new_model.py), answered with
+        what it wrote: a new model has nothing else to read back."""
+        now = self.changes.clock()
+        with self.db.statement() as conn:
+            model_id = new_model.create(
+                conn,
+                name=name,
+                description=description,
+                created_by=caller.principal,
+                now=now,
+                tags=tags,
+                event_after=after,
+            )
+        return RegisteredModel(
+            id=model_id,
+            name=name,
+            description=description,
+            creation_timestamp=now,
+            last_updated_timestamp=now,
+            last_version=0,
+            created_by=caller.principal,
+            tags=dict(sorted(tags.items())),
+        )
 
     def get_registered_model(self, name: str, caller: Caller) -> RegisteredModel:
         validation.model_name(name)

@@ -69,7 +69,7 @@ def lock(conn: Connection, name: str) -> Row:
     return row
 
 
-_LOCK_ID = Statement(
+LOCK_ID = Statement(
     select(models_t.c.id).where(models_t.c.name == bindparam("name")).with_for_update()
 )
 
@@ -82,7 +82,7 @@ def lock_id(conn: Connection, name: str) -> int | None:
     statement that waited for a row lock sees other tables as of its start, so
     a version read in the locking statement could predate the change it waited
     for."""
-    return _LOCK_ID.run(conn, {"name": name}).scalar()
+    return LOCK_ID.run(conn, {"name": name}).scalar()
 
 
 class Allocation(NamedTuple):

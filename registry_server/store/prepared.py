@@ -131,10 +131,7 @@ class Statement:
         if self.bounded:
             self._prepare_bounded(conn, info)
         else:
-            prepared: set[str] = info.setdefault(_PREPARED, set())
-            if self.name not in prepared:
-                conn.exec_driver_sql(self.prepare_sql)
-                prepared.add(self.name)
+            self._prepare(conn, info)
         _, execute, order, constants = self._compiled
         values = {**constants, **params}
         arguments = {k: values[k] for k in order}
@@ -143,6 +140,23 @@ class Statement:
                 lambda: _execute(conn, execute, arguments, self), self.name, execute
             )
         return _execute(conn, execute, arguments, self)
+
+    def _prepare(self, conn: Connection, info: dict[str, Any]) -> None:
+        prepared: set[str] = info.setdefault(_PREPARED, set())
+        if self.name not in prepared:
+            conn.exec_driver_sql(self.prepare_sql)
+            prepared.add(self.name)
+
+    @functools.cached_property
+    def plain_sql(self) -> str:
+        """The statement as text with psycopg2's placeholders (prepared
+        statements off)."""
+        assert isinstance(self.stmt, ClauseElement), "a statement, not a DDL or text object"
+        return str(
+            self.stmt.compile(
+                dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True}
+            )
+        )
 
     def _prepare_bounded(self, conn: Connection, info: dict[str, Any]) -> None:
         recent: OrderedDict[str, None] = info.setdefault(_BOUNDED, OrderedDict())
@@ -154,6 +168,40 @@ class Statement:
             conn.exec_driver_sql(f"DEALLOCATE {oldest}")
         conn.exec_driver_sql(self.prepare_sql)
         recent[self.name] = None
+
+
+def run_in_one_round_trip(
+    conn: Connection, statements: tuple[Statement, ...], params: Mapping[str, Any]
+) -> Rows:
+    """Run `statements` (PostgreSQL, a connection in autocommit) as one
+    message and so one implicit transaction: one round trip, locks held from
+    the first statement to the commit, and (READ COMMITTED) each statement
+    reading a snapshot taken when it starts, so one that follows a row lock
+    sees what the lock's previous holder committed. The rows are the last
+    statement's; `params` serves them all."""
+    info = conn.connection.info
+    if info.get(_ENABLED):
+        texts = []
+        arguments: dict[str, Any] = {}
+        for statement in statements:
+            statement._prepare(conn, info)
+            _, execute, order, constants = statement._compiled
+            values = {**constants, **params}
+            arguments.update((key, values[key]) for key in order)
+            texts.append(execute)
+        # Numbered placeholders are per statement; the EXECUTE texts name
+        # the parameters, so one mapping serves both.
+    else:
+        texts = [statement.plain_sql for statement in statements]
+        arguments = {}
+        for statement in statements:
+            arguments.update(statement._compiled[3])
+        arguments.update(params)
+    sql = "; ".join(texts)
+    last = statements[-1]
+    if traced_execute is not None:
+        return traced_execute(lambda: _execute(conn, sql, arguments, last), last.name, sql)
+    return _execute(conn, sql, arguments, last)
 
 
 class Rows:

@@ -84,11 +84,11 @@ _BY_ALIAS = Statement(
 # prepared statement's parameter has the column's type, so a larger number
 # would fail to bind ("integer out of range") instead of finding nothing.
 # Such versions cannot exist: look for version 0, which never does either.
-_MAX_STORED_VERSION = 2**31 - 1
+MAX_STORED_VERSION = 2**31 - 1
 
 
 def _storable(version: int) -> int:
-    return version if version <= _MAX_STORED_VERSION else 0
+    return version if version <= MAX_STORED_VERSION else 0
 
 
 def get(conn: Connection, name: str, version: int) -> ModelVersion | None:
