@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.auth import AuthServer, start_auth_server
+from support.browser import WebClient, console_server, console_url, model_path
+from support.waiting import next_millisecond, wait_until
 
 from registry_client import Dataset, Lineage, PermissionDenied, RegistryClient
 from registry_server.config import ServerConfig
 from registry_server.console.web import CSP
 from registry_server.events.settings import WatchSettings
 from registry_server.server import RunningServer, start
-from tests.support.auth import AuthServer, start_auth_server
-from tests.support.browser import WebClient, console_server, console_url, model_path
-from tests.support.waiting import next_millisecond, wait_until
 
 HOSTILE_NAMES = [
     '<script>alert("x")<\\script>',
@@ -656,8 +656,7 @@ def test_hostile_paths_queries_and_forms_never_break_the_console(
     text never comes back unescaped."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
-
-    from tests.support.hostile import hostile_text
+    from support.hostile import hostile_text
 
     grpc.create_registered_model(model_name)
     grpc.create_model_version(model_name, source="s3://b/1")

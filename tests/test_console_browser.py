@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from registry_client import Lineage, RegistryClient
-from registry_server.server import RunningServer
-from tests.support.auth import AuthServer, start_auth_server
-from tests.support.browser import (
+from support.auth import AuthServer, start_auth_server
+from support.browser import (
     browser_available,
     chromium,
     console_errors,
@@ -27,7 +24,10 @@ from tests.support.browser import (
     model_path,
     screenshot,
 )
-from tests.support.waiting import wait_until
+from support.waiting import wait_until
+
+from registry_client import Lineage, RegistryClient
+from registry_server.server import RunningServer
 
 pytestmark = [
     pytest.mark.slow,

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.net import free_port
+from support.postgres import temporary_database
+from support.proxy import TcpProxy
+from support.scrape import get, healthz, scrape, value
+from support.server_process import server_process
+from support.waiting import wait_until
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, start
-from tests.support.net import free_port
-from tests.support.postgres import temporary_database
-from tests.support.proxy import TcpProxy
-from tests.support.scrape import get, healthz, scrape, value
-from tests.support.server_process import server_process
-from tests.support.waiting import wait_until
 
 SERVICE = "modelregistry.v1.ModelRegistry"
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.scrape import label_values, scrape, value
+from support.waiting import wait_until
+from support.webhook_receiver import receiver
 
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
@@ -24,9 +27,6 @@ from registry_client import RegistryClient
 from registry_server import migrate
 from registry_server.config import ServerConfig
 from registry_server.server import RunningServer, package_version, start
-from tests.support.scrape import label_values, scrape, value
-from tests.support.waiting import wait_until
-from tests.support.webhook_receiver import receiver
 
 SERVICE = "modelregistry.v1.ModelRegistry"
 ADMIN_SECRET = "metrics-test-admin-secret-0123456789abcdef"
@@ -277,7 +277,7 @@ def test_build_info_and_webhook_backlog_are_exposed(server: RunningServer) -> No
 
 
 def test_the_scrape_is_prometheus_text(server: RunningServer, tmp_path: Path) -> None:
-    from tests.support.scrape import get
+    from support.scrape import get
 
     status, text = get(server.http.port, "/metrics")  # type: ignore[union-attr]
     assert status == 200
