@@ -54,10 +54,11 @@ class OursApi:
     each worker its own, as each MLflow worker has its own HTTP connection.
     """
 
-    def __init__(self, target: str, actor: str) -> None:
+    def __init__(self, target: str, actor: str, token: str = "") -> None:
         self._client = RegistryClient(
             target,
             actor=actor,
+            token=token or None,
             timeout=CALL_TIMEOUT,
             options=[("grpc.use_local_subchannel_pool", 1)],
         )
@@ -111,8 +112,8 @@ class OursStubApi(OursApi):
     Setup and checks still go through RegistryClient. Requests are those RegistryClient
     sends (a new version carries an idempotency key, as every version it creates does)."""
 
-    def __init__(self, target: str, actor: str) -> None:
-        super().__init__(target, actor)
+    def __init__(self, target: str, actor: str, token: str = "") -> None:
+        super().__init__(target, actor, token)
         self._stub = registry_pb2_grpc.ModelRegistryStub(self._client.channel)
         self._metadata = self._client.metadata
 
@@ -279,11 +280,12 @@ class SystemTarget:
     address: str  # host:port for ours, base URL for MLflow
     description: str
     client: str = ""  # ours: "stub" (the generated stub) or "client" (RegistryClient)
+    token: str = ""  # ours: the bearer token's secret when the server requires one
 
     def connect(self, actor: str) -> RegistryApi:
         if self.kind == OURS:
             api = OursApi if self.client == "client" else OursStubApi
-            return api(self.address, actor)
+            return api(self.address, actor, self.token)
         return MlflowApi(self.address)
 
 

@@ -134,6 +134,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         " also builds its frozen dataclasses (about 8 us per version on the bench machine)",
     )
     parser.add_argument("--no-mlflow", action="store_true", help="measure our server only")
+    parser.add_argument(
+        "--open-server",
+        action="store_true",
+        help="run our server without authentication and metrics (by default it requires a"
+        " bearer token, the bench calling with a global writer's, and collects metrics on"
+        " --http-listen: the setting of a production deployment)",
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
         parser.error("--seconds must be positive and --warmup not negative")
@@ -203,21 +210,33 @@ def run(args: argparse.Namespace) -> int:
         started = time.monotonic()
         processes = parse_processes(args.processes)
         workers = args.workers or max(4, 16 // processes)
+        production = not args.open_server
         ours = stack.enter_context(
             our_server(
-                our_url, str(folder / "ours-artifacts"), processes=processes, workers=workers
+                our_url,
+                str(folder / "ours-artifacts"),
+                processes=processes,
+                workers=workers,
+                production=production,
             )
+        )
+        setting = (
+            "authentication required (a writer's token), metrics on (--http-listen)"
+            if production
+            else "no authentication, no metrics (--open-server)"
         )
         targets = [
             SystemTarget(
                 OURS,
                 OURS,
-                ours.target,
-                f"registry-server serve (gRPC), {processes} process(es) x {workers} threads",
+                ours.process.target,
+                f"registry-server serve (gRPC), {processes} process(es) x {workers} threads,"
+                f" {setting}",
                 client=args.our_client,
+                token=ours.token,
             )
         ]
-        pids = [ours.pid]
+        pids = [ours.process.pid]
         urls = [our_url]
         for server in servers:
             server.wait_ready()
@@ -313,6 +332,12 @@ def run(args: argparse.Namespace) -> int:
                 " and any other users of that PostgreSQL together; the system that got the"
                 " error was not necessarily the one holding most connections"
             )
+        if production:
+            # The metrics were collected, not just switched on: every call is counted.
+            notes.append(
+                f"our server's metrics counted {ours.counted_calls():,.0f} calls"
+                " (grpc_server_handled_total on its /metrics)"
+            )
         print_report(cells, checks, labels, ops, concurrencies)
         print()
         print_setup(targets, ops, args.our_client, notes)
@@ -322,6 +347,7 @@ def run(args: argparse.Namespace) -> int:
                 "machine": machine_info() | {"mlflow": mlflow_version},
                 "settings": {
                     "our_client": args.our_client,
+                    "our_server": "open" if args.open_server else "production",
                     "seconds": args.seconds,
                     "warmup": args.warmup,
                     "ops": ops,

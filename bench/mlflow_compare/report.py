@@ -107,7 +107,7 @@ def print_setup(
 ) -> None:
     """What each system was and how it was called, under the tables."""
     called = {"stub": "the generated stub", "client": "RegistryClient"}[our_client]
-    print(f"ours: registry-server serve (gRPC), called through {called}")
+    print(f"ours: {targets[0].description}, called through {called}")
     for target in targets[1:]:
         print(f"{target.label}: {target.description}, REST via requests")
     if any(t.label == "mlflow" for t in targets):

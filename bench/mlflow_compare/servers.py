@@ -14,7 +14,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -26,18 +28,81 @@ from registry_server.store.database import make_engine
 
 @contextlib.contextmanager
 def our_server(
-    database_url: str, artifact_store: str, *, processes: int, workers: int
-) -> Iterator[ServerProcess]:
+    database_url: str,
+    artifact_store: str,
+    *,
+    processes: int,
+    workers: int,
+    production: bool,
+) -> Iterator[ProductionServer]:
     """`registry-server serve` in its own process(es) on a freshly upgraded database (`serve`
     does not migrate PostgreSQL). It logs at INFO, the server's default, which is also what
     shows each of `processes` serving: the block starts once they all do."""
     engine = make_engine(database_url, pool_size=1)
     migrate.upgrade(engine)
     engine.dispose()
+    token = http_port = None
+    env: dict[str, str] = {}
+    if production:
+        token = _writer_token(database_url)
+        http_port = free_port()
+        env = {"REGISTRY_REQUIRE_AUTH": "true", "REGISTRY_HTTP_LISTEN": f"127.0.0.1:{http_port}"}
     with server_process(
-        database_url, artifact_store, workers=workers, processes=processes, log_level="INFO"
+        database_url,
+        artifact_store,
+        workers=workers,
+        processes=processes,
+        log_level="INFO",
+        env=env,
     ) as server:
-        yield server
+        yield ProductionServer(server, token or "", http_port)
+
+
+@dataclass
+class ProductionServer:
+    """Our server and how it was set up: `token` (a global writer's, as a CI pipeline
+    would hold) when it requires authentication, `http_port` when its metrics are on."""
+
+    process: ServerProcess
+    token: str
+    http_port: int | None
+
+    def counted_calls(self) -> float:
+        """Calls the metrics counted, summed over codes, methods and processes."""
+        assert self.http_port is not None
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text = reply.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("grpc_server_handled_total{")
+        )
+
+
+def _writer_token(database_url: str) -> str:
+    """A writer's token, made with `registry-server tokens create` (the secret is the
+    last line it prints)."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry_server.cli",
+            "--log-level",
+            "WARNING",
+            "tokens",
+            "create",
+            "bench-ci",
+            "--role",
+            "writer",
+            "--database-url",
+            database_url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
 
 
 class MlflowServer:
