@@ -75,6 +75,18 @@ def print_report(
     for label in labels:
         cpu_headers += [f"{label} server", "db", "conns"]
     print_table(cpu_headers, cpu_rows)
+    print(
+        "\nOur server's resident memory (RSS) per process at the end of each window, MiB"
+        " (largest first; a single-process tree is one figure)"
+    )
+    print_table(
+        ["op", "c", "RSS MiB"],
+        [
+            [cell.op, cell.concurrency, " / ".join(f"{m:.0f}" for m in cell.server_rss_mib)]
+            for cell in cells
+            if cell.system == OURS
+        ],
+    )
     errored = [c for c in cells if c.all_errors]
     if errored:
         print("\nErrors (first distinct messages per cell):")

@@ -23,6 +23,7 @@ from harness import (
     postgres_sessions,
     process_tree,
 )
+from transfer.measure import proc_status_kib
 
 from .apis import System
 
@@ -61,6 +62,8 @@ class CpuSample:
     server: dict[int, float]
     database: dict[int, float] | None
     sessions: int | None
+    # Resident memory of each process of the server's tree when sampled, MiB.
+    rss_mib: dict[int, float] = field(default_factory=dict)
 
 
 class CpuMeter:
@@ -76,11 +79,13 @@ class CpuMeter:
         self._admin = admin
 
     def sample(self, system: System) -> CpuSample:
-        server = cpu_seconds(process_tree(system.root_pid))
+        tree = process_tree(system.root_pid)
+        server = cpu_seconds(tree)
         database: dict[int, float] | None = None
         with contextlib.suppress(Exception):
             database = cpu_seconds(postgres_backend_pids(self._admin, system.database)) or None
-        return CpuSample(server, database, postgres_sessions(self._admin, system.database))
+        rss = {pid: kib / 1024 for pid in tree if (kib := proc_status_kib(pid, "VmRSS"))}
+        return CpuSample(server, database, postgres_sessions(self._admin, system.database), rss)
 
 
 def wait_until_idle(
@@ -132,6 +137,8 @@ class CellResult:
     db_connections: int | None  # backends of the system's database at the end of the window
     db_sessions_opened: int | None  # connections opened during the window
     error_messages: list[tuple[str, int]]
+    # RSS of each of the server's processes at the end of the window, largest first, MiB.
+    server_rss_mib: list[float] = field(default_factory=list)
 
     @property
     def all_errors(self) -> int:
@@ -186,4 +193,5 @@ def cell_result(
         db_connections=None if after.database is None else len(after.database),
         db_sessions_opened=opened,
         error_messages=part.messages.most_common(),
+        server_rss_mib=sorted(after.rss_mib.values(), reverse=True),
     )
