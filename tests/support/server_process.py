@@ -29,6 +29,13 @@ from .net import free_port
 #: What each of the server's processes logs (at INFO) once it listens.
 SERVING_LINE = "serving modelregistry.v1"
 
+#: Channel options that retry a refused connection every 50 ms (see wait_serving).
+_EAGER_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.min_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 50),
+]
+
 
 @dataclass
 class ServerProcess:
@@ -48,7 +55,10 @@ class ServerProcess:
 def wait_serving(target: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
     """Block until the health service answers SERVING (60 s at most)."""
     deadline = time.monotonic() + 60
-    with grpc.insecure_channel(target) as channel:
+    # After a refused connection a channel waits its reconnect backoff (1 s at first, grown
+    # by 1.6 each time) before trying again, and every Check until then fails at once: a
+    # server that listens 0.1 s after a failed try would be seen up to a second late.
+    with grpc.insecure_channel(target, options=_EAGER_RECONNECT) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -124,7 +124,11 @@ class Receiver:
 @contextmanager
 def receiver(secret: str = "", **behaviour: Any) -> Iterator[Receiver]:
     made = Receiver(secret, **behaviour)
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to notice, which it checks once per poll_interval
+    # (0.5 s by default): every receiver closed would cost up to half a second.
+    thread = threading.Thread(
+        target=made.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield made
