@@ -1,6 +1,7 @@
 """Writes on PostgreSQL that hold the model's lock for one round trip.
 
-An alias move sends the model's lock and the move as one message
+An alias move sends the model's lock, the move and its answer's read as one
+message
 (store/alias_move.py) and a model's creation is one statement
 (store/new_model.py). These tests hold the model's row lock from outside and
 look at what the server's waiting backend was sent, check that a refused
@@ -85,9 +86,9 @@ def test_an_alias_move_waits_for_the_lock_with_its_whole_change_sent(
         holder.commit()
         holder.close()
     mover.join(timeout=20)
-    # The lock and the compare-and-swap arrived together: nothing is left to
-    # send once the lock is granted.
-    assert waiting.count("EXECUTE ") == 2, waiting
+    # The lock, the compare-and-swap and the answer's read arrived together:
+    # nothing is left to send once the lock is granted.
+    assert waiting.count("EXECUTE ") == 3, waiting
     assert answers["move"].version == 2 and answers["move"].aliases == ("champion",)
     assert pg_client.get_model_version_by_alias(model_name, "champion").version == 2
 

@@ -314,3 +314,40 @@ def test_get_by_alias_finds_the_alias_by_key_not_by_walking_the_versions(
     assert "uq_model_versions_model_id_version" not in plan, plan
     assert "ix_model_versions_model_id_stage_version" not in plan, plan
     assert [(r.name, r.version) for r in rows] == [("model-7", 45)]
+
+
+def test_one_round_trip_alias_moves_and_creations_without_prepared_statements(
+    pg_database_url: str, model_name: str
+) -> None:
+    """With REGISTRY_PREPARED_STATEMENTS=false the lock, the move and the read
+    go as one text message, and a model's creation as one statement."""
+    database = prepare_database(pg_database_url, pool_size=1, prepared_statements=False)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    try:
+        caller = Caller.unauthenticated("test-suite")
+        registry = Registry(database, None, AccessControl(database))
+        event.listen(database.engine, "before_cursor_execute", record)
+        created = registry.create_registered_model(model_name, "d", {"k": "v"}, caller)
+        (creation,) = [s for s in sent if "INSERT INTO registered_models" in s]
+        assert "INSERT INTO model_events" in creation and "registered_model_tags" in creation
+        assert created.tags == {"k": "v"} and created.last_version == 0
+        for i in (1, 2):
+            new = NewModelVersion(model_name, f"s3://b/{i}", "", {}, DomainLineage(), "")
+            registry.create_model_version(new, caller)
+        registry.set_registered_model_alias(model_name, "champion", 1, None, caller)
+        sent.clear()
+        moved = registry.set_registered_model_alias(model_name, "champion", 2, 1, caller)
+        (message,) = [s for s in sent if "FOR UPDATE" in s]
+        assert "set_config" in message and "current_setting" in message, message
+        assert (moved.version.version, moved.version.aliases, moved.previous_version) == (
+            2,
+            ("champion",),
+            1,
+        )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+        database.dispose()

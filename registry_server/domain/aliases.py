@@ -76,7 +76,7 @@ class Aliases(Aggregate):
         statement refused it: the transaction below then decides again and
         says why."""
         with self.db.statement() as conn:
-            outcome = alias_move.move(
+            moved = alias_move.move(
                 conn,
                 name=name,
                 alias=alias,
@@ -86,16 +86,9 @@ class Aliases(Aggregate):
                 actor=caller.principal,
                 admin=self.access.global_role_allows(caller, Role.ADMIN),
             )
-        if outcome is None or not outcome.allowed:
+        if moved is None:
             return None
-        # Read after the commit, outside the model's lock, which the next
-        # mover of this model's aliases is waiting for.
-        with self.db.read() as conn:
-            found = versions.get_by_id(conn, outcome.version_id)
-        if found is None:
-            raise NotFound(f"{version_label(name, version)} was deleted meanwhile")
-        moved = replace(found, aliases=tuple(sorted({*found.aliases, alias})))
-        return AliasMove(moved, previous_version=outcome.previous)
+        return AliasMove(moved.version, previous_version=moved.previous)
 
     def delete_registered_model_alias(self, name: str, alias: str, caller: Caller) -> None:
         validation.model_name(name)

@@ -9,32 +9,36 @@ waited for the server thread to get Python's GIL back: at 16 concurrent
 movers of one alias the lock, not the CPU, was the bound, with a p99 over
 150 ms.
 
-Here the lock and the move are two statements sent as one message
-(prepared.run_in_one_round_trip): PostgreSQL runs them as one implicit
-transaction and commits without waiting for the client in between. The
-first takes the model's row lock; the second, which under READ COMMITTED
-reads a snapshot taken once it starts, so after the lock's previous holder
-committed, decides and writes: the version must be READY, the alias's
-current target must be the one the caller expected (compare-and-swap), a
-protected alias needs a global admin; then the upsert, the model's
-timestamp and the `alias_set` event, all or nothing.
+Here three statements go as one message (prepared.run_in_one_round_trip):
+PostgreSQL runs them as one implicit transaction and commits without waiting
+for the client in between.
+1. The model's row lock.
+2. The move. Under READ COMMITTED it reads a snapshot taken once it starts,
+   so after the lock's previous holder committed. It decides (the version
+   must be READY, the alias's current target the one the caller expected:
+   compare-and-swap; a protected alias needs a global admin) and writes the
+   upsert, the model's timestamp and the `alias_set` event, all or nothing.
+   Its outcome goes into a transaction-local setting (`set_config(...,
+   true)`), since only the last statement's rows come back.
+3. The version, read in full as the answer, with that outcome: it sees the
+   move (same transaction, later statement), and no second connection or
+   round trip is needed for it.
 
-The statement does not raise for a refused move: it reports why it did not
-move (`ok` false) and the caller falls back to the transaction path in
-domain/aliases.py, which decides again under the lock and raises the precise
-error (or moves, if the state changed in between). Only a successful move
-needs to be fast.
+A refused move writes nothing and reports "refused"; the caller falls back
+to the transaction path in domain/aliases.py, which decides again under the
+lock and raises the precise error (or moves, if the state changed in
+between). Only a successful move needs to be fast.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, literal_column, text
 
-from registry_server.domain.entities import VersionStatus
+from registry_server.domain.entities import ModelVersion, VersionStatus
 from registry_server.domain.events import EventKind
-from registry_server.store import models, versions
+from registry_server.store import models, rows, versions
 from registry_server.store.prepared import Statement, run_in_one_round_trip
 
 # `:expected` is -1 when the caller set no expectation, 0 for "the alias must
@@ -90,21 +94,31 @@ WITH model AS (
         :alias
     FROM moving
 )
-SELECT version_id, status, previous, ok FROM allowed
+SELECT set_config(
+    'registry.alias_move',
+    CASE WHEN ok THEN 'moved:' || COALESCE(CAST(previous AS text), '') ELSE 'refused' END,
+    true)
+FROM allowed
 """
     )
 )
 
 
-class Outcome(NamedTuple):
-    """What the statement found: the version's row id, and the version the
-    alias pointed at before (None: it did not exist). `allowed` is False
-    when the move was refused and nothing was written; True: the alias
-    points at the version, committed (it may have already)."""
+# The answer: the version as the move left it, and the move's outcome.
+_READ = Statement(
+    versions.BY_NAME_VERSION_SELECT.add_columns(
+        literal_column("current_setting('registry.alias_move', true)").label("alias_move")
+    )
+)
 
-    version_id: int
+
+class Moved(NamedTuple):
+    """A committed move: the version the alias points at (read after the
+    move, its aliases included) and the one it pointed at before (None: it
+    did not exist; the same version: nothing changed)."""
+
+    version: ModelVersion
     previous: int | None
-    allowed: bool
 
 
 def move(
@@ -117,15 +131,16 @@ def move(
     now: int,
     actor: str,
     admin: bool,
-) -> Outcome | None:
-    """Point `alias` of model `name` at `version`. None: no such model or
-    version (or a number no version can have). `conn` must be in autocommit
+) -> Moved | None:
+    """Point `alias` of model `name` at `version`. None: nothing written,
+    because the move was refused or there is no such model or version (or
+    a number no version can have). `conn` must be in autocommit
     (Database.statement)."""
     if max(version, expected_version or 0) > versions.MAX_STORED_VERSION:
         return None
     row = run_in_one_round_trip(
         conn,
-        (models.LOCK_ID, _MOVE),
+        (models.LOCK_ID, _MOVE, _READ),
         {
             "name": name,
             "alias": alias,
@@ -138,7 +153,7 @@ def move(
             "kind": str(EventKind.ALIAS_SET),
         },
     ).first()
-    if row is None:
+    if row is None or not (row.alias_move or "").startswith("moved:"):
         return None
-    previous = None if row.previous is None else int(row.previous)
-    return Outcome(int(row.version_id), previous, bool(row.ok))
+    previous = row.alias_move.removeprefix("moved:")
+    return Moved(rows.to_version(row), int(previous) if previous else None)

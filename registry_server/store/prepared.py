@@ -172,7 +172,7 @@ class Statement:
 
 def run_in_one_round_trip(
     conn: Connection, statements: tuple[Statement, ...], params: Mapping[str, Any]
-) -> Rows:
+) -> CursorResult[Any] | Rows:
     """Run `statements` (PostgreSQL, a connection in autocommit) as one
     message and so one implicit transaction: one round trip, locks held from
     the first statement to the commit, and (READ COMMITTED) each statement
@@ -192,11 +192,14 @@ def run_in_one_round_trip(
         # Numbered placeholders are per statement; the EXECUTE texts name
         # the parameters, so one mapping serves both.
     else:
-        texts = [statement.plain_sql for statement in statements]
+        # As text, through SQLAlchemy like every unprepared statement (its
+        # events, and so tracing, see it).
         arguments = {}
         for statement in statements:
             arguments.update(statement._compiled[3])
         arguments.update(params)
+        sql = "; ".join(statement.plain_sql for statement in statements)
+        return conn.exec_driver_sql(sql, arguments)
     sql = "; ".join(texts)
     last = statements[-1]
     if traced_execute is not None:

@@ -55,10 +55,10 @@ def _one(conn: Connection, stmt: Statement, params: Mapping[str, Any]) -> ModelV
 # parameters: reusing the statement object lets SQLAlchemy reuse its memoised
 # cache key and compiled SQL instead of rebuilding both on every call, and
 # PostgreSQL plans each once per connection (store/prepared.py).
-_BY_NAME_VERSION_SELECT = rows.version_select().where(
+BY_NAME_VERSION_SELECT = rows.version_select().where(
     models_t.c.name == bindparam("name"), versions_t.c.version == bindparam("version")
 )
-_BY_NAME_VERSION = Statement(_BY_NAME_VERSION_SELECT, metric="version_by_number")
+_BY_NAME_VERSION = Statement(BY_NAME_VERSION_SELECT, metric="version_by_number")
 _BY_ID = Statement(
     rows.version_select().where(versions_t.c.id == bindparam("version_id")), metric="version_by_id"
 )
