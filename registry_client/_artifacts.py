@@ -87,8 +87,11 @@ class ArtifactsMixin(VersionsMixin):
         are written to a temporary file, checked and renamed into place, so
         a wrong or partial file never sits at the final path
         (``ChecksumMismatch`` if the bytes do not match the manifest). Files
-        come from presigned URLs when the server offers them and
-        ``prefer_presigned``, else (or if a URL fails) through the registry.
+        come from the store's presigned URLs when the server offers them and
+        ``prefer_presigned``. Otherwise they come through the registry: over
+        plain HTTP from its side port's signed URLs when it serves them,
+        else (or if such a URL fails, resuming at the byte it reached)
+        streamed with DownloadArtifact.
         """
         return download.download_model(
             self,
@@ -195,10 +198,15 @@ class ArtifactsMixin(VersionsMixin):
         version: int | str,
         paths: Sequence[str] = (),
         expires_in_seconds: int = 0,
+        *,
+        from_registry: bool = False,
     ) -> ArtifactDownloadUrls:
         """Presigned GET URLs for ``paths`` (default: every file) of a READY version.
 
-        ``supported`` is False when the store cannot presign; use
+        The store's presigned URLs when it can presign, else signed URLs on
+        the server's HTTP side port (``from_registry`` in the answer);
+        ``from_registry=True`` asks for the side port's even when the store
+        can presign. ``supported`` is False when there are none; use
         ``download_artifact`` then. ``expires_in_seconds`` 0 means one hour.
         """
         if isinstance(paths, str):
@@ -208,6 +216,7 @@ class ArtifactsMixin(VersionsMixin):
             version=_version_number(version),
             paths=list(paths),
             expires_in_seconds=expires_in_seconds,
+            from_registry=from_registry,
         )
         response = self._call("GetArtifactDownloadUrls", request)
         return ArtifactDownloadUrls._from_proto(response)

@@ -287,6 +287,17 @@ class ServerConfig:
     http_listen: str | None = field(
         default_factory=lambda: os.environ.get("REGISTRY_HTTP_LISTEN") or None
     )
+    # Signed download URLs on the side port (http/files.py): the base URL
+    # clients reach it at (default: http:// and the listen address, unless a
+    # wildcard), and the key that signs them (default: random per serve).
+    http_public_url: str | None = field(
+        default_factory=lambda: (
+            (os.environ.get("REGISTRY_HTTP_PUBLIC_URL") or "").rstrip("/") or None
+        )
+    )
+    download_url_key: str | None = field(
+        default_factory=lambda: os.environ.get("REGISTRY_DOWNLOAD_URL_KEY") or None, repr=False
+    )
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

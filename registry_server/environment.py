@@ -42,6 +42,18 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "host:port of the HTTP side port (/metrics, /healthz); off unless set",
     ),
     (
+        "REGISTRY_HTTP_PUBLIC_URL",
+        "",
+        "base URL clients reach the side port at, for its download URLs (default: "
+        "http://<--http-listen>, none for a wildcard address)",
+    ),
+    (
+        "REGISTRY_DOWNLOAD_URL_KEY",
+        "",
+        "key signing the side port's download URLs, the same on every replica "
+        "(default: random per serve)",
+    ),
+    (
         "PROMETHEUS_MULTIPROC_DIR",
         "",
         "metrics of --processes N: an empty directory shared by the processes "

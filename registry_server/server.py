@@ -51,6 +51,7 @@ from registry_server.domain.webhooks import SecretBox, WebhookPolicy, WebhookSer
 from registry_server.events.feed import EventFeed
 from registry_server.events.watch import WatchService
 from registry_server.events.webhook_sender import WebhookSender
+from registry_server.http import files as side_files
 from registry_server.http.app import create_app
 from registry_server.http.server import HttpServer
 from registry_server.lifecycle import BoundedProbe, ServingState
@@ -234,9 +235,11 @@ def _side_port(
     serving: ServingState,
     reuse_port: bool,
     console: ConsoleServices | None = None,
+    signer: side_files.UrlSigner | None = None,
 ) -> HttpServer:
-    """The HTTP side port: /healthz and /metrics (registry_server/http/), and
-    the web console (registry_server/console/) on every other path."""
+    """The HTTP side port: /healthz and /metrics (registry_server/http/),
+    signed download URLs (http/files.py) when `signer` is given, and the web
+    console (registry_server/console/) on every other path."""
     assert config.http_listen is not None
 
     def pending_deliveries() -> float | None:
@@ -253,11 +256,24 @@ def _side_port(
         create_app(
             serving,
             metrics.Exposition([pending]),
-            console_routes(console) if console is not None else (),
+            [
+                *(side_files.file_routes(console.artifacts, signer) if console and signer else ()),
+                *(console_routes(console) if console is not None else ()),
+            ],
         ),
         config.http_listen,
         reuse_port=reuse_port,
     )
+    if signer is not None:
+        signer.base = config.http_public_url or side_files.default_base(
+            config.http_listen, http.port
+        )
+        if signer.base is None:
+            log.warning(
+                "--http-listen %s is a wildcard address and $REGISTRY_HTTP_PUBLIC_URL is "
+                "not set: the side port hands out no download URLs",
+                config.http_listen,
+            )
     http.start()
     log.info("serving /metrics and /healthz on http://%s (port %d)", config.http_listen, http.port)
     return http
@@ -360,6 +376,10 @@ def start(
     access = AccessControl(database, clock=clock)
     registry = Registry(database, store, access, clock=clock)
     artifacts = ArtifactService(database, store, registry)
+    signer = None
+    if measured:  # the side port serves signed download URLs (http/files.py)
+        signer = side_files.UrlSigner(config.download_url_key or side_files.new_key())
+        artifacts.registry_urls = signer
     # A token revoked here stops working here at once (other servers: within
     # the Authenticator's cache window).
     tokens = TokenService(database, access, clock=clock, on_revoke=authenticator.forget)
@@ -436,7 +456,9 @@ def start(
         clock,
     )
     try:
-        http = _side_port(config, database, serving, reuse_port, console) if measured else None
+        http = (
+            _side_port(config, database, serving, reuse_port, console, signer) if measured else None
+        )
     except OSError:  # the side port's address is taken: stop what started
         server.stop(0)
         reads.pool.shutdown(wait=False)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,10 @@ def serve_processes(config: ServerConfig, argv: Sequence[str]) -> int:
     command = child_command(argv)
     metrics_dir, made = _metrics_dir(config)
     env = None if metrics_dir is None else {**os.environ, MULTIPROC_ENV: metrics_dir}
+    if env is not None and not config.download_url_key:
+        # One key for every process: a download URL one of them signed is
+        # good on whichever the kernel hands its GET to (http/files.py).
+        env["REGISTRY_DOWNLOAD_URL_KEY"] = secrets.token_urlsafe(32)
     try:
         return _supervise(config, command, env, stopping, received, metrics_dir)
     finally:

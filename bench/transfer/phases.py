@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 from minio import Minio
 
 from registry_api import wire
 from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
-from registry_client import RegistryClient
+from registry_client import ArtifactDownloadUrls, RegistryClient
 
 from .measure import RssSampler, run_phase
 from .stats import MiB, Phase, median_phase
@@ -53,7 +54,7 @@ class FallbackDetector(logging.Handler):
         self.fell_back = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "presigned download" in record.getMessage():
+        if "streaming" in record.getMessage():
             self.fell_back = True
 
 
@@ -97,15 +98,27 @@ class Transfer:
         self.version.append(self.client.log_model_version(self.model, self.src.parent).version)
         return "log_model_version (hashes as it sends)"
 
-    def registry_download(self, presigned: bool) -> str:
+    def registry_download(self, how: str) -> str:
+        """download_artifacts: `presigned` (the store's URLs), `http` (the
+        registry side port's URLs: prefer_presigned=False with a side port)
+        or `grpc` (DownloadArtifact, as when the server has no side port)."""
         self.detector.fell_back = False
-        dst = self.work / ("presigned" if presigned else "streamed")
-        self.client.download_artifacts(
-            f"models:/{self.model}/{self.version[0]}", dst, prefer_presigned=presigned
-        )
-        if presigned and self.detector.fell_back:
-            return "presigned URL FAILED, fell back to streaming"
-        return "presigned URL from S3" if presigned else "streamed through the server"
+        dst = self.work / how
+        uri = f"models:/{self.model}/{self.version[0]}"
+        if how == "grpc":
+            with mock.patch.object(
+                self.client,
+                "get_artifact_download_urls",
+                return_value=ArtifactDownloadUrls(supported=False, urls=()),
+            ):
+                self.client.download_artifacts(uri, dst, prefer_presigned=False)
+            return "DownloadArtifact through the server (no side port)"
+        self.client.download_artifacts(uri, dst, prefer_presigned=how == "presigned")
+        if self.detector.fell_back:
+            return f"{how} URL FAILED, fell back to streaming"
+        if how == "http":
+            return "the server's HTTP side port (signed URL)"
+        return "presigned URL from S3"
 
     def stream_only(self) -> str:
         request = pb.DownloadArtifactRequest(
@@ -160,14 +173,19 @@ def run_rounds(
         measure("direct download", t.direct_download, t.work / "direct.bin")
         measure(
             "registry download",
-            partial(t.registry_download, False),
-            t.work / "streamed" / "model.bin",
+            partial(t.registry_download, "grpc"),
+            t.work / "grpc" / "model.bin",
+        )
+        measure(
+            "side-port download",
+            partial(t.registry_download, "http"),
+            t.work / "http" / "model.bin",
         )
         measure("stream only", t.stream_only, None)
         if presigns:
             measure(
                 "presigned download",
-                partial(t.registry_download, True),
+                partial(t.registry_download, "presigned"),
                 t.work / "presigned" / "model.bin",
             )
     return phases + [median_phase(runs) for runs in downloads.values()]

@@ -137,6 +137,8 @@ def registry_server(
             database_url = stack.enter_context(throwaway_database(database_url))
             database = f"{sa.make_url(database_url).get_backend_name()} (throwaway database)"
         s3_env = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key}
+        # The side port: DownloadArtifact's HTTP alternative (signed URLs).
+        side_port = {"REGISTRY_HTTP_LISTEN": f"127.0.0.1:{free_port()}"}
         if not database_url.startswith("sqlite"):
             upgrade = subprocess.run(
                 [sys.executable, "-m", "registry_server.cli", "db", "upgrade"],
@@ -147,7 +149,9 @@ def registry_server(
             if upgrade.returncode != 0:
                 raise RuntimeError(f"registry-server db upgrade failed:\n{upgrade.stderr}")
         server = stack.enter_context(
-            server_process(database_url, store, workers=workers, log_level="INFO", env=s3_env)
+            server_process(
+                database_url, store, workers=workers, log_level="INFO", env=s3_env | side_port
+            )
         )
         log.info("registry server pid %d on %s, %s", server.pid, server.target, database)
         yield server, database

@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import grpc
@@ -46,6 +47,14 @@ _BACKGROUND_MIN_BYTES = 8 * CHUNK_SIZE
 
 
 _BACKGROUND_QUEUE_CHUNKS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Url:
+    """A file's URL: the store's presigned one, or the registry side port's."""
+
+    url: str
+    from_registry: bool
 
 
 class _BackgroundWriter:
@@ -233,6 +242,29 @@ def _fetch_url(url: str, sink: _Sink) -> None:
             sink.write(data)
 
 
+def _fetch_registry_url(url: str, sink: _Sink) -> None:
+    """GET one of the side port's signed URLs into ``sink``, from
+    ``sink.position`` (a ``Range`` request past 0)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise urllib.error.URLError(f"not an http(s) URL: {url.split('?')[0]!r}")
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=_HTTP_TIMEOUT)
+    try:
+        headers = {"Range": f"bytes={sink.position}-"} if sink.position else {}
+        connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
+        response = connection.getresponse()
+        if response.status != (206 if sink.position else 200):
+            message = response.read(1024).decode("utf-8", "replace").strip()
+            raise OSError(f"HTTP {response.status} {response.reason}: {message[:200]}")
+        while data := response.read(CHUNK_SIZE):
+            sink.write(data)
+    finally:
+        connection.close()
+
+
 def _is_current(target: str, entry: ArtifactFile) -> bool:
     try:
         return os.path.getsize(target) == entry.size and file_digest(target)[1] == entry.sha256
@@ -244,15 +276,29 @@ def _fetch_into(
     client: ArtifactsMixin,
     mv: ModelVersion,
     entry: ArtifactFile,
-    url: str | None,
+    url: _Url | None,
     sink: _Sink,
     scope: CancelScope,
 ) -> None:
-    """The file's bytes into ``sink``: from its presigned URL when there is
-    one, else (or when that fails) streamed from the registry."""
-    if url is not None:
+    """The file's bytes into ``sink``: from its URL when there is one, else
+    (or when that fails) streamed from the registry. A registry URL that
+    fails midway is resumed by the stream at the byte it reached (the
+    sha256 covers both parts); a store URL's bytes are dropped."""
+    if url is not None and url.from_registry:
         try:
-            _fetch_url(url, sink)
+            _fetch_registry_url(url.url, sink)
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            log.warning(
+                "download of %r from the registry's HTTP port failed at byte %d (%s); "
+                "streaming the rest from the registry",
+                entry.path,
+                sink.position,
+                exc,
+            )
+    elif url is not None:
+        try:
+            _fetch_url(url.url, sink)
             return
         except (OSError, http.client.HTTPException) as exc:
             log.warning(
@@ -269,7 +315,7 @@ def _download_one(
     mv: ModelVersion,
     entry: ArtifactFile,
     target: str,
-    url: str | None,
+    url: _Url | None,
     progress: Progress,
     scope: CancelScope,
 ) -> None:
@@ -329,18 +375,24 @@ def download_model(
     todo = [t for t, ok in zip(targets, current, strict=True) if not ok]
     tracker = Progress(sum(e.size for e, _ in targets), progress)
     tracker.add(sum(e.size for e, _ in targets) - sum(e.size for e, _ in todo))
-    urls: dict[str, str] = {}
-    if todo and prefer_presigned:
+    urls: dict[str, _Url] = {}
+    if todo:
         try:
-            presigned = client.get_artifact_download_urls(
-                mv.name, mv.version, paths=[e.path for e, _ in todo]
+            # Without prefer_presigned the bytes come through the registry:
+            # its side port's URLs if it has one, else DownloadArtifact.
+            offered = client.get_artifact_download_urls(
+                mv.name,
+                mv.version,
+                paths=[e.path for e, _ in todo],
+                from_registry=not prefer_presigned,
             )
         except RegistryError as exc:
             if exc.code != grpc.StatusCode.UNIMPLEMENTED:  # an older server: stream
                 raise
         else:
-            if presigned.supported:
-                urls = {u.file.path: u.url for u in presigned.urls}
+            # A server older than from_registry answers with the store's URLs.
+            if offered.supported and (prefer_presigned or offered.from_registry):
+                urls = {u.file.path: _Url(u.url, offered.from_registry) for u in offered.urls}
     run_parallel(
         lambda t: _download_one(client, mv, t[0], t[1], urls.get(t[0].path), tracker, scope),
         todo,

@@ -73,13 +73,17 @@ class ArtifactUrl:
 class ArtifactDownloadUrls:
     """Presigned URLs for files of a READY version.
 
-    ``supported`` is False (and ``urls`` empty) when the server's artifact
-    store cannot presign; stream the files with ``download_artifact`` then.
+    ``supported`` is False (and ``urls`` empty) when neither the server's
+    artifact store nor its HTTP side port can give URLs; stream the files
+    with ``download_artifact`` then. ``from_registry`` is True when the URLs
+    are the registry's own (signed URLs on its side port, which stream the
+    file from the store) rather than the store's.
     """
 
     supported: bool
     urls: tuple[ArtifactUrl, ...]
     raw: pb.GetArtifactDownloadUrlsResponse | None = field(default=None, repr=False, compare=False)
+    from_registry: bool = False
 
     @classmethod
     def _from_proto(cls, msg: pb.GetArtifactDownloadUrlsResponse) -> ArtifactDownloadUrls:
@@ -87,6 +91,7 @@ class ArtifactDownloadUrls:
             supported=msg.supported,
             urls=tuple(ArtifactUrl(ArtifactFile._from_proto(u.file), u.url) for u in msg.urls),
             raw=msg,
+            from_registry=msg.from_registry,
         )
 
 

@@ -387,19 +387,21 @@ class ModelRegistryServicer(WatchRpcs, WebhookRpcs, registry_pb2_grpc.ModelRegis
     def GetArtifactDownloadUrls(
         self, request: pb.GetArtifactDownloadUrlsRequest, context: grpc.ServicerContext
     ) -> pb.GetArtifactDownloadUrlsResponse:
-        supported, urls = self.artifacts.download_urls(
+        found = self.artifacts.download_urls(
             request.name,
             request.version,
             list(request.paths),
             request.expires_in_seconds,
             current_caller(),
+            from_registry=request.from_registry,
         )
         return pb.GetArtifactDownloadUrlsResponse(
-            supported=supported,
+            supported=found.supported,
             urls=[
                 pb.GetArtifactDownloadUrlsResponse.Url(file=convert.file_to_proto(f), url=url)
-                for f, url in urls
+                for f, url in found.urls
             ],
+            from_registry=found.from_registry,
         )
 
     # access control

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from registry_server.console.auth import require_viewer
 from registry_server.console.services import ConsoleServices
@@ -29,6 +29,7 @@ from registry_server.domain.entities import (
 )
 from registry_server.domain.errors import InvalidArgument, NotFound, PermissionDenied
 from registry_server.domain.events import EventKind
+from registry_server.http.files import serve_file
 
 PAGE_SIZE = 50
 MAX_PAGE_TOKEN = 2048
@@ -207,9 +208,11 @@ class Pages:
             _, manifest = self.s.artifacts.list(name, number, "", caller)
             presigned: dict[str, str] = {}
             if found.status is VersionStatus.READY and manifest:
-                supported, urls = self.s.artifacts.download_urls(name, number, [], 900, caller)
-                if supported:
-                    presigned = {f.path: url for f, url in urls}
+                found_urls = self.s.artifacts.download_urls(name, number, [], 900, caller)
+                # The side port's own URLs name the address clients use; a
+                # browser gets the console's link (below) instead.
+                if found_urls.supported and not found_urls.from_registry:
+                    presigned = {f.path: url for f, url in found_urls.urls}
             for item in manifest:
                 files.append(
                     {
@@ -270,18 +273,7 @@ class Pages:
             return caller
         name, number = request.path_params["name"], request.path_params["version"]
         path = request.path_params["path"]
-        download = self.s.artifacts.download(name, number, path, 0, caller)
-        filename = path.rsplit("/", 1)[-1]
-        ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename) or "file"
-        return StreamingResponse(
-            iter(download.chunks),
-            media_type="application/octet-stream",
-            headers={
-                "Content-Length": str(download.file.size),
-                "Content-Disposition": f'attachment; filename="{ascii_name}"',
-                "X-Checksum-SHA256": download.file.sha256,
-            },
-        )
+        return serve_file(request, self.s.artifacts, name, number, path, caller, attachment=True)
 
     # ------------------------------------------------- /models/x/history
 

@@ -15,7 +15,7 @@ import builtins
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -74,11 +74,40 @@ class Download:
     chunks: Iterator[bytes]
 
 
+class RegistryUrls(Protocol):
+    """Signed URLs on the server's HTTP side port (registry_server/http/files.py)."""
+
+    def url(
+        self, name: str, version: int, path: str, caller: Caller, expires_seconds: int
+    ) -> str | None:
+        """A URL for one file, or None when the side port cannot be named."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadUrls:
+    """GetArtifactDownloadUrls' answer: `supported` False (no `urls`) when
+    neither the store nor the side port can give one; `from_registry` when
+    they are the side port's."""
+
+    supported: bool
+    urls: list[tuple[ArtifactFile, str]]
+    from_registry: bool = False
+
+
 class ArtifactService:
-    def __init__(self, db: Database, store: ArtifactStore, registry: Registry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ArtifactStore,
+        registry: Registry,
+        registry_urls: RegistryUrls | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.registry = registry
+        #: Set by server.py when the side port serves files (--http-listen).
+        self.registry_urls = registry_urls
 
     # ------------------------------------------------------------------ upload
 
@@ -394,8 +423,16 @@ class ArtifactService:
         return Download(item, metrics.counted_download(chunks))
 
     def download_urls(
-        self, name: str, version: int, paths: Sequence[str], expires_seconds: int, caller: Caller
-    ) -> tuple[bool, builtins.list[tuple[ArtifactFile, str]]]:
+        self,
+        name: str,
+        version: int,
+        paths: Sequence[str],
+        expires_seconds: int,
+        caller: Caller,
+        from_registry: bool = False,
+    ) -> DownloadUrls:
+        """URLs for `paths` (every file when empty): presigned by the store,
+        else (or when asked `from_registry`) the side port's."""
         validation.model_name(name)
         validation.version_number(version)
         expires = expires_seconds or 3600
@@ -416,13 +453,28 @@ class ArtifactService:
             if path not in by_path:
                 raise NotFound(f"paths[{i}]: {version_label(name, version)} has no file {path!r}")
             wanted.append(by_path[path])
-        urls: builtins.list[tuple[ArtifactFile, str]] = []
-        for item in wanted or manifest:
-            url = self.store.presign_get(object_key(found.model_id, version, item.path), expires)
-            if url is None:
-                return False, []
-            urls.append((item, url))
-        return True, urls
+        files = wanted or manifest
+        if not from_registry:
+            urls: builtins.list[tuple[ArtifactFile, str]] = []
+            for item in files:
+                url = self.store.presign_get(
+                    object_key(found.model_id, version, item.path), expires
+                )
+                if url is None:
+                    break
+                urls.append((item, url))
+            else:
+                return DownloadUrls(True, urls)
+        # The store cannot presign, or the caller asked for the registry's own.
+        urls = []
+        for item in files:
+            own = None
+            if self.registry_urls is not None:
+                own = self.registry_urls.url(found.name, version, item.path, caller, expires)
+            if own is None:
+                return DownloadUrls(False, [])
+            urls.append((item, own))
+        return DownloadUrls(True, urls, from_registry=True)
 
     # ---------------------------------------------------------------------- gc
 

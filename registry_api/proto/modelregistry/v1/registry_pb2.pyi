@@ -803,19 +803,21 @@ class DownloadArtifactResponse(_message.Message):
     def __init__(self, chunk: _Optional[bytes] = ..., file: _Optional[_Union[ArtifactFile, _Mapping]] = ...) -> None: ...
 
 class GetArtifactDownloadUrlsRequest(_message.Message):
-    __slots__ = ("name", "version", "paths", "expires_in_seconds")
+    __slots__ = ("name", "version", "paths", "expires_in_seconds", "from_registry")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FROM_REGISTRY_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     paths: _containers.RepeatedScalarFieldContainer[str]
     expires_in_seconds: int
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., paths: _Optional[_Iterable[str]] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+    from_registry: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., paths: _Optional[_Iterable[str]] = ..., expires_in_seconds: _Optional[int] = ..., from_registry: _Optional[bool] = ...) -> None: ...
 
 class GetArtifactDownloadUrlsResponse(_message.Message):
-    __slots__ = ("supported", "urls")
+    __slots__ = ("supported", "urls", "from_registry")
     class Url(_message.Message):
         __slots__ = ("file", "url")
         FILE_FIELD_NUMBER: _ClassVar[int]
@@ -825,9 +827,11 @@ class GetArtifactDownloadUrlsResponse(_message.Message):
         def __init__(self, file: _Optional[_Union[ArtifactFile, _Mapping]] = ..., url: _Optional[str] = ...) -> None: ...
     SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     URLS_FIELD_NUMBER: _ClassVar[int]
+    FROM_REGISTRY_FIELD_NUMBER: _ClassVar[int]
     supported: bool
     urls: _containers.RepeatedCompositeFieldContainer[GetArtifactDownloadUrlsResponse.Url]
-    def __init__(self, supported: _Optional[bool] = ..., urls: _Optional[_Iterable[_Union[GetArtifactDownloadUrlsResponse.Url, _Mapping]]] = ...) -> None: ...
+    from_registry: bool
+    def __init__(self, supported: _Optional[bool] = ..., urls: _Optional[_Iterable[_Union[GetArtifactDownloadUrlsResponse.Url, _Mapping]]] = ..., from_registry: _Optional[bool] = ...) -> None: ...
 
 class SetModelProtectionRequest(_message.Message):
     __slots__ = ("name", "protected_aliases", "protected_stages")

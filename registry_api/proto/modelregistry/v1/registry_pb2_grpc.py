@@ -685,8 +685,12 @@ class ModelRegistryServicer:
 
     def GetArtifactDownloadUrls(self, request, context):
         """Presigned HTTP GET URLs for the files of a READY version, for direct
-        download from the artifact store. `supported` is false when the store
-        cannot presign (the local folder store); use DownloadArtifact then.
+        download from the artifact store. When the store cannot presign (the
+        local folder store), or the request sets `from_registry`, the URLs are
+        the registry's own: signed URLs on its HTTP side port (`--http-listen`),
+        which streams the file from the store (`from_registry` is then set in
+        the response). `supported` is false when neither is available; use
+        DownloadArtifact then.
         INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION.
         Role: reader.
         """
