@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
-from registry_client import AlreadyExists, FailedPrecondition, RegistryClient
+from registry_client import AlreadyExists, FailedPrecondition, RegistryClient, RegistryError
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +90,48 @@ def test_an_alias_move_waits_for_the_lock_with_its_whole_change_sent(
     # The lock, the compare-and-swap and the answer's read arrived together:
     # nothing is left to send once the lock is granted.
     assert waiting.count("EXECUTE ") == 3, waiting
+    # Bounded by the call's deadline in PostgreSQL itself, like a transaction.
+    assert waiting.startswith("SET LOCAL statement_timeout = "), waiting
+    assert "SET LOCAL lock_timeout = " in waiting, waiting
     assert answers["move"].version == 2 and answers["move"].aliases == ("champion",)
     assert pg_client.get_model_version_by_alias(model_name, "champion").version == 2
+
+
+def test_a_move_waiting_for_the_lock_ends_by_its_deadline_and_changes_nothing(
+    pg_client: RegistryClient, pg_target: str, engine: sa.Engine, model_name: str
+) -> None:
+    _model_with_versions(pg_client, model_name, 2)
+    pg_client.set_registered_model_alias(model_name, "champion", 1)
+    holder, pid = _holding_model_lock(engine, model_name)
+    try:
+        started = time.monotonic()
+        with (
+            RegistryClient(pg_target, timeout=1.0) as hurried,
+            pytest.raises(RegistryError) as refused,
+        ):
+            hurried.set_registered_model_alias(model_name, "champion", 2)
+        assert refused.value.code in (
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.UNAVAILABLE,
+        )
+        assert time.monotonic() - started < 5
+        # PostgreSQL gave up waiting too (lock_timeout): nobody waits for the holder.
+        with engine.connect() as conn:
+            deadline = time.monotonic() + 10
+            while conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :h = ANY(pg_blocking_pids(pid))"
+                ),
+                {"h": pid},
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the move still waits for the lock"
+                conn.commit()
+                time.sleep(0.05)
+    finally:
+        holder.commit()
+        holder.close()
+    assert pg_client.get_model_version_by_alias(model_name, "champion").version == 1
+    assert [e.kind for e in pg_client.iter_model_events(model_name)].count("alias_set") == 1
 
 
 def test_a_move_decided_after_the_lock_sees_the_previous_holders_change(

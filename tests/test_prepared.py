@@ -30,7 +30,7 @@ def _statements(engine: sa.Engine) -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement.lstrip().split(None, 2)[0].upper() + " " + statement[:60])
+        seen.append(statement.lstrip().split(None, 2)[0].upper() + " " + statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:

@@ -85,6 +85,7 @@ class Aliases(Aggregate):
                 now=self.changes.clock(),
                 actor=caller.principal,
                 admin=self.access.global_role_allows(caller, Role.ADMIN),
+                timeouts=self.db.local_timeouts(),
             )
         if moved is None:
             return None

@@ -184,6 +184,7 @@ class Versions(Aggregate):
                 idempotency_key=new.idempotency_key or None,
                 tags=new.tags,
                 event_kind=EventKind.VERSION_CREATED,
+                timeouts=self.db.local_timeouts(),
                 event_after=version_created(
                     source=new.source, status=status, lineage=new.lineage, tags=new.tags
                 ),

@@ -131,11 +131,12 @@ def move(
     now: int,
     actor: str,
     admin: bool,
+    timeouts: str | None = None,
 ) -> Moved | None:
     """Point `alias` of model `name` at `version`. None: nothing written,
     because the move was refused or there is no such model or version (or
     a number no version can have). `conn` must be in autocommit
-    (Database.statement)."""
+    (Database.statement); `timeouts` bound it (Database.local_timeouts)."""
     if max(version, expected_version or 0) > versions.MAX_STORED_VERSION:
         return None
     row = run_in_one_round_trip(
@@ -152,6 +153,7 @@ def move(
             "ready": VersionStatus.READY.value,
             "kind": str(EventKind.ALIAS_SET),
         },
+        timeouts,
     ).first()
     if row is None or not (row.alias_move or "").startswith("moved:"):
         return None

@@ -237,12 +237,23 @@ class Database:
     def _bound_transaction(self, conn: Connection) -> None:
         """Lower the transaction's statement and lock timeouts to what its
         call has left (SET LOCAL: they end with the transaction)."""
+        bounds = self.local_timeouts()
+        if bounds is not None:
+            conn.exec_driver_sql(bounds)
+
+    def local_timeouts(self) -> str | None:
+        """The SET LOCAL statements that bound a write by what its call has
+        left (None on SQLite, or with no statement timeout configured): a
+        transaction runs them first; a mutation sent as one message
+        (prepared.run_in_one_round_trip) puts them at its front."""
+        if not self._bound_writes:
+            return None
         left = deadline.remaining()
         seconds = self._max_timeout if left is None else min(left, self._max_timeout)
         if seconds <= 0:
             raise Unavailable("the call's deadline passed before its transaction started")
         ms = _timeout_ms(seconds)
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}")
+        return f"SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
 
     @contextmanager
     def statement(self) -> Iterator[Connection]:

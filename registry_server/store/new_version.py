@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry_server.domain.entities import Lineage, Stage, VersionStatus
 from registry_server.domain.events import EventKind, bounded_payload
-from registry_server.store.prepared import Statement
+from registry_server.store.prepared import Statement, run_in_one_round_trip
 from registry_server.store.versions import DuplicateIdempotencyKey
 
 # The event's `after` is the domain's (domain/events.py, `version_created`),
@@ -95,20 +95,23 @@ def create(
     tags: dict[str, str],
     event_kind: EventKind,
     event_after: dict[str, Any],
+    timeouts: str | None = None,
 ) -> tuple[int, bool] | None:
     """The new version's row id, committed, and False; or the id of the
     version an earlier call with the same idempotency key created, and True
     (nothing written). None when there is no such model.
 
     `conn` must be in autocommit (Database.statement): the statement is the
-    whole mutation. The key is looked up as of the statement's start: a
+    whole mutation; `timeouts` bound it (Database.local_timeouts), sent in
+    the same message. The key is looked up as of the statement's start: a
     concurrent call with the same key that commits while this one waits for
     the model's lock makes the insert fail on the key's unique index instead,
     raised as DuplicateIdempotencyKey.
     """
     try:
-        row = _CREATE.run(
+        row = run_in_one_round_trip(
             conn,
+            (_CREATE,),
             {
                 "name": name,
                 "now": now,
@@ -128,6 +131,7 @@ def create(
                 "kind": str(event_kind),
                 "after": json.dumps(bounded_payload(event_after)),
             },
+            timeouts,
         ).first()
     except IntegrityError as exc:
         if idempotency_key and "idempotency_key" in str(exc.orig):

@@ -171,14 +171,18 @@ class Statement:
 
 
 def run_in_one_round_trip(
-    conn: Connection, statements: tuple[Statement, ...], params: Mapping[str, Any]
+    conn: Connection,
+    statements: tuple[Statement, ...],
+    params: Mapping[str, Any],
+    preamble: str | None = None,
 ) -> CursorResult[Any] | Rows:
     """Run `statements` (PostgreSQL, a connection in autocommit) as one
     message and so one implicit transaction: one round trip, locks held from
     the first statement to the commit, and (READ COMMITTED) each statement
     reading a snapshot taken when it starts, so one that follows a row lock
     sees what the lock's previous holder committed. The rows are the last
-    statement's; `params` serves them all."""
+    statement's; `params` serves them all. `preamble`: statements without
+    parameters to run first (Database.local_timeouts)."""
     info = conn.connection.info
     if info.get(_ENABLED):
         texts = []
@@ -198,8 +202,12 @@ def run_in_one_round_trip(
         for statement in statements:
             arguments.update(statement._compiled[3])
         arguments.update(params)
-        sql = "; ".join(statement.plain_sql for statement in statements)
-        return conn.exec_driver_sql(sql, arguments)
+        texts = [statement.plain_sql for statement in statements]
+        if preamble:
+            texts.insert(0, preamble.replace("%", "%%"))
+        return conn.exec_driver_sql("; ".join(texts), arguments)
+    if preamble:
+        texts.insert(0, preamble.replace("%", "%%"))
     sql = "; ".join(texts)
     last = statements[-1]
     if traced_execute is not None:
