@@ -556,7 +556,10 @@ def report(
     )
 
     print()
-    print("EXPLAIN (ANALYZE, BUFFERS) of every read the server sent, at each size")
+    print(
+        "EXPLAIN (ANALYZE, BUFFERS) of every read the server sent, at each size: shared buffers"
+        " (the larger of text and prepared), and at the last size ms as text / prepared"
+    )
     print_table(
         [
             "query",
@@ -572,10 +575,21 @@ def report(
                 f"Q{n}",
                 *[p["buffers"] for p in q.plans],
                 growth(q),
-                q.plans[-1]["ms"],
-                q.plans[-1]["rows"],
+                " / ".join(
+                    f"{q.plans[-1][m]['ms']:.2f}" for m in ("text", "prepared") if m in q.plans[-1]
+                ),
+                q.plans[-1]["text"]["rows"],
                 ",".join(sorted({t for p in q.plans for t in p["seq_scans"]})) or "none",
-                ",".join(q.plans[-1]["indexes"]) or "-",
+                ",".join(
+                    sorted(
+                        {
+                            i
+                            for m in ("text", "prepared")
+                            for i in q.plans[-1].get(m, {}).get("indexes", [])
+                        }
+                    )
+                )
+                or "-",
             ]
             for n, q in enumerate(queries, start=1)
         ],
@@ -691,7 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     errors = sum(c.timing.errors for c in cells)
     for query in unindexed:
         print(f"\nSEQ SCAN in a hot read ({'; '.join(query.operations)}):\n{query.sql}")
-        print(query.plans[-1]["plan"])
+        for plan in query.plans:
+            for mode in ("text", "prepared"):
+                if plan.get(mode, {}).get("seq_scans"):
+                    print(f"-- {mode}, at {plan['versions']:,} versions:\n{plan[mode]['plan']}")
     write_json(
         args.json,
         {

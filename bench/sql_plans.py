@@ -57,7 +57,8 @@ def _capture(conn, cursor, statement, parameters, context, executemany):
     except Exception:
         return
     with _lock, open(_path, "a") as out:
-        out.write(json.dumps({"template": statement, "sql": literal}) + "\\n")
+        record = {"template": statement, "sql": literal, "params": parameters}
+        out.write(json.dumps(record, default=str) + "\\n")
 """
 
 
@@ -69,6 +70,7 @@ class Query:
     operations: list[str]
     template: str
     sql: str
+    params: dict[str, Any]
     plans: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -108,7 +110,8 @@ def capture_queries(
                     if not _is_hot_read(record["sql"]):
                         continue
                     query = found.setdefault(
-                        record["template"], Query([], record["template"], record["sql"])
+                        record["template"],
+                        Query([], record["template"], record["sql"], record["params"] or {}),
                     )
                     if label not in query.operations:
                         query.operations.append(label)
@@ -122,8 +125,17 @@ _EXECUTION = re.compile(r"Execution Time: ([\d.]+) ms")
 _ROWS = re.compile(r"actual time=[\d.]+\.\.[\d.]+ rows=(\d+)")
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+#: EXECUTEs before the one explained: PostgreSQL plans a prepared statement afresh for its
+#: first five runs and may then switch to a generic plan for good.
+_WARM_EXECUTES = 5
+
+
 def explain(url: str, queries: list[Query], size: int) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) each query; keep what it scanned and how much it read."""
+    """EXPLAIN (ANALYZE, BUFFERS) each query two ways: as text with its values, and as the
+    server runs its hot lookups and first search pages (store/prepared.py): PREPAREd with
+    numbered parameters and EXECUTEd, explained on the sixth run, when PostgreSQL may have
+    settled on a generic plan. Keep what each scanned and how much it read."""
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         rows = {
@@ -138,36 +150,73 @@ def explain(url: str, queries: list[Query], size: int) -> None:
                 # The literal SQL as psycopg2 sent it: no parameters, so no % escaping.
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query.sql)
                 text = "\n".join(str(r[0]) for r in cursor.fetchall())
+                raw.rollback()
+                prepared = _explain_prepared(cursor, query)
             finally:
                 cursor.close()
                 raw.rollback()
-            top = _BUFFERS.search(text)
-            execution = _EXECUTION.search(text)
-            returned = _ROWS.search(text)
+            plans = {"text": _summary(text, rows)}
+            if prepared is not None:
+                plans["prepared"] = _summary(prepared, rows)
             query.plans.append(
                 {
                     "versions": size,
-                    # Sequential scans of big tables that hold SEQ_SCAN_ROWS or more.
-                    "seq_scans": sorted(
-                        {
-                            t
-                            for t in _SEQ_SCAN.findall(text)
-                            if t in BIG_TABLES and rows[t] >= SEQ_SCAN_ROWS
-                        }
-                    ),
-                    "any_seq_scans": sorted(
-                        {t for t in _SEQ_SCAN.findall(text) if t in BIG_TABLES}
-                    ),
-                    "indexes": sorted({a or b for a, b in _INDEX.findall(text)}),
-                    "buffers": sum(int(g) for g in top.groups() if g) if top else 0,
-                    "ms": float(execution.group(1)) if execution else 0.0,
-                    "rows": int(returned.group(1)) if returned else 0,
-                    "plan": text,
+                    # The larger of the two, and every scan either made.
+                    "buffers": max(p["buffers"] for p in plans.values()),
+                    "seq_scans": sorted({t for p in plans.values() for t in p["seq_scans"]}),
+                    **plans,
                 }
             )
     finally:
         raw.close()
         engine.dispose()
+
+
+def _explain_prepared(cursor: Any, query: Query) -> str | None:
+    """The plan of the sixth EXECUTE of the query PREPAREd as the server prepares it (None
+    when PostgreSQL cannot infer a parameter's type without the server's casts)."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    body = _PLACEHOLDER.sub(number, query.template).replace("%%", "%")
+    try:
+        cursor.execute(f"PREPARE scale_bench_q AS {body}")
+    except Exception:
+        cursor.connection.rollback()
+        return None
+    execute = "EXECUTE scale_bench_q"
+    if order:
+        arguments = ", ".join(f"%({k})s" for k in order)
+        execute += "(" + cursor.mogrify(arguments, query.params).decode() + ")"
+    try:
+        for _ in range(_WARM_EXECUTES):
+            cursor.execute(execute)
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + execute)
+        return "\n".join(str(r[0]) for r in cursor.fetchall())
+    finally:
+        cursor.connection.rollback()
+        cursor.execute("DEALLOCATE scale_bench_q")
+
+
+def _summary(text: str, rows: dict[str, int]) -> dict[str, Any]:
+    top = _BUFFERS.search(text)
+    execution = _EXECUTION.search(text)
+    returned = _ROWS.search(text)
+    scanned = {t for t in _SEQ_SCAN.findall(text) if t in BIG_TABLES}
+    return {
+        # Sequential scans of big tables that hold SEQ_SCAN_ROWS or more rows.
+        "seq_scans": sorted(t for t in scanned if rows[t] >= SEQ_SCAN_ROWS),
+        "any_seq_scans": sorted(scanned),
+        "indexes": sorted({a or b for a, b in _INDEX.findall(text)}),
+        "buffers": sum(int(g) for g in top.groups() if g) if top else 0,
+        "ms": float(execution.group(1)) if execution else 0.0,
+        "rows": int(returned.group(1)) if returned else 0,
+        "plan": text,
+    }
 
 
 def growth(query: Query) -> str:
