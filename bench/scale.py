@@ -411,7 +411,7 @@ def time_concurrent(
     counts, with its latency."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
-    barrier = threading.Barrier(concurrency + 1)
+    barrier = threading.Barrier(concurrency + 1, timeout=120)
     window: dict[str, float] = {}
 
     def work(index: int) -> None:
