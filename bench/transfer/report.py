@@ -49,6 +49,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(
         f"server RSS at start {result['server_rss_start_mib']} MiB, "
         f"VmHWM at the end {result['server_vmhwm_final_mib']} MiB; "
-        f"sha256 of the whole file in one thread: {result['sha256_seconds']:.2f} s "
+        f"sha256 of the whole file in one thread: {result['sha256_seconds']:.2f} s, "
+        f"in two threads at once: {result.get('sha256_two_threads_seconds', 0):.2f} s "
         "(the registry client pays it on upload and download, fget_object does not)"
     )
