@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from harness import write_json
+from minio import Minio
 
 from registry_client import RegistryClient
 
@@ -108,6 +110,7 @@ def benchmark(
     with RssSampler(pids) as sampler:
         phases = run_rounds(transfer, sampler, args.rounds, cleanups)
         server_hwm = mib(proc_status_kib(server.pid, "VmHWM"))
+    first_byte = first_byte_seconds(minio, bucket, direct_key)
 
     set_ratios(phases, os.cpu_count() or 1)
     return {
@@ -119,6 +122,7 @@ def benchmark(
         "server_workers": args.workers,
         "sha256_seconds": hash_seconds,
         "sha256_two_threads_seconds": two_hash_seconds,
+        "s3_first_byte_seconds": first_byte,
         "server_rss_start_mib": server_rss_start,
         "server_vmhwm_final_mib": server_hwm,
         "machine": {
@@ -132,6 +136,23 @@ def benchmark(
         },
         "phases": [asdict(p) for p in phases],
     }
+
+
+def first_byte_seconds(minio: Minio, bucket: str, key: str, tries: int = 3) -> float:
+    """How long S3 takes to send the first bytes of the file (the median of
+    `tries`): a download that hashes what it receives cannot start hashing
+    sooner, so it takes at least this plus the sha256 of the whole file."""
+    times = []
+    for _ in range(tries):
+        started = time.perf_counter()
+        response = minio.get_object(bucket, key)
+        try:
+            response.read(64 * 1024)
+            times.append(time.perf_counter() - started)
+        finally:
+            response.close()
+            response.release_conn()
+    return round(statistics.median(times), 3)
 
 
 def build_parser() -> argparse.ArgumentParser:

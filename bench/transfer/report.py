@@ -53,3 +53,12 @@ def print_report(result: dict[str, Any]) -> None:
         f"in two threads at once: {result.get('sha256_two_threads_seconds', 0):.2f} s "
         "(the registry client pays it on upload and download, fget_object does not)"
     )
+    first_byte = result.get("s3_first_byte_seconds")
+    direct = next((p for p in result["phases"] if p["name"] == "direct download"), None)
+    if first_byte is not None and direct is not None:
+        least = first_byte + result["sha256_seconds"]
+        print(
+            f"S3's first byte after {first_byte:.3f} s: a download that checks sha256 as it "
+            f"receives takes at least {least:.3f} s (first byte + sha256), "
+            f"{direct['seconds'] / least:.2f}x of the direct download at best"
+        )

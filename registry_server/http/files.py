@@ -14,9 +14,9 @@ work until they expire, as the store's presigned URLs do.
 Beside DownloadArtifact, this is the way through the registry for what
 speaks plain HTTP (curl, a browser, an older client given these URLs for a
 folder store), with `Range: bytes=N-` for resuming. It is not faster than
-the gRPC stream on the 2-core bench machine: both are bound by the client's
-sha256 and the CPU the two loopback hops cost (docs/benchmarks.md,
-"Artifact transfer").
+the gRPC stream on the 2-core bench machine: both are bound by the store's
+first byte plus the client's sha256 (docs/benchmarks.md, "Artifact
+transfer").
 """
 
 from __future__ import annotations
