@@ -266,13 +266,15 @@ def _side_port(
     )
     if signer is not None:
         signer.base = config.http_public_url or side_files.default_base(
-            config.http_listen, http.port
+            config.http_listen, http.port, config.listen
         )
-        if signer.base is None:
-            log.warning(
-                "--http-listen %s is a wildcard address and $REGISTRY_HTTP_PUBLIC_URL is "
+        if signer.base is None:  # not a warning: presigning stores do not need it
+            log.info(
+                "--http-listen %s names no address clients of --listen %s can reach (a "
+                "wildcard, or loopback while gRPC is not) and $REGISTRY_HTTP_PUBLIC_URL is "
                 "not set: the side port hands out no download URLs",
                 config.http_listen,
+                config.listen,
             )
     http.start()
     log.info("serving /metrics and /healthz on http://%s (port %d)", config.http_listen, http.port)

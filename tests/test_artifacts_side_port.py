@@ -29,6 +29,7 @@ from support.server_process import ServerProcess, server_process
 
 from registry_client import ChecksumMismatch, RegistryClient
 from registry_client.artifacts import download
+from registry_server.http.files import default_base
 
 ADMIN_SECRET = "side-port-admin-" + "x" * 32
 
@@ -324,3 +325,21 @@ def test_every_process_of_serve_processes_accepts_the_urls_any_of_them_signed(
         statuses = [_get(url)[0] for url in urls for _ in range(4)]
         client.close()
     assert statuses == [200] * len(statuses)
+
+
+@pytest.mark.parametrize(
+    ("http_listen", "grpc_listen", "base"),
+    [
+        ("127.0.0.1:9090", "127.0.0.1:50051", "http://127.0.0.1:9090"),
+        ("[::1]:9090", "[::1]:50051", "http://[::1]:9090"),
+        ("10.0.0.5:9090", "0.0.0.0:50051", "http://10.0.0.5:9090"),
+        ("0.0.0.0:9090", "0.0.0.0:50051", None),
+        ("[::]:9090", "127.0.0.1:50051", None),
+        # Remote clients would be sent to their own machine.
+        ("127.0.0.1:9090", "0.0.0.0:50051", None),
+    ],
+)
+def test_the_side_ports_default_address_is_one_the_grpc_clients_can_reach(
+    http_listen: str, grpc_listen: str, base: str | None
+) -> None:
+    assert default_base(http_listen, 9090, grpc_listen) == base

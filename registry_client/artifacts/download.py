@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("registry_client")
 
 _HTTP_TIMEOUT = 60.0  # seconds without a byte before a presigned GET gives up
+_CONNECT_TIMEOUT = 10.0  # seconds to connect to the registry's side port
 
 # Files at least this large are hashed by a thread of their own while the
 # next chunks arrive (see _BackgroundHasher).
@@ -252,8 +253,13 @@ def _fetch_registry_url(url: str, sink: _Sink) -> None:
     connection_class = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )
-    connection = connection_class(parts.hostname, parts.port, timeout=_HTTP_TIMEOUT)
+    # A port that drops the connection attempt (a firewall) is given up on
+    # sooner than a transfer that pauses.
+    connection = connection_class(parts.hostname, parts.port, timeout=_CONNECT_TIMEOUT)
     try:
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.settimeout(_HTTP_TIMEOUT)
         headers = {"Range": f"bytes={sink.position}-"} if sink.position else {}
         connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
         response = connection.getresponse()

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from registry_server.config import is_loopback
 from registry_server.domain.access import AccessDenied, Caller, HiddenModel, Role
 from registry_server.domain.artifacts import ArtifactService, Download
 from registry_server.domain.errors import OutOfRange, RegistryError
@@ -65,11 +66,15 @@ def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
-def default_base(listen: str, port: int) -> str | None:
-    """``http://host:port`` of a side port listening on one address; None
-    for a wildcard one (0.0.0.0, ::), which names no address to give out."""
+def default_base(listen: str, port: int, grpc_listen: str) -> str | None:
+    """``http://host:port`` of a side port listening on one address, or None
+    when that address is no use to the gRPC port's clients: a wildcard
+    (0.0.0.0, ::) names no address, and loopback while gRPC listens beyond
+    it would send a remote client to its own machine."""
     host = listen.rpartition(":")[0].strip("[]")
     if host in ("", "0.0.0.0", "::"):
+        return None
+    if is_loopback(listen) and not is_loopback(grpc_listen):
         return None
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
