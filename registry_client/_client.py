@@ -49,7 +49,10 @@ class RegistryClient(
             retries included; None (the default) sets no limit, since large
             files take long (keep-alive pings still detect a dead server).
         max_attempts: Attempts per call (>= 1) when a retry-safe call meets
-            UNAVAILABLE.
+            UNAVAILABLE. Each retry first waits (within ``timeout``) for the
+            channel to connect, so a server that cannot be reached yet is
+            waited for until the deadline; every attempt after the first is
+            made on a connected channel.
         actor: Identity recorded in the model's history; defaults to
             ``$REGISTRY_ACTOR``, then the OS user name.
         token: Bearer token sent as ``authorization`` metadata on every call;

@@ -115,11 +115,24 @@ RETRY_SAFE: frozenset[str] = frozenset(name for name, facts in RPCS.items() if f
 _BACKOFF_INITIAL = 0.05
 _BACKOFF_MAX = 2.0
 
+# Reconnect backoff (the first two options): after a failed connection attempt
+# a gRPC channel waits before it tries again (1 s at first, times 1.6 per
+# failure, up to 120 s: gRPC's doc/connection-backoff.md), and calls made
+# meanwhile fail at once with UNAVAILABLE. With those defaults our five
+# attempts (0.75 s of backoff) all fell inside the first second: a server up
+# 0.43 s after a client's first call still gave Unavailable at 0.52 s; after a
+# long outage a client could keep failing for two minutes after the server
+# came back. 100 ms growing to 1 s caps a waiting client at one connection
+# attempt per second. Not set: ``grpc.min_reconnect_backoff_ms``, which despite
+# its name is how long one connection attempt may take (20 s); lowering it
+# would cut off slow networks.
+#
 # Conservative keep-alive: one ping per 5 minutes is the most a gRPC server
 # accepts by default without answering GOAWAY "too_many_pings", and pinging
 # only during calls avoids the same penalty on idle channels.
-
 _DEFAULT_CHANNEL_OPTIONS: dict[str, Any] = {
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1_000,
     "grpc.keepalive_time_ms": 300_000,
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.keepalive_permit_without_calls": 0,
@@ -287,6 +300,12 @@ class Transport:
         * ``transfer`` bounds the call by ``transfer_timeout`` instead;
         * ``on_call`` receives each call in flight (it has ``cancel()``), so
           that parallel transfers can be stopped when one of them fails.
+
+        Before each resend the channel must be connected again
+        (``_await_connection``): a server that cannot be reached yet (a CI
+        job calling a server it has just started) is waited for until the
+        deadline instead of using up the attempts in a second. Every attempt
+        after the first is made on a connected channel.
         """
         rpc = getattr(self._stub, method_name)
         if retry_safe is None:
@@ -312,8 +331,33 @@ class Transport:
                 if deadline is not None and time.monotonic() + pause >= deadline:
                     raise error from exc
                 self._sleep(pause)
+                if not self._await_connection(deadline):
+                    raise error from exc
                 delay = min(delay * 2, _BACKOFF_MAX)
                 attempt += 1
+
+    def _await_connection(self, deadline: float | None) -> bool:
+        """Wait until the channel is connected, at most until ``deadline``
+        (``timeout`` seconds when the call has none, a transfer without
+        ``transfer_timeout``); False when it is not by then.
+
+        Only before a resend: the first attempt does not wait, so a call to a
+        server that is up costs nothing more. On a connected channel (the
+        server answered UNAVAILABLE itself) this returns within milliseconds.
+        While the server cannot be reached, the channel tries to connect on
+        its own reconnect schedule (see ``_DEFAULT_CHANNEL_OPTIONS``); the
+        wait ends at the first connection that succeeds.
+        """
+        wait = self.timeout if deadline is None else deadline - time.monotonic()
+        if wait <= 0:
+            return False
+        ready = grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=wait)
+        except grpc.FutureTimeoutError:
+            ready.cancel()  # stops watching the channel
+            return False
+        return True
 
     def _pages(self, method_name: str, build: Callable[[str], Message]) -> Iterator[Any]:
         """Every page of a paged RPC, lazily: ``build(page_token)`` makes each

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import pytest
@@ -92,13 +93,60 @@ def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
             holder["server"].stop(grace=1)
 
 
-def test_unreachable_server_gives_unavailable() -> None:
+@pytest.mark.slow
+def test_a_read_waits_for_a_server_started_after_the_call(tmp_path) -> None:
+    """A CI job starts a server and calls it at once: the call, made 1.5 s
+    before the server listens, succeeds as soon as it does. The client's
+    five attempts with their 0.75 s of backoff used to be spent inside the
+    channel's first reconnect backoff (1 s), and the call failed with
+    UNAVAILABLE half a second in, with 14 s of its 15 s timeout left."""
     port = free_port()
-    with (
-        RegistryClient(f"127.0.0.1:{port}", max_attempts=3, timeout=1) as c,
-        pytest.raises(Unavailable),
-    ):
-        c.get_registered_model("x")
+    config = ServerConfig(
+        database_url=f"sqlite:///{tmp_path / 'late.db'}",
+        artifact_store=str(tmp_path / "artifacts"),
+        listen=f"127.0.0.1:{port}",
+        workers=4,
+    )
+    outcome: dict = {}
+    with RegistryClient(f"127.0.0.1:{port}", timeout=15) as early:
+
+        def call() -> None:
+            try:
+                outcome["models"] = early.search_registered_models()
+            except RegistryError as exc:
+                outcome["error"] = exc
+            outcome["done"] = time.monotonic()
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(1.5)
+        server = start(config)
+        try:
+            up = time.monotonic()
+            caller.join(timeout=20)
+            assert "error" not in outcome, outcome["error"]
+            assert list(outcome["models"]) == []
+            # Found by the channel's next try: 1 s apart at most (+20 % jitter).
+            assert outcome["done"] - up < 2.5
+        finally:
+            caller.join(timeout=20)
+            server.stop(grace=1)
+
+
+def test_an_unreachable_server_gives_unavailable_at_the_deadline() -> None:
+    """Nothing ever listens: a read keeps trying for its whole timeout, then
+    fails with UNAVAILABLE (not DEADLINE_EXCEEDED, not later); a write that is
+    not safe to resend fails at its first attempt, as before."""
+    target = f"127.0.0.1:{free_port()}"
+    with RegistryClient(target, timeout=1.5) as c:
+        began = time.monotonic()
+        with pytest.raises(Unavailable):
+            c.get_registered_model("x")
+        assert 1.2 < time.monotonic() - began < 2.0
+        began = time.monotonic()
+        with pytest.raises(Unavailable):
+            c.create_registered_model("x")
+        assert time.monotonic() - began < 0.5
 
 
 def test_the_channel_and_metadata_call_the_generated_stub_as_the_client(
