@@ -25,12 +25,12 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import DEFAULT_ADMIN_URL, free_port, machine_info, write_json
+from support.scrape import scrape, total
 from turns import add_load_arguments, median, print_turns, seeded_servers, take_turns
 
 MODEL = "bench-metrics"
@@ -86,17 +86,11 @@ def per_call_overhead(calls: int = 200_000) -> dict[str, float]:
 
 def counted_calls(http_port: int) -> float:
     """GetModelVersionByAlias calls answered OK, as the measured server's /metrics says."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "grpc_server_handled_total"
-        and sample.labels.get("grpc_method") == "GetModelVersionByAlias"
-        and sample.labels.get("grpc_code") == "OK"
+    return total(
+        scrape(http_port),
+        "grpc_server_handled_total",
+        grpc_method="GetModelVersionByAlias",
+        grpc_code="OK",
     )
 
 

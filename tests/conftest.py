@@ -29,6 +29,7 @@ import pytest
 from support.artifacts import make_model_dir
 from support.auth import AuthServer, auth_server
 from support.cli import ACTOR, Run
+from support.local_server import start_local
 from support.postgres import postgres_server, temporary_database
 from support.s3 import S3Endpoint, s3_endpoint
 
@@ -36,8 +37,7 @@ from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_client import RegistryClient
 from registry_client.cli import main
 from registry_server import migrate
-from registry_server.config import ServerConfig
-from registry_server.server import RunningServer, start
+from registry_server.server import RunningServer
 from registry_server.store.database import make_engine
 
 # MLflow 3 keeps its tracking store in ./mlflow.db unless told otherwise: a test
@@ -109,17 +109,6 @@ def s3_store_url(endpoint: S3Endpoint, bucket: str, prefix: str = "") -> str:
     return f"s3://{bucket}{path}?endpoint={endpoint.endpoint}&secure={secure}"
 
 
-def _start(database_url: str, artifact_store: str) -> RunningServer:
-    return start(
-        ServerConfig(
-            database_url=database_url,
-            artifact_store=artifact_store,
-            listen="127.0.0.1:0",
-            workers=16,
-        )
-    )
-
-
 @pytest.fixture(scope="session")
 def sqlite_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
@@ -127,7 +116,7 @@ def sqlite_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sqlite_server(sqlite_database_url: str, sqlite_artifact_dir: Path) -> Iterator[RunningServer]:
-    running = _start(sqlite_database_url, str(sqlite_artifact_dir))
+    running = start_local(sqlite_database_url, str(sqlite_artifact_dir))
     yield running
     running.stop(grace=1)
 
@@ -139,7 +128,7 @@ def pg_artifact_store(s3: S3Endpoint) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server_handle(pg_database_url: str, pg_artifact_store: str) -> Iterator[RunningServer]:
-    running = _start(pg_database_url, pg_artifact_store)
+    running = start_local(pg_database_url, pg_artifact_store)
     yield running
     running.stop(grace=1)
 

@@ -17,6 +17,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,49 +64,49 @@ class Server:
         return self.process.target
 
 
+@contextmanager
+def _side_port_server(root: Path, store: str, **env: str) -> Iterator[Server]:
+    """A server process on SQLite under `root` with its side port on loopback;
+    `env` adds settings."""
+    port = free_port()
+    with server_process(
+        f"sqlite:///{root / 'registry.db'}",
+        store,
+        env={"REGISTRY_HTTP_LISTEN": f"127.0.0.1:{port}", **env},
+    ) as process:
+        folder = Path(store) if "://" not in store else None
+        yield Server(process, port, folder)
+
+
 @pytest.fixture(scope="module")
 def folder_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The embedded folder store (it cannot presign) with a side port."""
     root = tmp_path_factory.mktemp("side-port-folder")
-    port = free_port()
-    with server_process(
-        f"sqlite:///{root / 'registry.db'}",
-        str(root / "artifacts"),
-        env={"REGISTRY_HTTP_LISTEN": f"127.0.0.1:{port}"},
-    ) as process:
-        yield Server(process, port, root / "artifacts")
+    with _side_port_server(root, str(root / "artifacts")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory, s3: S3Endpoint) -> Iterator[Server]:
     """An S3 store (it presigns) with a side port."""
     root = tmp_path_factory.mktemp("side-port-s3")
-    port = free_port()
     secure = "true" if s3.secure else "false"
     store = f"s3://side-port-{uuid.uuid4().hex[:8]}?endpoint={s3.endpoint}&secure={secure}"
-    with server_process(
-        f"sqlite:///{root / 'registry.db'}",
-        store,
-        env={"REGISTRY_HTTP_LISTEN": f"127.0.0.1:{port}"},
-    ) as process:
-        yield Server(process, port, None)
+    with _side_port_server(root, store) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Authentication required, an admin token to set things up with."""
     root = tmp_path_factory.mktemp("side-port-auth")
-    port = free_port()
-    with server_process(
-        f"sqlite:///{root / 'registry.db'}",
+    with _side_port_server(
+        root,
         str(root / "artifacts"),
-        env={
-            "REGISTRY_HTTP_LISTEN": f"127.0.0.1:{port}",
-            "REGISTRY_REQUIRE_AUTH": "true",
-            "REGISTRY_BOOTSTRAP_ADMIN_TOKEN": ADMIN_SECRET,
-        },
-    ) as process:
-        yield Server(process, port, root / "artifacts")
+        REGISTRY_REQUIRE_AUTH="true",
+        REGISTRY_BOOTSTRAP_ADMIN_TOKEN=ADMIN_SECRET,
+    ) as server:
+        yield server
 
 
 @pytest.fixture

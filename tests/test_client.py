@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -51,15 +52,20 @@ def test_errors_carry_code_and_message(client: RegistryClient, model_name: str) 
         client.transition_model_version_stage(model_name, 1, "bogus")
 
 
-@pytest.mark.slow
-def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
-    port = free_port()
-    config = ServerConfig(
+def _late_server(tmp_path: Path, port: int) -> ServerConfig:
+    """A server's settings for `port`, to start after a client calls it."""
+    return ServerConfig(
         database_url=f"sqlite:///{tmp_path / 'late.db'}",
         artifact_store=str(tmp_path / "artifacts"),
         listen=f"127.0.0.1:{port}",
         workers=4,
     )
+
+
+@pytest.mark.slow
+def test_retry_safe_calls_survive_a_server_that_starts_late(tmp_path) -> None:
+    port = free_port()
+    config = _late_server(tmp_path, port)
     holder: dict = {}
     retrying = threading.Event()
 
@@ -101,12 +107,7 @@ def test_a_read_waits_for_a_server_started_after_the_call(tmp_path) -> None:
     channel's first reconnect backoff (1 s), and the call failed with
     UNAVAILABLE half a second in, with 14 s of its 15 s timeout left."""
     port = free_port()
-    config = ServerConfig(
-        database_url=f"sqlite:///{tmp_path / 'late.db'}",
-        artifact_store=str(tmp_path / "artifacts"),
-        listen=f"127.0.0.1:{port}",
-        workers=4,
-    )
+    config = _late_server(tmp_path, port)
     outcome: dict = {}
     with RegistryClient(f"127.0.0.1:{port}", timeout=15) as early:
 

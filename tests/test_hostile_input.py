@@ -59,6 +59,7 @@ from support.hostile_rpc import (
     shown,
     upload_messages,
 )
+from support.local_server import start_local
 from support.postgres import temporary_database
 from support.s3 import S3Endpoint
 
@@ -66,8 +67,7 @@ from registry_api.proto.modelregistry.v1 import registry_pb2 as pb
 from registry_api.proto.modelregistry.v1 import registry_pb2_grpc
 from registry_server import migrate
 from registry_server.api.interceptors import INTERNAL_MESSAGE, MAX_STATUS_MESSAGE_BYTES
-from registry_server.config import ServerConfig
-from registry_server.server import MAX_MESSAGE_BYTES, RunningServer, start
+from registry_server.server import MAX_MESSAGE_BYTES, RunningServer
 from registry_server.store.database import make_engine
 
 
@@ -85,17 +85,6 @@ class HostileServer:
         return f"127.0.0.1:{self.running.port}"
 
 
-def _serve(database_url: str, artifact_store: str) -> RunningServer:
-    return start(
-        ServerConfig(
-            database_url=database_url,
-            artifact_store=artifact_store,
-            listen="127.0.0.1:0",
-            workers=16,
-        )
-    )
-
-
 @pytest.fixture(scope="module")
 def hostile_server(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -103,7 +92,7 @@ def hostile_server(
     folder = tmp_path_factory.mktemp("hostile")
     if backend == "sqlite":
         root = folder / "artifacts"
-        running = _serve(f"sqlite:///{folder / 'registry.db'}", str(root))
+        running = start_local(f"sqlite:///{folder / 'registry.db'}", str(root))
 
         def folder_files() -> list[tuple[Any, ...]]:
             return list(folder_listing(root))
@@ -118,7 +107,7 @@ def hostile_server(
         engine = make_engine(url, pool_size=1)
         migrate.upgrade(engine)
         engine.dispose()
-        running = _serve(url, s3_store_url(s3, bucket))
+        running = start_local(url, s3_store_url(s3, bucket))
 
         def bucket_files() -> list[tuple[Any, ...]]:
             return list(bucket_listing(minio, bucket))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.local_server import start_local
 from support.net import free_port
 from support.postgres import temporary_database
 from support.s3 import S3Endpoint
@@ -31,9 +32,8 @@ from registry_client import AlreadyExists, RegistryClient
 from registry_server import migrate
 from registry_server.artifacts.base import CHUNK_SIZE, ArtifactStore, StoredObject
 from registry_server.cli import build_parser
-from registry_server.config import ServerConfig
 from registry_server.domain.verify import Verifier
-from registry_server.server import RunningServer, start
+from registry_server.server import RunningServer
 from registry_server.store.database import make_engine
 from registry_server.verify_cli import parse_since
 
@@ -74,23 +74,12 @@ class Fresh:
         )
 
 
-def _serve(database_url: str, artifact_store: str) -> RunningServer:
-    return start(
-        ServerConfig(
-            database_url=database_url,
-            artifact_store=artifact_store,
-            listen="127.0.0.1:0",
-            workers=4,
-        )
-    )
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
     if request.param == "sqlite":
         database_url = f"sqlite:///{tmp_path / 'registry.db'}"
         store = str(tmp_path / "artifacts")
-        server = _serve(database_url, store)
+        server = start_local(database_url, store, workers=4)
         try:
             yield Fresh(server, database_url, store)
         finally:
@@ -103,7 +92,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
         engine = make_engine(database_url, pool_size=1)
         migrate.upgrade(engine)
         engine.dispose()
-        server = _serve(database_url, store)
+        server = start_local(database_url, store, workers=4)
         try:
             yield Fresh(server, database_url, store)
         finally:

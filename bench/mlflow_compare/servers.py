@@ -14,13 +14,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 from harness import ServerProcess, free_port, process_tree, server_process
+from support.scrape import scrape, total
 
 from registry_server import migrate
 from registry_server.store.database import make_engine
@@ -70,14 +70,7 @@ class ProductionServer:
     def counted_calls(self) -> float:
         """Calls the metrics counted, summed over codes, methods and processes."""
         assert self.http_port is not None
-        url = f"http://127.0.0.1:{self.http_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            text = reply.read().decode()
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("grpc_server_handled_total{")
-        )
+        return total(scrape(self.http_port), "grpc_server_handled_total")
 
 
 def _writer_token(database_url: str) -> str:

@@ -37,6 +37,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels`
+    (over the other labels: methods, codes, processes)."""
+    wanted = set(labels.items())
+    return sum(
+        value for (sample, have), value in samples.items() if sample == name and wanted <= have
+    )
+
+
 def label_values(samples: Samples, name: str, label: str) -> set[str]:
     """Every value `label` takes in the samples called `name`."""
     return {
