@@ -172,6 +172,9 @@ def test_creating_a_version_is_one_prepared_statement(
         replay = pg_client.create_model_version(model_name, source="s3://b/x", idempotency_key="k1")
     assert all(s.startswith("PREPARE") for s in seen), seen
     assert (one.version, again.version, replay.version) == (1, 2, 2)
+    # Answered from what the statement wrote, exactly as a read shows it.
+    assert one == pg_client.get_model_version(model_name, 1)
+    assert again == replay == pg_client.get_model_version(model_name, 2)
     two = pg_client.create_model_version(
         model_name,
         source="s3://b/2",
@@ -197,6 +200,15 @@ def test_creating_a_version_is_one_prepared_statement(
     assert created[3].after == {**created[1].after, "version": 3, "source": "s3://b/2"}
     assert created[1].timestamp == one.creation_timestamp
     assert pg_client.get_registered_model(model_name).last_version == 3
+    held = pg_client.create_model_version(
+        model_name, registry_held_artifacts=True, description="d", tags={"z": "1", "a": "2"}
+    )
+    assert (held.version, held.status, held.source) == (
+        4,
+        "PENDING_REGISTRATION",
+        f"models:/{model_name}/4",
+    )
+    assert held == pg_client.get_model_version(model_name, 4)
 
 
 def test_one_statement_creates_commit_without_prepared_statements(
@@ -213,7 +225,7 @@ def test_one_statement_creates_commit_without_prepared_statements(
         with _statements(database.engine) as seen:
             first = registry.create_model_version(new, caller)
             replay = registry.create_model_version(new, caller)
-        assert any("WITH known AS" in s for s in seen), seen
+        assert any("WITH model AS (\n    UPDATE registered_models" in s for s in seen), seen
         assert (first.version.version, first.idempotent_replay) == (1, False)
         assert (replay.version.version, replay.idempotent_replay) == (1, True)
         other = make_engine(pg_database_url, pool_size=1)

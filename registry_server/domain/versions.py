@@ -89,6 +89,13 @@ class Versions(Aggregate):
     def _create_version(
         self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
     ) -> CreatedVersion:
+        if (
+            self.db.dialect == "postgresql"
+            and parent is None
+            and not new.lineage.datasets
+            and self.access.global_role_allows(caller, Role.WRITER)
+        ):
+            return CreatedVersion(self._create_in_one_statement(new, caller), False)
         try:
             version_id = self._insert_version(new, parent, caller)
             replay = False
@@ -108,13 +115,6 @@ class Versions(Aggregate):
         self, new: NewModelVersion, parent: uris.ModelUri | None, caller: Caller
     ) -> int:
         """The new version's row id, committed (raises _Replay for a known key)."""
-        if (
-            self.db.dialect == "postgresql"
-            and parent is None
-            and not new.lineage.datasets
-            and self.access.global_role_allows(caller, Role.WRITER)
-        ):
-            return self._insert_version_in_one_statement(new, caller)
         creating = (Role.WRITER, "creating a version")
         with self.changes.new_version(
             new.name, caller, new.idempotency_key or None, creating
@@ -163,12 +163,15 @@ class Versions(Aggregate):
             )
             return version_id
 
-    def _insert_version_in_one_statement(self, new: NewModelVersion, caller: Caller) -> int:
-        """`_insert_version` for the common case, without a transaction around
-        the model's lock (see store/new_version.py): no parent to resolve, no
-        data sets, and a caller whose role needs no per-model grant. The
-        statement takes the lock and the time together, as
-        UnitOfWork.new_version does."""
+    def _create_in_one_statement(self, new: NewModelVersion, caller: Caller) -> ModelVersion:
+        """The common case without a transaction around the model's lock (see
+        store/new_version.py): no parent to resolve, no data sets, and a
+        caller whose role needs no per-model grant. The statement takes the
+        lock and the time together, as UnitOfWork.new_version does. Answered
+        from what was written, as a read back would show it: a new version
+        has no aliases yet, and everything else the caller sent or the
+        statement returned. A key already used raises
+        DuplicateIdempotencyKey (create_model_version answers the replay)."""
         status = _initial_status(new)
         with self.db.statement() as conn:
             created = new_version.create(
@@ -191,10 +194,24 @@ class Versions(Aggregate):
             )
         if created is None:
             raise NotFound(f"registered model {new.name!r} not found")
-        version_id, replay = created
-        if replay:
-            raise _Replay(version_id)
-        return version_id
+        return ModelVersion(
+            model_id=created.model_id,
+            name=new.name,
+            version=created.version,
+            creation_timestamp=created.creation_ms,
+            last_updated_timestamp=created.creation_ms,
+            description=new.description,
+            # Registry-held files are addressed by the version (store/rows.py).
+            source=new.source
+            or (uris.exact(new.name, created.version) if new.registry_held else ""),
+            stage=Stage.NONE,
+            status=status,
+            status_message="",
+            created_by=caller.principal,
+            lineage=new.lineage,
+            tags=dict(sorted(new.tags.items())),
+            registry_held=new.registry_held,
+        )
 
     def get_model_version(self, name: str, version: int, caller: Caller) -> ModelVersion:
         validation.model_name(name)
