@@ -18,7 +18,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
@@ -212,15 +212,32 @@ class TokenRefused(Unauthenticated):
         self.reason = reason
 
 
+class _Known(NamedTuple):
+    """A cached lookup: when it was made (the clock's ms), the token's row
+    (None: no such token) and the Caller it authenticates as."""
+
+    at: int
+    row: Any
+    caller: Caller | None
+
+
 class Authenticator:
-    """Turns the `authorization` metadata of a call into a Caller."""
+    """Turns the `authorization` metadata of a call into a Caller.
+
+    Lookups are cached by the metadata's value as sent, so a call whose
+    token was seen in the last `CACHE_SECONDS` costs a dictionary lookup and
+    the revocation and expiry checks, not a parse, a SHA-256 and a new
+    Caller (5-6% of the server's Python time on get-by-alias, py-spy). The
+    cache holds bearer strings for those seconds; a token is in this
+    process's memory while its calls are served anyway.
+    """
 
     def __init__(self, db: Database, required: bool, *, clock: Clock = now_ms) -> None:
         self.db = db
         self.required = required
         # What expiry and the age of cached lookups are judged against.
         self.clock = clock
-        self._cache: dict[str, tuple[int, Any]] = {}
+        self._cache: dict[str, _Known] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None, declared_actor: str) -> Caller:
@@ -232,42 +249,50 @@ class Authenticator:
                 "(metadata `authorization: Bearer <token>`)",
                 "missing",
             )
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise TokenRefused("authorization: expected `Bearer <token>`", "malformed")
-        row = self._lookup(hash_secret(secret.strip()))
+        now = self.clock()
+        # Read without the lock: a dict lookup is atomic, and an entry is
+        # replaced whole, never changed.
+        known = self._cache.get(authorization)
+        # An entry from the future (the wall clock stepped back) counts as
+        # stale: no entry is served for longer than CACHE_SECONDS either way.
+        if known is None or not 0 <= now - known.at < CACHE_SECONDS * 1000:
+            known = self._look_up(authorization, now)
+        row = known.row
         if row is None:
             raise TokenRefused("authorization: unknown access token", "unknown")
-        now = self.clock()
         if row.revocation_time is not None:
             raise TokenRefused(f"authorization: access token {row.id} was revoked", "revoked")
         if row.expiration_time is not None and row.expiration_time <= now:
             raise TokenRefused(f"authorization: access token {row.id} has expired", "expired")
-        return Caller(principal=row.principal, role=Role.parse(row.role), token_id=int(row.id))
+        assert known.caller is not None, "a known token has its caller"
+        return known.caller
 
     def forget(self, token_id: int) -> None:
         """Drop a token from the cache (it was just revoked): its next call
         is looked up again, and refused."""
         with self._lock:
             stale = [
-                h for h, (_, row) in self._cache.items() if row is not None and row.id == token_id
+                header
+                for header, known in self._cache.items()
+                if known.row is not None and known.row.id == token_id
             ]
-            for secret_hash in stale:
-                del self._cache[secret_hash]
+            for header in stale:
+                del self._cache[header]
 
-    def _lookup(self, secret_hash: str) -> Any:
-        # The cache's age is judged by the same clock as expiry (tests move a fake
-        # one). An entry from the future (the wall clock stepped back) counts as
-        # stale: no entry is served for longer than CACHE_SECONDS either way.
-        now = self.clock()
-        with self._lock:
-            hit = self._cache.get(secret_hash)
-        if hit is not None and 0 <= now - hit[0] < CACHE_SECONDS * 1000:
-            return hit[1]
+    def _look_up(self, authorization: str, now: int) -> _Known:
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise TokenRefused("authorization: expected `Bearer <token>`", "malformed")
         with self.db.read() as conn:
-            row = store.token_by_hash(conn, secret_hash)
+            row = store.token_by_hash(conn, hash_secret(secret.strip()))
+        caller = None
+        if row is not None:
+            caller = Caller(
+                principal=row.principal, role=Role.parse(row.role), token_id=int(row.id)
+            )
+        known = _Known(now, row, caller)
         with self._lock:
             if len(self._cache) >= CACHE_MAX_ENTRIES:
                 self._cache.clear()
-            self._cache[secret_hash] = (now, row)
-        return row
+            self._cache[authorization] = known
+        return known
