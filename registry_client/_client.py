@@ -75,6 +75,11 @@ class RegistryClient(
         tls_server_name: The name the server's certificate must carry, when
             it is not the host in ``target`` (an IP address, a tunnel).
             Default ``$REGISTRY_TLS_SERVER_NAME``.
+        on_connection_wait: Called once per client, with the target and the
+            seconds it will wait at most, when a retry has waited
+            ``CONNECTION_WAIT_NOTICE`` seconds for a server that cannot be
+            reached: a command-line tool can say why it is quiet (the
+            ``registry`` CLI prints it on stderr).
 
     TLS files are read when the client is built: a missing or malformed file,
     or a key that does not match its certificate, raises ValueError naming the

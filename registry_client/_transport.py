@@ -109,6 +109,9 @@ RETRY_SAFE: frozenset[str] = frozenset(name for name, facts in RPCS.items() if f
 
 # -- retries and channel ----------------------------------------------------------
 
+#: Seconds a resend waits for a connection before ``on_connection_wait`` is told.
+CONNECTION_WAIT_NOTICE = 1.0
+
 # Backoff between attempts on UNAVAILABLE: 50 ms doubling up to 2 s, with
 # jitter so that many clients cut off by the same outage do not come back in
 # lock-step.
@@ -197,6 +200,7 @@ class Transport:
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
         tls_server_name: str | None = None,
+        on_connection_wait: Callable[[str, float], None] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
@@ -234,6 +238,7 @@ class Transport:
             self._owns_channel = False
         self._channel = channel
         self._stub = _stub(channel)
+        self._on_connection_wait = on_connection_wait
         # Indirections so tests can make retries instant and deterministic.
         self._sleep = time.sleep
         self._random = random.random
@@ -353,6 +358,15 @@ class Transport:
             return False
         ready = grpc.channel_ready_future(self._channel)
         try:
+            notice = self._on_connection_wait
+            if notice is not None and wait > CONNECTION_WAIT_NOTICE:
+                self._on_connection_wait = None  # once per client
+                try:
+                    ready.result(timeout=CONNECTION_WAIT_NOTICE)
+                    return True
+                except grpc.FutureTimeoutError:
+                    wait -= CONNECTION_WAIT_NOTICE
+                    notice(self.target, wait)
             ready.result(timeout=wait)
         except grpc.FutureTimeoutError:
             ready.cancel()  # stops watching the channel

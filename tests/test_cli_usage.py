@@ -143,7 +143,11 @@ def test_unreachable_server_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 1
     assert out == ""
-    assert err.startswith("error: UNAVAILABLE: ")
+    waiting, error = err.split("\n", 1)
+    assert waiting == (
+        f"waiting up to 1 s more for a registry server at 127.0.0.1:{port} (--timeout) ..."
+    )
+    assert error.startswith("error: UNAVAILABLE: ")
 
 
 def test_unreachable_server_says_how_to_start_one_or_where_to_point(
@@ -154,7 +158,8 @@ def test_unreachable_server_says_how_to_start_one_or_where_to_point(
     target = f"127.0.0.1:{free_port()}"
     code, out, err = offline(capsys, "--target", target, "--timeout", "2", "models", "list")
     assert (code, out) == (1, "")
-    error, hint = err.split("\n", 1)
+    waiting, error, hint = err.split("\n", 2)
+    assert waiting.startswith(f"waiting up to 1 s more for a registry server at {target}")
     assert error.startswith("error: UNAVAILABLE: failed to connect")
     assert hint.startswith(f"hint: no registry server answered at {target} (from --target).")
     assert "registry-server serve" in hint

@@ -109,7 +109,10 @@ def test_a_read_waits_for_a_server_started_after_the_call(tmp_path) -> None:
     port = free_port()
     config = _late_server(tmp_path, port)
     outcome: dict = {}
-    with RegistryClient(f"127.0.0.1:{port}", timeout=15) as early:
+    told: list[tuple[str, float]] = []
+    with RegistryClient(
+        f"127.0.0.1:{port}", timeout=15, on_connection_wait=lambda *a: told.append(a)
+    ) as early:
 
         def call() -> None:
             try:
@@ -129,6 +132,11 @@ def test_a_read_waits_for_a_server_started_after_the_call(tmp_path) -> None:
             assert list(outcome["models"]) == []
             # Found by the channel's next try: 1 s apart at most (+20 % jitter).
             assert outcome["done"] - up < 2.5
+            # Told once, a second into the wait, with what was left of 15 s.
+            ((target, seconds),) = told
+            assert target == f"127.0.0.1:{port}" and 12 < seconds < 14
+            assert list(early.search_registered_models()) == []
+            assert len(told) == 1
         finally:
             caller.join(timeout=20)
             server.stop(grace=1)

@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="time limit per command, retries included (default: 10)",
+        help="time limit per command, retries included; with no server to reach, a command "
+        "waits for one that long (default: 10)",
     )
     parser.add_argument(
         "--actor", help="who to record in the history (default: $REGISTRY_ACTOR, else your user)"
@@ -238,6 +239,17 @@ def _unreachable_hint(target: str, flag: str | None) -> str:
     )
 
 
+def _say_waiting(target: str, seconds: float) -> None:
+    """A command that reaches no server waits for one, up to --timeout (a CI
+    job may call a server it has just started): said on stderr, so the
+    silence does not pass for a hang."""
+    print(
+        f"waiting up to {seconds:.0f} s more for a registry server at {target} (--timeout) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit status instead of exiting (testable)."""
     parser = build_parser()
@@ -266,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
             tls_server_name=args.tls_server_name,
+            on_connection_wait=_say_waiting,
         )
     except TlsArgumentError as exc:  # name the flag, not the Python argument
         print(f"error: {exc.naming(as_flags=True)}", file=sys.stderr)
