@@ -233,9 +233,17 @@ def test_the_cli_connects_with_tls_ca(
         registry_cli(["--target", tls_target, "--timeout", "3", "models", "get", model_name]) == 1
     )
     # It waits for a server it can talk to (saying so), then gives up.
-    waiting, error = capsys.readouterr().err.split("\n", 1)
+    waiting, error, hint = capsys.readouterr().err.split("\n", 2)
     assert waiting.startswith(f"waiting up to 2 s more for a registry server at {tls_target}")
     assert error.startswith("error: UNAVAILABLE: ")
+    # The server is there, so the hint is about TLS, not about starting one.
+    assert hint.startswith(f"hint: something listens at {tls_target} but closed the connection")
+    assert "--tls" in hint and "registry-server serve" not in hint
+    # With TLS but without the CA that signed the server's certificate.
+    assert registry_cli(["--target", tls_target, "--timeout", "2", "--tls", "models", "list"]) == 1
+    hint = capsys.readouterr().err.split("\nhint: ", 1)[1]
+    assert hint.startswith(f"the TLS handshake with {tls_target} failed")
+    assert "--tls-ca" in hint and "registry-server serve" not in hint
 
 
 def test_the_cli_presents_a_client_certificate(

@@ -222,9 +222,25 @@ def _unreachable(exc: Exception) -> bool:
     return isinstance(exc, Unavailable) and any(m in exc.message for m in _NO_CONNECTION)
 
 
-def _unreachable_hint(target: str, flag: str | None) -> str:
+def _unreachable_hint(target: str, flag: str | None, message: str = "") -> str:
     """What to do when nothing answers: usually in the first minutes, before a
-    server runs or before the CLI was told where it is."""
+    server runs or before the CLI was told where it is. When something did
+    answer but the connection failed on TLS (a handshake refused, or closed
+    by a TLS server at a plaintext hello), the hint is about TLS instead:
+    telling the user to start a server would send them the wrong way."""
+    if "handshake" in message.lower():
+        return (
+            f"hint: the TLS handshake with {target} failed (see above). Give the CA that "
+            "signed its certificate with --tls-ca (or $REGISTRY_TLS_CA), the name on it with "
+            "--tls-server-name, and a client certificate with --tls-cert/--tls-key if it "
+            "requires one."
+        )
+    if "socket closed" in message.lower():
+        return (
+            f"hint: something listens at {target} but closed the connection: if it is a "
+            "registry server with TLS, connect with --tls (and --tls-ca if its certificate "
+            "is not signed by a CA this machine trusts)."
+        )
     if flag:
         where = "from --target"
     elif os.environ.get("REGISTRY_TARGET"):
@@ -294,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a file that cannot be uploaded), reported like a refused call.
         print(f"error: {printable(str(exc), keep_newlines=True)}", file=sys.stderr)
         if _unreachable(exc):
-            print(_unreachable_hint(client.target, args.target), file=sys.stderr)
+            hint = _unreachable_hint(client.target, args.target, str(exc))
+            print(hint, file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
