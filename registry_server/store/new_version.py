@@ -66,7 +66,7 @@ WITH model AS (
         :stage, :status, '', :created_by, :run_id, :run_link, :experiment_id,
         :code_version, '', :idempotency_key, :artifacts_held
     FROM model
-    RETURNING id, model_id, version, creation_time, source, run_id, status
+    RETURNING id, model_id, version, creation_time
 ), tags AS (
     INSERT INTO model_version_tags (version_id, key, value)
     SELECT version.id, tag.key, tag.value
